@@ -1,0 +1,161 @@
+// The ChaosRun resource as TypeScript types. crds/chaosrun.yaml is the schema users see;
+// test/api/crd-sync.test.ts keeps the two in step.
+
+export const SIGNALS = ['RUN', 'PAUSE', 'STOP'] as const;
+export type Signal = (typeof SIGNALS)[number];
+
+export const PHASES = ['Pending', 'Running', 'Paused', 'Completed', 'Stopped', 'Failed'] as const;
+export type Phase = (typeof PHASES)[number];
+export const FINAL_PHASES: readonly Phase[] = ['Completed', 'Stopped', 'Failed'];
+export const isFinal = (phase: Phase | undefined): boolean => phase !== undefined && FINAL_PHASES.includes(phase);
+
+export type FailurePolicy = 'Continue' | 'Stop';
+
+export interface EnvVar { name: string; value?: string; valueFrom?: Record<string, unknown> }
+
+export interface ResourceRequirements {
+  limits?: Record<string, string>;
+  requests?: Record<string, string>;
+}
+
+export interface PodMetadata {
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+/** A container to run as the step (krkn-hub images and anything else). */
+export interface JobBody {
+  image: string;
+  command?: string[];
+  args?: string[];
+  env?: EnvVar[];
+  serviceAccountName?: string;
+  resources?: ResourceRequirements;
+  /** Labels and annotations for the step's pod (e.g. to opt out of sidecar injection). */
+  podMetadata?: PodMetadata;
+}
+
+/** Built-in scenario: delete `count` matching pods and wait until as many match and are Ready again. */
+export interface PodKillBody {
+  namespace?: string;
+  namespacePattern?: string;
+  labelSelector?: string;
+  namePattern?: string;
+  count: number;
+  gracePeriodSeconds?: number;
+  recovery?: { timeout: string };
+  serviceAccountName?: string;
+  image?: string;
+}
+
+/** A krkn-hub image: <registry>/<repository>:<tag or scenario>, parameters as environment variables. */
+export interface KrknHubBody {
+  scenario: string;
+  registry: string;
+  repository: string;
+  tag?: string;
+  env?: Record<string, string>;
+  kubeconfigSecret?: string;
+  serviceAccountName?: string;
+  resources?: ResourceRequirements;
+  podMetadata?: PodMetadata;
+}
+
+export interface Scenario {
+  name: string;
+  /** A step still running after this long is failed and its Job deleted. */
+  timeout?: string;
+  job?: JobBody;
+  podKill?: PodKillBody;
+  krknHub?: KrknHubBody;
+}
+
+export interface ChaosRunSpec {
+  signalState: Signal;
+  pauseUntil?: string;
+  iterations: number;
+  daemonMode: boolean;
+  waitDuration: string;
+  publishStatus: boolean;
+  failurePolicy: FailurePolicy;
+  historyLimit: number;
+  scenarios: Scenario[];
+}
+
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+  observedGeneration?: number;
+}
+
+export type StepResult = 'Running' | 'Succeeded' | 'Failed' | 'Aborted';
+
+export interface StepRecord {
+  iteration: number;
+  stepIndex: number;
+  step: string;
+  job: string;
+  result: StepResult;
+  startTime: string;
+  endTime?: string;
+  message?: string;
+}
+
+export interface StepCounts { succeeded: number; failed: number; aborted: number }
+
+export interface Report {
+  reason: 'Completed' | 'Stopped' | 'Failed';
+  message: string;
+  iterationsCompleted: number;
+  stepsSucceeded: number;
+  stepsFailed: number;
+  stepsAborted: number;
+  startTime?: string;
+  endTime: string;
+  durationSeconds: number;
+}
+
+export interface ChaosRunStatus {
+  phase?: Phase;
+  observedSignal?: Signal;
+  observedGeneration?: number;
+  /** 1-based iteration of the current (or next) step. */
+  iteration?: number;
+  /** 0-based index and name of the current (or next) step. */
+  step?: { index: number; name: string };
+  /** ITERATION printer column: "2/3", or "7/∞" in daemon mode. */
+  progress?: string;
+  activeJob?: string;
+  startTime?: string;
+  completionTime?: string;
+  nextStepTime?: string;
+  counts?: StepCounts;
+  iterationsCompleted?: number;
+  conditions?: Condition[];
+  history?: StepRecord[];
+  report?: Report;
+}
+
+export interface ObjectMeta {
+  name: string;
+  namespace: string;
+  uid: string;
+  resourceVersion?: string;
+  generation?: number;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+  finalizers?: string[];
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+export interface ChaosRun {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta;
+  spec: ChaosRunSpec;
+  status?: ChaosRunStatus;
+}

@@ -1,0 +1,388 @@
+// The functional core: what a ChaosRun should do next, as a pure function of the run, its Jobs and
+// the time. Every rule about iterations, daemon mode, waits, PAUSE, STOP, timeouts and the failure
+// policy lives here; the reconcile shell only carries the resulting actions out.
+//
+// Crash safety comes from the order the shell applies actions in: the status write goes first, with
+// the resourceVersion the decision was computed from, and nothing else happens if it conflicts. A
+// step's intent (status.activeJob) is therefore recorded before its Job is created, and a stale view
+// of the run can never start a step: its status write fails first.
+import { FINALIZER } from '../api/constants.ts';
+import { parseDuration } from '../api/duration.ts';
+import {
+  isFinal, type ChaosRun, type ChaosRunStatus, type Phase, type Report, type StepCounts, type StepRecord, type StepResult,
+} from '../api/types.ts';
+import { phaseConditions, setCondition } from './conditions.ts';
+import { jobName } from './job-name.ts';
+
+/** What the shell saw of one of the run's Jobs. */
+export interface ObservedJob {
+  name: string;
+  iteration: number;
+  stepIndex: number;
+  state: 'Active' | 'Succeeded' | 'Failed';
+  /** The Job has a deletionTimestamp. */
+  deleting: boolean;
+  /** When it finished (its Complete or Failed condition). */
+  finishTime?: string;
+  /** Why it failed, one line (from the Job's condition and its pod's termination message). */
+  message?: string;
+}
+
+/** A gate's verdict (see src/gates): held gates act like PAUSE, a firing stop gate like STOP. */
+export interface GateView {
+  held?: { gate: string; message: string };
+  stop?: { gate: string; message: string };
+}
+
+export type EventType = 'Normal' | 'Warning';
+export type Action =
+  | { kind: 'writeStatus'; status: ChaosRunStatus }
+  | { kind: 'addFinalizer' }
+  | { kind: 'removeFinalizer' }
+  | { kind: 'createJob'; name: string; iteration: number; stepIndex: number }
+  | { kind: 'deleteJob'; name: string; propagation: 'Foreground' | 'Background'; reason: string }
+  | { kind: 'endTimedPause' }
+  | { kind: 'event'; type: EventType; reason: string; message: string }
+  | { kind: 'report'; report: Report };
+
+export interface Decision { actions: Action[]; requeueAfterMs?: number }
+
+export interface DecideOptions {
+  /** Finished Jobs kept per run (older ones are deleted once recorded). */
+  keepFinishedJobs: number;
+  gates?: GateView;
+}
+
+export const defaultDecideOptions: DecideOptions = { keepFinishedJobs: 5 };
+
+const ZERO_COUNTS: StepCounts = { succeeded: 0, failed: 0, aborted: 0 };
+const iso = (ms: number) => new Date(ms).toISOString();
+const before = (a: { iteration: number; stepIndex: number }, it: number, idx: number) =>
+  a.iteration < it || (a.iteration === it && a.stepIndex < idx);
+
+export function decide(run: ChaosRun, jobs: ObservedJob[], now: number, options: DecideOptions = defaultDecideOptions): Decision {
+  if (run.metadata.deletionTimestamp) return onDeletion(run, jobs);
+  if (isFinal(run.status?.phase)) return onFinished(run, jobs, now, options);
+  return new Step(run, jobs, now, options).decide();
+}
+
+/** Deleting the run stops it cleanly: delete the running Job, wait until it is gone, then release. */
+function onDeletion(run: ChaosRun, jobs: ObservedJob[]): Decision {
+  if (!run.metadata.finalizers?.includes(FINALIZER)) return { actions: [] };
+  const running = jobs.filter((j) => j.state === 'Active');
+  const actions: Action[] = running.filter((j) => !j.deleting)
+    .map((j) => ({ kind: 'deleteJob', name: j.name, propagation: 'Foreground', reason: 'the ChaosRun is being deleted' }));
+  if (running.length === 0) actions.push({ kind: 'removeFinalizer' });
+  return { actions };
+}
+
+/** A finished run: no step ever starts again; leftovers are cleaned up and late signals answered. */
+function onFinished(run: ChaosRun, jobs: ObservedJob[], now: number, options: DecideOptions): Decision {
+  const st = run.status!;
+  const actions: Action[] = jobs
+    .filter((j) => j.state === 'Active' && !j.deleting)
+    .map((j) => ({ kind: 'deleteJob', name: j.name, propagation: 'Foreground', reason: `the run is ${st.phase}` }));
+  actions.push(...pruneFinishedJobs(jobs, Infinity, Infinity, options.keepFinishedJobs));
+  const generation = run.metadata.generation;
+  if (generation !== undefined && generation !== st.observedGeneration) {
+    const signal = run.spec.signalState;
+    const message = signal !== st.observedSignal
+      ? `signal ${signal} ignored at ${iso(now)}: the run is ${st.phase} and cannot change`
+      : `spec change ignored at ${iso(now)}: the run is ${st.phase}`;
+    const status: ChaosRunStatus = {
+      ...st,
+      observedGeneration: generation,
+      conditions: setCondition(st.conditions ?? [], 'Running', false, 'SignalIgnored', message, generation, iso(now)),
+    };
+    actions.unshift({ kind: 'writeStatus', status });
+    actions.push({ kind: 'event', type: 'Warning', reason: 'SignalIgnored', message });
+  }
+  return { actions };
+}
+
+/** Jobs safe to delete: finished, recorded (strictly before the observed cursor) and beyond the newest `keep`. */
+function pruneFinishedJobs(jobs: ObservedJob[], iteration: number, stepIndex: number, keep: number): Action[] {
+  const recorded = jobs
+    .filter((j) => !j.deleting && j.state !== 'Active' && before(j, iteration, stepIndex))
+    .sort((a, b) => b.iteration - a.iteration || b.stepIndex - a.stepIndex);
+  return recorded.slice(keep).map((j) => ({ kind: 'deleteJob', name: j.name, propagation: 'Background', reason: 'pruned: its result is recorded' }));
+}
+
+/** One reconcile of a run that is not finished: the rules, in the order they apply. */
+class Step {
+  private readonly actions: Action[] = [];
+  private readonly effects: Action[] = [];
+  private readonly events: Action[] = [];
+  private requeueAt?: number;
+  private readonly st: ChaosRunStatus;
+  private readonly next: ChaosRunStatus;
+  private readonly run: ChaosRun;
+  private readonly jobs: ObservedJob[];
+  private readonly now: number;
+  private readonly options: DecideOptions;
+  private iteration: number;
+  private index: number;
+  private phaseReason = '';
+  private phaseMessage = '';
+  private jobMissing = false;
+
+  constructor(run: ChaosRun, jobs: ObservedJob[], now: number, options: DecideOptions) {
+    this.run = run;
+    this.jobs = jobs;
+    this.now = now;
+    this.options = options;
+    this.st = run.status ?? {};
+    this.next = structuredClone(this.st);
+    this.iteration = this.st.iteration ?? 1;
+    this.index = this.st.step?.index ?? 0;
+  }
+
+  private get spec() { return this.run.spec; }
+  private get scenarios() { return this.run.spec.scenarios; }
+
+  decide(): Decision {
+    const { spec } = this;
+    if (!this.run.metadata.finalizers?.includes(FINALIZER)) this.actions.push({ kind: 'addFinalizer' });
+
+    // A timed pause that has run out: hand the signal back to RUN (a spec write, announced by an Event).
+    if (spec.signalState === 'PAUSE' && spec.pauseUntil) {
+      const until = Date.parse(spec.pauseUntil);
+      if (until <= this.now) {
+        this.effects.push({ kind: 'endTimedPause' });
+        this.events.push({ kind: 'event', type: 'Normal', reason: 'PauseExpired', message: `timed pause until ${spec.pauseUntil} ended; signal set to RUN` });
+        return this.finish();
+      }
+      this.wakeAt(until);
+    }
+
+    // The scenario list may have shrunk under a running run: a cursor past the end starts the next iteration.
+    if (this.index >= this.scenarios.length) this.advanceIteration();
+    this.next.startTime ??= iso(this.now);
+    this.next.counts ??= { ...ZERO_COUNTS };
+    this.next.iterationsCompleted ??= 0;
+
+    this.actions.push(...pruneFinishedJobs(this.jobs, this.iteration, this.index, this.options.keepFinishedJobs));
+    // Jobs behind the cursor that still run (a timed-out step whose delete did not happen) must go.
+    for (const j of this.jobs) {
+      if (j.state === 'Active' && !j.deleting && before(j, this.iteration, this.index)) {
+        this.effects.push({ kind: 'deleteJob', name: j.name, propagation: 'Foreground', reason: 'its step is already recorded' });
+      }
+    }
+
+    let ended = this.observeCurrentStep();
+    const stopGate = this.options.gates?.stop;
+    if (!ended && (spec.signalState === 'STOP' || stopGate)) {
+      this.abortCurrentStep(spec.signalState === 'STOP' ? 'stopped by signal STOP' : `stopped by gate ${stopGate!.gate}`);
+      ended = spec.signalState === 'STOP'
+        ? { reason: 'Stopped', message: 'stopped by signal STOP' }
+        : { reason: 'Stopped', message: `stopped by gate ${stopGate!.gate}: ${stopGate!.message}` };
+    }
+    if (ended) this.end(ended.reason, ended.message);
+    else this.proceed();
+    return this.finish();
+  }
+
+  /** Looks at the Job of the cursor's step and records what it shows. Returns the end of the run, if reached. */
+  private observeCurrentStep(): { reason: Report['reason']; message: string } | undefined {
+    const name = this.currentJobName();
+    const job = this.jobs.find((j) => j.name === name);
+    const started = this.st.activeJob === name || job !== undefined;
+    if (!started) return undefined;
+    this.recordStart(name);
+    if (job && job.state !== 'Active') {
+      const failed = job.state === 'Failed';
+      return this.completeStep(failed ? 'Failed' : 'Succeeded', job.finishTime ? Date.parse(job.finishTime) : this.now, job.message);
+    }
+    if (job?.deleting) {
+      return this.completeStep('Aborted', this.now, 'the step\'s Job was deleted outside the operator');
+    }
+    const scenario = this.scenarios[this.index];
+    if (scenario.timeout && this.spec.signalState !== 'STOP') {
+      const deadline = Date.parse(this.historyEntry()!.startTime) + parseDuration(scenario.timeout);
+      if (deadline <= this.now) {
+        if (job) this.effects.push({ kind: 'deleteJob', name, propagation: 'Foreground', reason: `timed out after ${scenario.timeout}` });
+        return this.completeStep('Failed', this.now, `timed out after ${scenario.timeout}`);
+      }
+      this.wakeAt(deadline);
+    }
+    // Started but not visible yet: a crash between recording the intent and creating the Job, or a
+    // cache that lags our own create. proceed() creates it again (the name makes that idempotent).
+    this.jobMissing = !job;
+    this.next.activeJob = name;
+    return undefined;
+  }
+
+  private currentJobName(): string {
+    const { name, uid } = this.run.metadata;
+    return jobName(name, uid, this.iteration, this.index);
+  }
+
+  private historyEntry(): StepRecord | undefined {
+    return this.next.history?.find((h) => h.iteration === this.iteration && h.stepIndex === this.index);
+  }
+
+  private recordStart(job: string): void {
+    if (this.historyEntry()) return;
+    const step = this.scenarios[this.index].name;
+    const entry: StepRecord = { iteration: this.iteration, stepIndex: this.index, step, job, result: 'Running', startTime: iso(this.now) };
+    this.next.history = [...(this.next.history ?? []), entry].slice(-this.spec.historyLimit);
+  }
+
+  /** Records the cursor's step result in history, counts and an Event; returns where it ran, for messages. */
+  private recordResult(result: Exclude<StepResult, 'Running'>, endMs: number, message?: string): string {
+    const entry = this.historyEntry()!;
+    Object.assign(entry, { result, endTime: iso(endMs) }, message ? { message } : {});
+    const counts = this.next.counts!;
+    if (result === 'Succeeded') counts.succeeded++;
+    else if (result === 'Failed') counts.failed++;
+    else counts.aborted++;
+    delete this.next.activeJob;
+    const where = `step ${entry.step} (iteration ${this.iteration}, job ${entry.job})`;
+    this.events.push(result === 'Succeeded'
+      ? { kind: 'event', type: 'Normal', reason: 'StepSucceeded', message: `${where} succeeded` }
+      : { kind: 'event', type: 'Warning', reason: result === 'Failed' ? 'StepFailed' : 'StepAborted', message: `${where} ${result.toLowerCase()}${message ? `: ${message}` : ''}` });
+    return where;
+  }
+
+  /** Records the cursor's step result, moves the cursor on, and says whether the run has ended. */
+  private completeStep(result: Exclude<StepResult, 'Running'>, endMs: number, message?: string): { reason: Report['reason']; message: string } | undefined {
+    const where = this.recordResult(result, endMs, message);
+    if (result === 'Failed' && this.spec.failurePolicy === 'Stop') {
+      return { reason: 'Failed', message: `${where} failed${message ? `: ${message}` : ''} (failurePolicy Stop)` };
+    }
+    if (this.index + 1 < this.scenarios.length) {
+      this.index++;
+    } else {
+      this.next.iterationsCompleted = this.iteration;
+      if (!this.spec.daemonMode && this.iteration >= this.spec.iterations) {
+        return { reason: 'Completed', message: `all ${this.spec.iterations} iteration(s) completed` };
+      }
+      this.advanceIteration();
+    }
+    const wait = parseDuration(this.spec.waitDuration);
+    if (wait > 0) this.next.nextStepTime = iso(endMs + wait);
+    else delete this.next.nextStepTime;
+    return undefined;
+  }
+
+  private advanceIteration(): void {
+    this.iteration++;
+    this.index = 0;
+  }
+
+  /** STOP while a step runs: its Job is deleted (foreground, so the pod gets its grace period). */
+  private abortCurrentStep(why: string): void {
+    const name = this.next.activeJob;
+    if (!name) return;
+    const job = this.jobs.find((j) => j.name === name);
+    if (job && !job.deleting) this.effects.push({ kind: 'deleteJob', name, propagation: 'Foreground', reason: why });
+    // The cursor stays: an aborted step does not complete its iteration.
+    this.recordResult('Aborted', this.now, why);
+  }
+
+  /** No end reached: run, wait, or hold, as the signal and gates say. */
+  private proceed(): void {
+    const { spec } = this;
+    const held = this.options.gates?.held;
+    const stepName = this.scenarios[this.index].name;
+    if (this.next.activeJob) {
+      const paused = spec.signalState === 'PAUSE' || held !== undefined;
+      // A recorded step whose Job is not there yet is created now, unless a PAUSE came in between.
+      if (this.jobMissing && !paused) {
+        this.effects.push({ kind: 'createJob', name: this.next.activeJob, iteration: this.iteration, stepIndex: this.index });
+      }
+      this.setPhase(paused ? 'Paused' : 'Running', paused ? (held ? 'Gated' : 'SignalPause') : 'StepRunning',
+        `step ${stepName} (iteration ${this.iteration}) is running${paused ? '; no new step starts until RUN' : ''}`);
+      return;
+    }
+    if (spec.signalState === 'PAUSE') {
+      this.setPhase('Paused', 'SignalPause', `paused before step ${stepName} (iteration ${this.iteration}); send RUN to resume`);
+      return;
+    }
+    if (held) {
+      this.setPhase('Paused', 'Gated', `gate ${held.gate} holds the run before step ${stepName}: ${held.message}`);
+      return;
+    }
+    const waitUntil = this.next.nextStepTime ? Date.parse(this.next.nextStepTime) : 0;
+    if (waitUntil > this.now) {
+      this.setPhase('Running', 'Waiting', `waiting until ${this.next.nextStepTime} before step ${stepName} (iteration ${this.iteration})`);
+      this.wakeAt(waitUntil);
+      return;
+    }
+    // Start the step: the intent goes into status first (see the top of this file), then the Job.
+    const name = this.currentJobName();
+    delete this.next.nextStepTime;
+    this.recordStart(name);
+    this.next.activeJob = name;
+    this.effects.push({ kind: 'createJob', name, iteration: this.iteration, stepIndex: this.index });
+    this.events.push({ kind: 'event', type: 'Normal', reason: 'StepStarted', message: `step ${stepName} (iteration ${this.iteration}) started as job ${name}` });
+    this.setPhase('Running', 'StepRunning', `step ${stepName} (iteration ${this.iteration}) is running`);
+  }
+
+  private end(reason: Report['reason'], message: string): void {
+    const endMs = this.now;
+    const counts = this.next.counts!;
+    delete this.next.nextStepTime;
+    delete this.next.activeJob;
+    const start = this.next.startTime ? Date.parse(this.next.startTime) : endMs;
+    const report: Report = {
+      reason, message,
+      iterationsCompleted: this.next.iterationsCompleted ?? 0,
+      stepsSucceeded: counts.succeeded, stepsFailed: counts.failed, stepsAborted: counts.aborted,
+      ...(this.next.startTime ? { startTime: this.next.startTime } : {}),
+      endTime: iso(endMs),
+      durationSeconds: Math.max(0, (endMs - start) / 1000),
+    };
+    this.next.report = report;
+    this.next.completionTime = iso(endMs);
+    this.setPhase(reason, reason, message);
+    this.events.push({ kind: 'event', type: reason === 'Failed' ? 'Warning' : 'Normal', reason, message: reportLine(report) });
+    this.effects.push({ kind: 'report', report });
+  }
+
+  private setPhase(phase: Phase, reason: string, message: string): void {
+    this.next.phase = phase;
+    this.phaseReason = reason;
+    this.phaseMessage = message;
+  }
+
+  private wakeAt(ms: number): void {
+    this.requeueAt = this.requeueAt === undefined ? ms : Math.min(this.requeueAt, ms);
+  }
+
+  private finish(): Decision {
+    const { st, next, spec } = this;
+    if (this.phaseReason) {
+      const generation = this.run.metadata.generation;
+      const scenario = this.scenarios[Math.min(this.index, this.scenarios.length - 1)];
+      next.iteration = this.iteration;
+      next.step = { index: this.index, name: scenario.name };
+      next.progress = `${this.iteration}/${spec.daemonMode ? '∞' : spec.iterations}`;
+      next.observedSignal = spec.signalState;
+      if (generation !== undefined) next.observedGeneration = generation;
+      next.conditions = phaseConditions(st.conditions ?? [], next.phase!, this.phaseReason, this.phaseMessage, generation, iso(this.now));
+      this.phaseEvents();
+    }
+    const actions: Action[] = [];
+    if (JSON.stringify(next) !== JSON.stringify(st)) actions.push({ kind: 'writeStatus', status: next });
+    actions.push(...this.actions, ...this.effects, ...this.events);
+    return { actions, ...(this.requeueAt !== undefined ? { requeueAfterMs: Math.max(0, this.requeueAt - this.now) } : {}) };
+  }
+
+  /** Events for phase transitions (step events are added where steps change). */
+  private phaseEvents(): void {
+    const from = this.st.phase ?? 'Pending';
+    const to = this.next.phase!;
+    if (from === to) return;
+    const say = (reason: string, message: string) => this.events.unshift({ kind: 'event', type: 'Normal', reason, message });
+    if (to === 'Paused') say('Paused', this.phaseMessage);
+    else if (to === 'Running' && from === 'Paused') say('Resumed', `resumed at step ${this.next.step!.name} (iteration ${this.iteration})`);
+    if (from === 'Pending') say('Started', `run started with signal ${this.spec.signalState}`);
+  }
+}
+
+/** The one-line summary of a report, for the Event and the log. */
+export function reportLine(r: Report): string {
+  return `${r.reason}: ${r.message}; iterations completed ${r.iterationsCompleted}, steps succeeded ${r.stepsSucceeded}, ` +
+    `failed ${r.stepsFailed}, aborted ${r.stepsAborted}, duration ${r.durationSeconds.toFixed(1)}s`;
+}

@@ -1,0 +1,29 @@
+// `chaosrun cluster up|down|status`: the local control plane from the command line.
+import { resolve } from 'node:path';
+import { clusterDown, clusterUp, defaultClusterDir, isRunning } from './controlplane.ts';
+
+export async function clusterCommand(positionals: string[], dirOption?: string): Promise<number> {
+  const dir = dirOption ? resolve(dirOption) : defaultClusterDir;
+  const [action] = positionals;
+  const log = (m: string) => console.error(m);
+  switch (action) {
+    case 'up': {
+      const { state, alreadyRunning } = await clusterUp(dir, log);
+      if (alreadyRunning) console.error(`the local control plane is already running at ${state.server}`);
+      console.log(`export KUBECONFIG=${state.kubeconfig}`);
+      return 0;
+    }
+    case 'down': {
+      const stopped = await clusterDown(dir);
+      console.error(stopped ? `stopped ${stopped} local control-plane processes` : 'no local control plane was running');
+      return 0;
+    }
+    case 'status': {
+      const state = await isRunning(dir);
+      console.log(state ? `running ${state.kubernetesVersion} at ${state.server}; export KUBECONFIG=${state.kubeconfig}` : 'not running');
+      return state ? 0 : 3;
+    }
+    default:
+      throw new Error(`cluster needs one of up, down or status (got ${JSON.stringify(action ?? '')})`);
+  }
+}
