@@ -1,0 +1,123 @@
+// Informers over @kubernetes/client-node's ListWatch, with the robustness it lacks on its own:
+// - it stops for good on any error but 410 Gone: we restart it with capped exponential backoff;
+// - a watch can stall silently on a half-open connection: the Watch's inactivity timeout is our
+//   watchdog (no event or bookmark for `watchdogMs` aborts and re-watches), and bookmarks are
+//   requested so a quiet but healthy watch still shows signs of life.
+// One ListWatch per namespace when a namespace list is given, one cluster-wide otherwise.
+import { ListWatch, Watch, type KubernetesObject } from '@kubernetes/client-node';
+import type { Logger } from '../log.ts';
+import { apiRequests } from '../metrics/registry.ts';
+import type { KubeClient } from './client.ts';
+
+export type Handler<T> = (obj: T) => void;
+
+export interface InformerOptions {
+  /** Collection path for a namespace ('' = all namespaces), e.g. ns => paths.jobs(ns). */
+  path: (namespace?: string) => string;
+  namespaces?: string[];
+  labelSelector?: string;
+  watchdogMs?: number;
+  log: Logger;
+  name: string;
+}
+
+const MAX_BACKOFF_MS = 30_000;
+
+export class Informer<T extends KubernetesObject> {
+  private readonly watches: Array<ListWatch<T>> = [];
+  private readonly handlers: Record<'add' | 'update' | 'delete', Array<Handler<T>>> = { add: [], update: [], delete: [] };
+  private readonly client: KubeClient;
+  private readonly options: InformerOptions;
+  private stopped = false;
+  /** Restarts after errors, and watchdog firings, for tests and logs. */
+  restarts = 0;
+  watchdogFires = 0;
+
+  constructor(client: KubeClient, options: InformerOptions) {
+    this.client = client;
+    this.options = options;
+  }
+
+  on(event: 'add' | 'update' | 'delete', handler: Handler<T>): void { this.handlers[event].push(handler); }
+
+  get(name: string, namespace: string): T | undefined {
+    for (const lw of this.watches) {
+      const o = lw.get(name, namespace);
+      if (o) return o;
+    }
+    return undefined;
+  }
+
+  list(namespace?: string): T[] { return this.watches.flatMap((lw) => lw.list(namespace)); }
+
+  get synced(): boolean { return this.watches.length > 0 && this.watches.every((lw) => lw.latestResourceVersion() !== ''); }
+
+  /** Starts listing and watching; resolves once every namespace has been listed. */
+  async start(): Promise<void> {
+    const namespaces = this.options.namespaces?.length ? this.options.namespaces : [undefined];
+    for (const ns of namespaces) this.watches.push(this.startOne(ns));
+    while (!this.synced) {
+      if (this.stopped) return;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const lw of this.watches) void lw.stop();
+  }
+
+  private startOne(namespace: string | undefined): ListWatch<T> {
+    const { log, name, labelSelector } = this.options;
+    const path = this.options.path(namespace);
+    const watch = new Watch(this.client.kc);
+    const watchdogMs = this.options.watchdogMs ?? 75_000;
+    let lastActivity = Date.now();
+    let current: AbortController | undefined;
+    const watcher = {
+      watch: async (p: string, query: Record<string, unknown>, cb: Parameters<Watch['watch']>[2], done: Parameters<Watch['watch']>[3]) => {
+        apiRequests.inc({ verb: 'watch', resource: p.split('/').pop() ?? '', code: '' });
+        lastActivity = Date.now();
+        current = await watch.watch(p, { ...query, allowWatchBookmarks: true }, (type, obj, raw) => {
+          lastActivity = Date.now();
+          cb(type, obj, raw);
+        }, done);
+        return current;
+      },
+    } as unknown as Watch;
+    // The watchdog: no event or bookmark for watchdogMs means a stalled connection; abort it, and the
+    // error path below re-watches (or re-lists when the server says 410 Gone).
+    const dog = setInterval(() => {
+      if (this.stopped) { clearInterval(dog); return; }
+      if (current && Date.now() - lastActivity > watchdogMs) {
+        this.watchdogFires++;
+        log.warn({ informer: name, namespace, silentMs: Date.now() - lastActivity }, 'watch silent for too long; restarting it');
+        lastActivity = Date.now();
+        current.abort();
+      }
+    }, Math.min(5000, Math.max(250, watchdogMs / 4)));
+    dog.unref();
+    const listFn = () => this.client.request<{ items: T[]; metadata: { resourceVersion: string } }>('GET', path, { query: { labelSelector } });
+    const lw = new ListWatch<T>(path, watcher, listFn as never, false, labelSelector);
+    let backoff = 500;
+    lw.on('add', (o) => { backoff = 500; this.emit('add', o); });
+    lw.on('update', (o) => { backoff = 500; this.emit('update', o); });
+    lw.on('delete', (o) => { backoff = 500; this.emit('delete', o); });
+    lw.on('error', (err: unknown) => {
+      if (this.stopped) return;
+      this.restarts++;
+      log.warn({ informer: name, namespace, err: String((err as Error)?.message ?? err), retryInMs: backoff }, 'watch failed; restarting');
+      const delay = backoff;
+      backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+      setTimeout(() => { if (!this.stopped) void lw.start(); }, delay).unref();
+    });
+    void lw.start();
+    return lw;
+  }
+
+  private emit(event: 'add' | 'update' | 'delete', obj: T): void {
+    for (const h of this.handlers[event]) {
+      try { h(obj); } catch (err) { this.options.log.error({ err, informer: this.options.name }, 'informer handler failed'); }
+    }
+  }
+}
