@@ -1,0 +1,92 @@
+// Renders the Kubernetes Job of one step: deterministic name, labels, a controller ownerReference to
+// the ChaosRun (deleting the run removes its Jobs), one attempt, and the scenario body's pod.
+import type { V1Container, V1Job, V1Volume } from '@kubernetes/client-node';
+import {
+  API_VERSION, KIND, LABEL_ITERATION, LABEL_MANAGED_BY, LABEL_RUN, LABEL_STEP, LABEL_STEP_INDEX, MANAGER,
+} from '../api/constants.ts';
+import type { ChaosRun, PodMetadata, Scenario } from '../api/types.ts';
+
+/** What a scenario body contributes to the step's pod. */
+export interface StepPod {
+  containers: V1Container[];
+  serviceAccountName?: string;
+  volumes?: V1Volume[];
+  podMetadata?: PodMetadata;
+}
+
+/** Operator-wide settings that built-in scenarios need. */
+export interface RenderContext {
+  /** The operator's own image, which runs the built-in scenarios (`chaosrun scenario …`). */
+  operatorImage: string;
+  /** The ServiceAccount built-in scenarios run as by default. */
+  scenarioServiceAccount: string;
+}
+
+export const defaultRenderContext: RenderContext = {
+  operatorImage: process.env.OPERATOR_IMAGE ?? 'ghcr.io/chaosrun/chaosrun-operator:0.1.0',
+  scenarioServiceAccount: process.env.SCENARIO_SERVICE_ACCOUNT ?? 'chaosrun-scenario',
+};
+
+function jobBodyPod(scenario: Scenario): StepPod {
+  const job = scenario.job!;
+  return {
+    containers: [{
+      name: 'scenario',
+      image: job.image,
+      ...(job.command ? { command: job.command } : {}),
+      ...(job.args ? { args: job.args } : {}),
+      ...(job.env ? { env: job.env as V1Container['env'] } : {}),
+      ...(job.resources ? { resources: job.resources } : {}),
+      terminationMessagePolicy: 'FallbackToLogsOnError',
+    }],
+    serviceAccountName: job.serviceAccountName,
+    podMetadata: job.podMetadata,
+  };
+}
+
+/** The pod a scenario body runs as. Each body kind has one renderer. */
+export function scenarioPod(scenario: Scenario, _ctx: RenderContext): StepPod {
+  if (scenario.job) return jobBodyPod(scenario);
+  throw new Error(`scenario ${scenario.name} has no body this operator can run`);
+}
+
+export function renderJob(run: ChaosRun, name: string, iteration: number, stepIndex: number, ctx: RenderContext): V1Job {
+  const scenario = run.spec.scenarios[stepIndex];
+  const pod = scenarioPod(scenario, ctx);
+  const labels = {
+    [LABEL_RUN]: run.metadata.name,
+    [LABEL_ITERATION]: String(iteration),
+    [LABEL_STEP]: scenario.name,
+    [LABEL_STEP_INDEX]: String(stepIndex),
+    [LABEL_MANAGED_BY]: MANAGER,
+  };
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: {
+      name,
+      namespace: run.metadata.namespace,
+      labels,
+      ownerReferences: [{
+        apiVersion: API_VERSION, kind: KIND, name: run.metadata.name, uid: run.metadata.uid,
+        controller: true, blockOwnerDeletion: true,
+      }],
+    },
+    spec: {
+      // A step runs once: a failed attempt is the step's result, not something to retry.
+      backoffLimit: 0,
+      template: {
+        metadata: {
+          labels: { ...pod.podMetadata?.labels, ...labels },
+          ...(pod.podMetadata?.annotations ? { annotations: pod.podMetadata.annotations } : {}),
+        },
+        spec: {
+          restartPolicy: 'Never',
+          containers: pod.containers,
+          ...(pod.serviceAccountName ? { serviceAccountName: pod.serviceAccountName } : {}),
+          ...(pod.volumes ? { volumes: pod.volumes } : {}),
+        },
+      },
+    },
+  };
+}
