@@ -85,4 +85,43 @@ bound to 127.0.0.1) in the foreground until Ctrl-C.`,
       return signalServerCommand(args);
     },
   },
+  {
+    name: 'scenario',
+    summary: 'run a built-in scenario inside a step\'s pod (pod-kill)',
+    help: `Usage: chaosrun scenario pod-kill [options]
+
+Deletes --count matching pods chosen at random, then waits until as many matching pods are Ready
+again as were Ready before. Exits 0 when they recovered; otherwise 1 with a one-line reason on stderr
+and in /dev/termination-log (the step's termination message).
+
+  --namespace NS | --namespace-pattern REGEX    where the pods are (exactly one)
+  --label-selector SEL                          e.g. app=web,tier!=db
+  --name-pattern REGEX                          pod names (with or instead of --label-selector)
+  --count N                                     pods to delete (default 1)
+  --grace-period-seconds N                      deletion grace period (default: the pods' own)
+  --recovery-timeout D                          how long recovery may take (default 120s)
+  --kubeconfig PATH                             (default: KUBECONFIG, ~/.kube/config, or in-cluster)`,
+    async run(args) {
+      const { scenarioCommand } = await import('./scenarios/main.ts');
+      return scenarioCommand(args);
+    },
+  },
+  {
+    name: 'import',
+    summary: 'print a ChaosRun manifest from a krkn config.yaml',
+    help: `Usage: chaosrun import CONFIG.yaml [--name NAME] [--namespace NS] [--base-dir DIR]
+
+Reads a krkn config file and prints the equivalent ChaosRun (YAML) on stdout: tunings become
+iterations, daemonMode and waitDuration; kraken.signal_state and publish_kraken_status carry over;
+pod_disruption_scenarios files become podKill steps, other scenario types krknHub steps. What cannot
+be mapped is reported on stderr, one line each; the manifest still prints.
+
+  --name NAME        the ChaosRun's name (default: from the config file's name)
+  --namespace NS     set metadata.namespace (default: none, kubectl's current namespace applies)
+  --base-dir DIR     where relative scenario files are (default: the current directory, as krkn)`,
+    async run(args) {
+      const { importCommand } = await import('./scenarios/import-command.ts');
+      return importCommand(args);
+    },
+  },
 ];

@@ -6,6 +6,7 @@
 // the resourceVersion the decision was computed from, and nothing else happens if it conflicts. A
 // step's intent (status.activeJob) is therefore recorded before its Job is created, and a stale view
 // of the run can never start a step: its status write fails first.
+import { isDeepStrictEqual } from 'node:util';
 import { FINALIZER } from '../api/constants.ts';
 import { parseDuration } from '../api/duration.ts';
 import {
@@ -364,7 +365,8 @@ class Step {
       this.phaseEvents();
     }
     const actions: Action[] = [];
-    if (JSON.stringify(next) !== JSON.stringify(st)) actions.push({ kind: 'writeStatus', status: next });
+    // Key order differs between our objects and the API server's; compare values only.
+    if (!isDeepStrictEqual(JSON.parse(JSON.stringify(next)), JSON.parse(JSON.stringify(st)))) actions.push({ kind: 'writeStatus', status: next });
     actions.push(...this.actions, ...this.effects, ...this.events);
     return { actions, ...(this.requeueAt !== undefined ? { requeueAfterMs: Math.max(0, this.requeueAt - this.now) } : {}) };
   }

@@ -1,4 +1,74 @@
-// Placeholder: the controller process entry lands with src/controller/manager.ts.
-export async function controllerCommand(_args: string[]): Promise<number> {
-  throw new Error('controller is not built yet');
+// `chaosrun controller`: the controller process, with its metrics and probe endpoint.
+import { parseDuration } from '../api/duration.ts';
+import { parseOptions } from '../commands.ts';
+import { createLogger } from '../log.ts';
+import { startMetricsServer } from '../metrics/server.ts';
+import { startController } from './manager.ts';
+
+const list = (s: string | undefined) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : undefined);
+
+function positiveInt(name: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a whole number >= 0 (got ${JSON.stringify(text)})`);
+  return n;
+}
+
+export async function controllerCommand(args: string[]): Promise<number> {
+  const { values: v } = parseOptions(args, {
+    kubeconfig: { type: 'string' },
+    namespaces: { type: 'string', default: process.env.WATCH_NAMESPACES ?? '' },
+    concurrency: { type: 'string', default: '8' },
+    'leader-elect': { type: 'boolean', default: false },
+    'lease-name': { type: 'string', default: 'chaosrun-operator' },
+    'lease-namespace': { type: 'string', default: process.env.POD_NAMESPACE ?? 'default' },
+    'lease-duration': { type: 'string', default: '15s' },
+    'renew-deadline': { type: 'string', default: '10s' },
+    'retry-period': { type: 'string', default: '2s' },
+    'metrics-port': { type: 'string', default: '8080' },
+    'metrics-bind': { type: 'string', default: '0.0.0.0' },
+    'watch-timeout': { type: 'string', default: '75s' },
+    'keep-jobs': { type: 'string', default: '5' },
+    'operator-image': { type: 'string', default: process.env.OPERATOR_IMAGE ?? 'ghcr.io/chaosrun/chaosrun-operator:0.1.0' },
+    'scenario-service-account': { type: 'string', default: process.env.SCENARIO_SERVICE_ACCOUNT ?? 'chaosrun-scenario' },
+    'log-level': { type: 'string', default: process.env.LOG_LEVEL ?? 'info' },
+  });
+  const log = createLogger('controller', v['log-level']);
+  const concurrency = positiveInt('concurrency', v.concurrency!);
+  if (concurrency < 1) throw new Error('--concurrency must be at least 1');
+  const leaseDurationMs = parseDuration(v['lease-duration']!);
+  const renewDeadlineMs = parseDuration(v['renew-deadline']!);
+  const retryPeriodMs = parseDuration(v['retry-period']!);
+  if (v['leader-elect'] && !(retryPeriodMs < renewDeadlineMs && renewDeadlineMs < leaseDurationMs)) {
+    throw new Error('leader election needs --retry-period < --renew-deadline < --lease-duration');
+  }
+  let exiting = false;
+  const controller = await startController({
+    kubeconfig: v.kubeconfig,
+    namespaces: list(v.namespaces),
+    concurrency,
+    watchdogMs: parseDuration(v['watch-timeout']!),
+    keepFinishedJobs: positiveInt('keep-jobs', v['keep-jobs']!),
+    render: { operatorImage: v['operator-image']!, scenarioServiceAccount: v['scenario-service-account']! },
+    leaderElection: v['leader-elect'] ? {
+      leaseName: v['lease-name']!, leaseNamespace: v['lease-namespace']!, leaseDurationMs, renewDeadlineMs, retryPeriodMs,
+    } : false,
+    log,
+    onLostLeadership: () => {
+      // A replica that lost the lease may hold stale intentions; exiting gives it a clean restart.
+      if (exiting) return;
+      log.error('lost leadership; exiting');
+      process.exit(1);
+    },
+  });
+  const port = positiveInt('metrics-port', v['metrics-port']!);
+  const server = port > 0 ? await startMetricsServer(port, v['metrics-bind']!, controller.ready, controller.refreshGauges) : undefined;
+  await new Promise<void>((resolve) => {
+    const shutdown = (signal: string) => { log.info({ signal }, 'shutting down'); resolve(); };
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    process.once('SIGINT', () => shutdown('SIGINT'));
+  });
+  exiting = true;
+  server?.close();
+  await controller.stop();
+  return 0;
 }

@@ -5,6 +5,8 @@ import {
   API_VERSION, KIND, LABEL_ITERATION, LABEL_MANAGED_BY, LABEL_RUN, LABEL_STEP, LABEL_STEP_INDEX, MANAGER,
 } from '../api/constants.ts';
 import type { ChaosRun, PodMetadata, Scenario } from '../api/types.ts';
+import { krknHubPod } from '../scenarios/krkn-hub.ts';
+import { podKillPod } from '../scenarios/pod-kill-pod.ts';
 
 /** What a scenario body contributes to the step's pod. */
 export interface StepPod {
@@ -45,8 +47,10 @@ function jobBodyPod(scenario: Scenario): StepPod {
 }
 
 /** The pod a scenario body runs as. Each body kind has one renderer. */
-export function scenarioPod(scenario: Scenario, _ctx: RenderContext): StepPod {
+export function scenarioPod(scenario: Scenario, ctx: RenderContext): StepPod {
   if (scenario.job) return jobBodyPod(scenario);
+  if (scenario.podKill) return podKillPod(scenario, ctx);
+  if (scenario.krknHub) return krknHubPod(scenario);
   throw new Error(`scenario ${scenario.name} has no body this operator can run`);
 }
 

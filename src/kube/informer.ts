@@ -23,8 +23,11 @@ export interface InformerOptions {
 
 const MAX_BACKOFF_MS = 30_000;
 
-export class Informer<T extends KubernetesObject> {
-  private readonly watches: Array<ListWatch<T>> = [];
+/** Objects as this project reads them: timestamps stay RFC 3339 strings (raw JSON, not client-node's Dates). */
+export interface ApiObject { metadata?: { name?: string; namespace?: string } }
+
+export class Informer<T extends ApiObject> {
+  private readonly watches: Array<ListWatch<KubernetesObject>> = [];
   private readonly handlers: Record<'add' | 'update' | 'delete', Array<Handler<T>>> = { add: [], update: [], delete: [] };
   private readonly client: KubeClient;
   private readonly options: InformerOptions;
@@ -43,12 +46,12 @@ export class Informer<T extends KubernetesObject> {
   get(name: string, namespace: string): T | undefined {
     for (const lw of this.watches) {
       const o = lw.get(name, namespace);
-      if (o) return o;
+      if (o) return o as unknown as T;
     }
     return undefined;
   }
 
-  list(namespace?: string): T[] { return this.watches.flatMap((lw) => lw.list(namespace)); }
+  list(namespace?: string): T[] { return this.watches.flatMap((lw) => lw.list(namespace)) as unknown as T[]; }
 
   get synced(): boolean { return this.watches.length > 0 && this.watches.every((lw) => lw.latestResourceVersion() !== ''); }
 
@@ -67,7 +70,7 @@ export class Informer<T extends KubernetesObject> {
     for (const lw of this.watches) void lw.stop();
   }
 
-  private startOne(namespace: string | undefined): ListWatch<T> {
+  private startOne(namespace: string | undefined): ListWatch<KubernetesObject> {
     const { log, name, labelSelector } = this.options;
     const path = this.options.path(namespace);
     const watch = new Watch(this.client.kc);
@@ -97,12 +100,12 @@ export class Informer<T extends KubernetesObject> {
       }
     }, Math.min(5000, Math.max(250, watchdogMs / 4)));
     dog.unref();
-    const listFn = () => this.client.request<{ items: T[]; metadata: { resourceVersion: string } }>('GET', path, { query: { labelSelector } });
-    const lw = new ListWatch<T>(path, watcher, listFn as never, false, labelSelector);
+    const listFn = () => this.client.request<{ items: KubernetesObject[]; metadata: { resourceVersion: string } }>('GET', path, { query: { labelSelector } });
+    const lw = new ListWatch<KubernetesObject>(path, watcher, listFn as never, false, labelSelector);
     let backoff = 500;
-    lw.on('add', (o) => { backoff = 500; this.emit('add', o); });
-    lw.on('update', (o) => { backoff = 500; this.emit('update', o); });
-    lw.on('delete', (o) => { backoff = 500; this.emit('delete', o); });
+    for (const event of ['add', 'update', 'delete'] as const) {
+      lw.on(event, (o) => { backoff = 500; this.emit(event, o as unknown as T); });
+    }
     lw.on('error', (err: unknown) => {
       if (this.stopped) return;
       this.restarts++;

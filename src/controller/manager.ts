@@ -1,0 +1,154 @@
+// Wires the controller: informers on ChaosRuns and the Jobs they own feed a keyed work queue, the
+// reconciler drains it, and (optionally) a Lease decides which replica may act. Informers run on
+// every replica so a new leader starts with a warm cache.
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { KubeConfig, V1Job } from '@kubernetes/client-node';
+import { LABEL_RUN } from '../api/constants.ts';
+import { PHASES, type ChaosRun } from '../api/types.ts';
+import { KubeClient, loadKubeConfig } from '../kube/client.ts';
+import { Informer } from '../kube/informer.ts';
+import { LeaderElector } from '../kube/leader.ts';
+import { paths } from '../kube/paths.ts';
+import { createLogger, type Logger } from '../log.ts';
+import { isLeader, reconcileDuration, reconciles, runsByPhase } from '../metrics/controller.ts';
+import { WorkQueue } from './queue.ts';
+import { Reconciler } from './reconciler.ts';
+import { defaultRenderContext, type RenderContext } from './render-job.ts';
+import type { GateView } from './decide.ts';
+
+export interface LeaderElectionSettings {
+  leaseName: string;
+  leaseNamespace: string;
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+  identity?: string;
+}
+
+export interface ControllerOptions {
+  kubeconfig?: string | KubeConfig;
+  namespaces?: string[];
+  concurrency?: number;
+  leaderElection?: false | LeaderElectionSettings;
+  watchdogMs?: number;
+  keepFinishedJobs?: number;
+  render?: RenderContext;
+  log?: Logger;
+  /** Called when leadership is lost; the CLI exits so the pod restarts clean. */
+  onLostLeadership?: () => void;
+  gates?: (run: ChaosRun) => GateView | undefined;
+}
+
+export interface RunningController {
+  client: KubeClient;
+  identity: string;
+  isLeader(): boolean;
+  ready(): boolean;
+  /** Re-evaluates one run now (used by gates when what they watch changes). */
+  enqueue(key: string): void;
+  /** Refreshes gauges derived from the caches (called before a metrics scrape). */
+  refreshGauges(): void;
+  stop(): Promise<void>;
+}
+
+const keyOf = (o: { metadata?: { namespace?: string; name?: string } }) => `${o.metadata?.namespace}/${o.metadata?.name}`;
+
+export async function startController(options: ControllerOptions = {}): Promise<RunningController> {
+  const log = options.log ?? createLogger('controller');
+  const kc = typeof options.kubeconfig === 'object' ? options.kubeconfig : loadKubeConfig(options.kubeconfig);
+  const client = new KubeClient(kc);
+  const informerBase = { namespaces: options.namespaces, watchdogMs: options.watchdogMs, log };
+  const runs = new Informer<ChaosRun>(client, { ...informerBase, name: 'chaosruns', path: (ns) => paths.chaosRuns(ns) });
+  const jobs = new Informer<V1Job>(client, { ...informerBase, name: 'jobs', path: (ns) => paths.jobs(ns), labelSelector: LABEL_RUN });
+  const identity = (options.leaderElection && options.leaderElection.identity) || `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  let elector: LeaderElector | undefined;
+  const canAct = () => (elector ? elector.isLeader() : true);
+
+  const reconciler = new Reconciler({
+    client, runs, jobs, log, canAct,
+    render: options.render ?? defaultRenderContext,
+    keepFinishedJobs: options.keepFinishedJobs ?? 5,
+    gates: options.gates,
+  });
+  const queue = new WorkQueue(async (key) => {
+    const end = reconcileDuration.startTimer();
+    try {
+      const result = await reconciler.reconcile(key);
+      reconciles.inc({ result: result.requeueAfterMs === 0 ? 'conflict' : 'ok' });
+      return result;
+    } catch (err) {
+      reconciles.inc({ result: 'error' });
+      throw err;
+    } finally {
+      end();
+    }
+  }, {
+    concurrency: options.concurrency ?? 8,
+    onError: (key, err) => log.warn({ run: key, err: String((err as Error)?.message ?? err) }, 'reconcile failed; retrying with backoff'),
+  });
+
+  runs.on('add', (r) => queue.add(keyOf(r)));
+  runs.on('update', (r) => {
+    // The signal clock starts when the watch delivers a new signal: that is "seeing" it.
+    if (r.spec?.signalState && r.spec.signalState !== r.status?.observedSignal) reconciler.signals.saw(keyOf(r), r.spec.signalState);
+    queue.add(keyOf(r));
+  });
+  runs.on('delete', (r) => { reconciler.signals.forget(keyOf(r)); queue.add(keyOf(r)); });
+  const onJob = (j: V1Job) => {
+    const run = j.metadata?.labels?.[LABEL_RUN];
+    if (run && j.metadata?.namespace) queue.add(`${j.metadata.namespace}/${run}`);
+  };
+  jobs.on('add', onJob);
+  jobs.on('update', onJob);
+  jobs.on('delete', onJob);
+
+  await Promise.all([runs.start(), jobs.start()]);
+  const beginWork = () => {
+    isLeader.set(1);
+    queue.start();
+    for (const r of runs.list()) queue.add(keyOf(r));
+  };
+
+  if (options.leaderElection) {
+    const le = options.leaderElection;
+    elector = new LeaderElector({
+      client, identity, log,
+      namespace: le.leaseNamespace, name: le.leaseName,
+      leaseDurationMs: le.leaseDurationMs ?? 15_000,
+      renewDeadlineMs: le.renewDeadlineMs ?? 10_000,
+      retryPeriodMs: le.retryPeriodMs ?? 2_000,
+      onStartedLeading: beginWork,
+      onStoppedLeading: () => {
+        queue.stop();
+        isLeader.set(0);
+        options.onLostLeadership?.();
+      },
+    });
+    isLeader.set(0);
+    elector.start();
+  } else {
+    beginWork();
+  }
+  log.info({ identity, namespaces: options.namespaces ?? 'all', leaderElection: Boolean(options.leaderElection) }, 'controller started');
+
+  return {
+    client,
+    identity,
+    isLeader: canAct,
+    ready: () => runs.synced && jobs.synced,
+    enqueue: (key) => queue.add(key),
+    refreshGauges: () => {
+      const counts = new Map<string, number>(PHASES.map((p) => [p, 0]));
+      for (const r of runs.list()) counts.set(r.status?.phase ?? 'Pending', (counts.get(r.status?.phase ?? 'Pending') ?? 0) + 1);
+      for (const [phase, n] of counts) runsByPhase.set({ phase }, n);
+    },
+    async stop() {
+      queue.shutdown();
+      await elector?.stop();
+      runs.stop();
+      jobs.stop();
+      client.close();
+    },
+  };
+}

@@ -1,0 +1,51 @@
+// The controller's metrics, on the shared registry.
+import { Counter, Gauge, Histogram } from 'prom-client';
+import { registry } from './registry.ts';
+
+export const signalLatency = new Histogram({
+  name: 'chaosrun_signal_latency_seconds',
+  help: 'Time from the controller seeing a new spec.signalState to the status write that reflects it.',
+  labelNames: ['signal'] as const,
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  registers: [registry],
+});
+
+export const reconciles = new Counter({
+  name: 'chaosrun_reconcile_total',
+  help: 'Reconciles of ChaosRuns, by result (ok, conflict, error).',
+  labelNames: ['result'] as const,
+  registers: [registry],
+});
+
+export const reconcileDuration = new Histogram({
+  name: 'chaosrun_reconcile_duration_seconds',
+  help: 'Time one reconcile of a ChaosRun took, API calls included.',
+  buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+  registers: [registry],
+});
+
+export const stepsStarted = new Counter({
+  name: 'chaosrun_steps_started_total',
+  help: 'Step Jobs created by the controller.',
+  registers: [registry],
+});
+
+export const stepResults = new Counter({
+  name: 'chaosrun_step_results_total',
+  help: 'Recorded step results, by result (Succeeded, Failed, Aborted).',
+  labelNames: ['result'] as const,
+  registers: [registry],
+});
+
+export const isLeader = new Gauge({
+  name: 'chaosrun_leader',
+  help: '1 while this replica holds the leader lease (or runs without leader election).',
+  registers: [registry],
+});
+
+export const runsByPhase = new Gauge({
+  name: 'chaosrun_runs',
+  help: 'ChaosRuns in the controller cache, by phase.',
+  labelNames: ['phase'] as const,
+  registers: [registry],
+});
