@@ -1,0 +1,327 @@
+// Unit tests of the pure core: every rule of a run, and an exhaustive phase × signal × Job-state sweep.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { decide, type Action, type Decision, type ObservedJob } from './decide.ts';
+import { jobName } from './job-name.ts';
+import type { ChaosRun, ChaosRunSpec, ChaosRunStatus, Phase, Signal } from '../api/types.ts';
+import { FINALIZER } from '../api/constants.ts';
+
+const T0 = Date.parse('2026-01-01T00:00:00Z');
+const UID = 'abcdef12-3456';
+
+function mkRun(spec: Partial<ChaosRunSpec> = {}, status?: ChaosRunStatus, meta: Partial<ChaosRun['metadata']> = {}): ChaosRun {
+  return {
+    apiVersion: 'chaosrun.dev/v1alpha1', kind: 'ChaosRun',
+    metadata: { name: 'r', namespace: 'ns', uid: UID, generation: 1, finalizers: [FINALIZER], resourceVersion: '1', ...meta },
+    spec: {
+      signalState: 'RUN', iterations: 1, daemonMode: false, waitDuration: '0s', publishStatus: true,
+      failurePolicy: 'Continue', historyLimit: 50,
+      scenarios: [{ name: 'a', job: { image: 'x' } }, { name: 'b', job: { image: 'x' } }],
+      ...spec,
+    },
+    ...(status ? { status } : {}),
+  };
+}
+
+const name = (it: number, idx: number) => jobName('r', UID, it, idx);
+const job = (it: number, idx: number, state: ObservedJob['state'], extra: Partial<ObservedJob> = {}): ObservedJob =>
+  ({ name: name(it, idx), iteration: it, stepIndex: idx, state, deleting: false, ...(state !== 'Active' ? { finishTime: new Date(T0 + 1000).toISOString() } : {}), ...extra });
+
+const kinds = (d: Decision) => d.actions.map((a) => a.kind);
+const statusOf = (d: Decision): ChaosRunStatus | undefined => (d.actions.find((a) => a.kind === 'writeStatus') as { status: ChaosRunStatus } | undefined)?.status;
+const creates = (d: Decision) => d.actions.filter((a): a is Extract<Action, { kind: 'createJob' }> => a.kind === 'createJob');
+const deletes = (d: Decision) => d.actions.filter((a): a is Extract<Action, { kind: 'deleteJob' }> => a.kind === 'deleteJob');
+const events = (d: Decision) => d.actions.filter((a): a is Extract<Action, { kind: 'event' }> => a.kind === 'event').map((e) => e.reason);
+
+/** Applies a decision's status to the run, as the API server would store it. */
+function after(run: ChaosRun, d: Decision): ChaosRun {
+  const s = statusOf(d);
+  return s ? { ...run, status: JSON.parse(JSON.stringify(s)) as ChaosRunStatus } : run;
+}
+
+test('a new run with RUN records the first step, then creates its Job', () => {
+  const d = decide(mkRun(), [], T0);
+  assert.deepEqual(kinds(d)[0], 'writeStatus', 'the status (intent) is written before anything else');
+  const s = statusOf(d)!;
+  assert.equal(s.phase, 'Running');
+  assert.equal(s.activeJob, name(1, 0));
+  assert.equal(s.observedSignal, 'RUN');
+  assert.equal(s.progress, '1/1');
+  assert.deepEqual(s.step, { index: 0, name: 'a' });
+  assert.equal(s.history?.[0].result, 'Running');
+  assert.deepEqual(creates(d).map((c) => c.name), [name(1, 0)]);
+  assert.deepEqual(events(d), ['Started', 'StepStarted']);
+  assert.equal(s.conditions?.find((c) => c.type === 'Running')?.status, 'True');
+});
+
+test('a run without the finalizer gets it', () => {
+  const d = decide(mkRun({}, undefined, { finalizers: [] }), [], T0);
+  assert.ok(kinds(d).includes('addFinalizer'));
+});
+
+test('a run created with PAUSE waits without a Job; RUN then starts step 1', () => {
+  const paused = decide(mkRun({ signalState: 'PAUSE' }), [], T0);
+  assert.equal(statusOf(paused)?.phase, 'Paused');
+  assert.equal(creates(paused).length, 0);
+  assert.deepEqual(events(paused), ['Started', 'Paused']);
+  const resumed = decide({ ...after(mkRun({ signalState: 'PAUSE' }), paused), spec: mkRun().spec }, [], T0 + 5000);
+  assert.equal(statusOf(resumed)?.phase, 'Running');
+  assert.deepEqual(creates(resumed).map((c) => c.name), [name(1, 0)]);
+  assert.ok(events(resumed).includes('Resumed'));
+});
+
+test('a run created with STOP ends at once with an empty report', () => {
+  const d = decide(mkRun({ signalState: 'STOP' }), [], T0);
+  const s = statusOf(d)!;
+  assert.equal(s.phase, 'Stopped');
+  assert.equal(s.report?.reason, 'Stopped');
+  assert.equal(s.report?.stepsSucceeded, 0);
+  assert.equal(creates(d).length, 0);
+  assert.ok(kinds(d).includes('report'));
+});
+
+test('a running step with nothing new costs nothing (idempotent)', () => {
+  const r = after(mkRun(), decide(mkRun(), [], T0));
+  const d = decide(r, [job(1, 0, 'Active')], T0 + 100);
+  assert.deepEqual(d.actions, []);
+});
+
+test('PAUSE mid-step lets the step run, starts nothing new, and resumes at the right step', () => {
+  let r = after(mkRun(), decide(mkRun(), [], T0));
+  r = { ...r, spec: { ...r.spec, signalState: 'PAUSE' }, metadata: { ...r.metadata, generation: 2 } };
+  const paused = decide(r, [job(1, 0, 'Active')], T0 + 100);
+  assert.equal(statusOf(paused)?.phase, 'Paused');
+  assert.equal(statusOf(paused)?.activeJob, name(1, 0), 'the running step keeps running');
+  assert.equal(deletes(paused).length, 0);
+  r = after(r, paused);
+  const finished = decide(r, [job(1, 0, 'Succeeded')], T0 + 2000);
+  const s = statusOf(finished)!;
+  assert.equal(s.phase, 'Paused');
+  assert.equal(s.history?.[0].result, 'Succeeded');
+  assert.deepEqual(s.step, { index: 1, name: 'b' });
+  assert.equal(creates(finished).length, 0, 'no new step while paused');
+  r = after(r, finished);
+  const resumed = decide({ ...r, spec: { ...r.spec, signalState: 'RUN' } }, [job(1, 0, 'Succeeded')], T0 + 3000);
+  assert.deepEqual(creates(resumed).map((c) => c.name), [name(1, 1)]);
+});
+
+test('STOP mid-step deletes the Job (foreground), records it aborted and writes the report', () => {
+  const r = after(mkRun(), decide(mkRun(), [], T0));
+  const d = decide({ ...r, spec: { ...r.spec, signalState: 'STOP' } }, [job(1, 0, 'Active')], T0 + 1000);
+  const s = statusOf(d)!;
+  assert.equal(s.phase, 'Stopped');
+  assert.equal(s.activeJob, undefined);
+  assert.equal(s.history?.[0].result, 'Aborted');
+  assert.equal(s.report?.stepsAborted, 1);
+  assert.equal(s.report?.durationSeconds, 1);
+  assert.deepEqual(deletes(d).map((x) => [x.name, x.propagation]), [[name(1, 0), 'Foreground']]);
+  assert.equal(creates(d).length, 0);
+  assert.ok(kinds(d).indexOf('writeStatus') < kinds(d).indexOf('deleteJob'));
+});
+
+test('STOP during the wait between steps ends the run without a new Job', () => {
+  let r = mkRun({ waitDuration: '30s' });
+  r = after(r, decide(r, [], T0));
+  const done = decide(r, [job(1, 0, 'Succeeded')], T0 + 2000);
+  assert.equal(creates(done).length, 0, 'the wait comes first');
+  assert.equal(statusOf(done)?.nextStepTime, new Date(T0 + 1000 + 30_000).toISOString());
+  assert.equal(done.requeueAfterMs, 29_000);
+  r = after(r, done);
+  const stop = decide({ ...r, spec: { ...r.spec, signalState: 'STOP' } }, [job(1, 0, 'Succeeded')], T0 + 5000);
+  assert.equal(statusOf(stop)?.phase, 'Stopped');
+  assert.equal(creates(stop).length, 0);
+  assert.equal(deletes(stop).length, 0);
+  assert.equal(statusOf(stop)?.report?.stepsSucceeded, 1);
+});
+
+test('after the wait the next step starts', () => {
+  let r = mkRun({ waitDuration: '30s' });
+  r = after(r, decide(r, [], T0));
+  r = after(r, decide(r, [job(1, 0, 'Succeeded')], T0 + 2000));
+  assert.equal(creates(decide(r, [job(1, 0, 'Succeeded')], T0 + 30_000)).length, 0);
+  assert.deepEqual(creates(decide(r, [job(1, 0, 'Succeeded')], T0 + 31_000)).map((c) => c.name), [name(1, 1)]);
+});
+
+test('2 iterations x 2 steps run in order and complete with a report', () => {
+  let r = mkRun({ iterations: 2 });
+  let jobs: ObservedJob[] = [];
+  const created: string[] = [];
+  for (let t = 0; t < 20; t++) {
+    const d = decide(r, jobs, T0 + t * 1000);
+    for (const c of creates(d)) { created.push(c.name); jobs = [...jobs, job(c.iteration, c.stepIndex, 'Active')]; }
+    r = after(r, d);
+    jobs = jobs.map((j) => (j.state === 'Active' ? { ...j, state: 'Succeeded', finishTime: new Date(T0 + t * 1000 + 500).toISOString() } : j));
+    if (r.status?.phase === 'Completed') break;
+  }
+  assert.deepEqual(created, [name(1, 0), name(1, 1), name(2, 0), name(2, 1)]);
+  assert.equal(r.status?.phase, 'Completed');
+  assert.equal(r.status?.report?.iterationsCompleted, 2);
+  assert.equal(r.status?.report?.stepsSucceeded, 4);
+  assert.equal(r.status?.conditions?.find((c) => c.type === 'Complete')?.status, 'True');
+});
+
+test('daemon mode keeps going past iterations until STOP', () => {
+  let r = mkRun({ iterations: 1, daemonMode: true, scenarios: [{ name: 'a', job: { image: 'x' } }] });
+  let jobs: ObservedJob[] = [];
+  for (let t = 0; t < 12; t++) {
+    const d = decide(r, jobs, T0 + t * 1000);
+    for (const c of creates(d)) jobs = [...jobs, job(c.iteration, c.stepIndex, 'Active')];
+    r = after(r, d);
+    jobs = jobs.map((j) => (j.state === 'Active' ? { ...j, state: 'Succeeded' } : j));
+  }
+  assert.equal(r.status?.phase, 'Running');
+  assert.ok((r.status?.iteration ?? 0) >= 5);
+  assert.match(r.status?.progress ?? '', /^\d+\/∞$/);
+  const stop = decide({ ...r, spec: { ...r.spec, signalState: 'STOP' } }, jobs, T0 + 20_000);
+  assert.equal(statusOf(stop)?.phase, 'Stopped');
+});
+
+test('failurePolicy Stop ends the run as Failed at the first failed step, with the reason', () => {
+  let r = mkRun({ failurePolicy: 'Stop' });
+  r = after(r, decide(r, [], T0));
+  const d = decide(r, [job(1, 0, 'Failed', { message: 'no pod matched app=web' })], T0 + 1000);
+  const s = statusOf(d)!;
+  assert.equal(s.phase, 'Failed');
+  assert.equal(s.report?.stepsFailed, 1);
+  assert.match(s.report?.message ?? '', /no pod matched app=web/);
+  assert.equal(s.history?.[0].message, 'no pod matched app=web');
+  assert.equal(creates(d).length, 0);
+  assert.equal(s.conditions?.find((c) => c.type === 'Failed')?.status, 'True');
+});
+
+test('failurePolicy Continue records the failure and goes on', () => {
+  let r = mkRun();
+  r = after(r, decide(r, [], T0));
+  const d = decide(r, [job(1, 0, 'Failed', { message: 'boom' })], T0 + 1000);
+  assert.equal(statusOf(d)?.phase, 'Running');
+  assert.equal(statusOf(d)?.counts?.failed, 1);
+  assert.deepEqual(creates(d).map((c) => c.name), [name(1, 1)]);
+  assert.ok(events(d).includes('StepFailed'));
+});
+
+test('a step past its timeout is failed and its Job deleted', () => {
+  let r = mkRun({ scenarios: [{ name: 'a', timeout: '10s', job: { image: 'x' } }, { name: 'b', job: { image: 'x' } }] });
+  r = after(r, decide(r, [], T0));
+  const early = decide(r, [job(1, 0, 'Active')], T0 + 5000);
+  assert.deepEqual(early.actions, []);
+  assert.equal(early.requeueAfterMs, 5000);
+  const late = decide(r, [job(1, 0, 'Active')], T0 + 10_000);
+  assert.deepEqual(deletes(late).map((x) => x.name), [name(1, 0)]);
+  assert.equal(statusOf(late)?.history?.[0].result, 'Failed');
+  assert.match(statusOf(late)?.history?.[0].message ?? '', /timed out after 10s/);
+  assert.deepEqual(creates(late).map((c) => c.name), [name(1, 1)]);
+});
+
+test('a timed pause hands the signal back to RUN when it runs out', () => {
+  const until = new Date(T0 + 60_000).toISOString();
+  const r = mkRun({ signalState: 'PAUSE', pauseUntil: until });
+  const before = decide(r, [], T0);
+  assert.equal(before.requeueAfterMs, 60_000);
+  assert.equal(statusOf(before)?.phase, 'Paused');
+  const at = decide(after(r, before), [], T0 + 60_000);
+  assert.deepEqual(kinds(at).filter((k) => k !== 'event'), ['endTimedPause']);
+  assert.deepEqual(events(at), ['PauseExpired']);
+});
+
+test('a finished run ignores later signals once, with an Event and a condition message', () => {
+  const stopped = after(mkRun({ signalState: 'STOP' }), decide(mkRun({ signalState: 'STOP' }), [], T0));
+  const r = { ...stopped, spec: { ...stopped.spec, signalState: 'RUN' as Signal }, metadata: { ...stopped.metadata, generation: 2 } };
+  const d = decide(r, [], T0 + 1000);
+  assert.deepEqual(events(d), ['SignalIgnored']);
+  assert.equal(statusOf(d)?.phase, 'Stopped');
+  assert.match(statusOf(d)?.conditions?.find((c) => c.type === 'Running')?.message ?? '', /signal RUN ignored/);
+  assert.deepEqual(decide(after(r, d), [], T0 + 2000).actions, [], 'answered once');
+});
+
+test('a finished run deletes a leftover running Job (a crash between the status write and the delete)', () => {
+  const stopped = after(mkRun({ signalState: 'STOP' }), decide(mkRun({ signalState: 'STOP' }), [], T0));
+  const d = decide(stopped, [job(1, 0, 'Active')], T0 + 1000);
+  assert.deepEqual(deletes(d).map((x) => x.name), [name(1, 0)]);
+  assert.equal(creates(d).length, 0);
+});
+
+test('deleting a run deletes its running Job first, then releases the finalizer', () => {
+  const r = mkRun({}, undefined, { deletionTimestamp: new Date(T0).toISOString() });
+  assert.deepEqual(kinds(decide(r, [job(1, 0, 'Active')], T0)), ['deleteJob']);
+  assert.deepEqual(kinds(decide(r, [job(1, 0, 'Active', { deleting: true })], T0)), []);
+  assert.deepEqual(kinds(decide(r, [job(1, 0, 'Succeeded')], T0)), ['removeFinalizer']);
+});
+
+test('a crash between recording a step and creating its Job re-creates it (same name), unless paused since', () => {
+  const r = after(mkRun(), decide(mkRun(), [], T0));
+  assert.deepEqual(creates(decide(r, [], T0 + 10)).map((c) => c.name), [name(1, 0)]);
+  const paused = decide({ ...r, spec: { ...r.spec, signalState: 'PAUSE' } }, [], T0 + 10);
+  assert.equal(creates(paused).length, 0);
+});
+
+test('a Job for the cursor that status does not know yet is adopted, not duplicated', () => {
+  const r = mkRun({}, { phase: 'Running', iteration: 1, step: { index: 0, name: 'a' } });
+  const d = decide(r, [job(1, 0, 'Active')], T0);
+  assert.equal(creates(d).length, 0);
+  assert.equal(statusOf(d)?.activeJob, name(1, 0));
+});
+
+test('a step Job deleted by someone else is recorded aborted and the run goes on', () => {
+  const r = after(mkRun(), decide(mkRun(), [], T0));
+  const d = decide(r, [job(1, 0, 'Active', { deleting: true })], T0 + 1000);
+  assert.equal(statusOf(d)?.history?.[0].result, 'Aborted');
+  assert.deepEqual(creates(d).map((c) => c.name), [name(1, 1)]);
+});
+
+test('finished Jobs behind the cursor beyond keepFinishedJobs are pruned', () => {
+  const r = mkRun({ daemonMode: true, scenarios: [{ name: 'a', job: { image: 'x' } }] }, { phase: 'Running', iteration: 10, step: { index: 0, name: 'a' }, activeJob: name(10, 0), history: [{ iteration: 10, stepIndex: 0, step: 'a', job: name(10, 0), result: 'Running', startTime: new Date(T0).toISOString() }] });
+  const old = Array.from({ length: 9 }, (_, i) => job(i + 1, 0, 'Succeeded'));
+  const d = decide(r, [...old, job(10, 0, 'Active')], T0, { keepFinishedJobs: 3 });
+  assert.deepEqual(deletes(d).map((x) => x.name).sort(), [1, 2, 3, 4, 5, 6].map((i) => name(i, 0)).sort());
+  assert.ok(deletes(d).every((x) => x.propagation === 'Background'));
+});
+
+test('history keeps only the newest historyLimit entries', () => {
+  let r = mkRun({ daemonMode: true, historyLimit: 3, scenarios: [{ name: 'a', job: { image: 'x' } }] });
+  let jobs: ObservedJob[] = [];
+  for (let t = 0; t < 12; t++) {
+    const d = decide(r, jobs, T0 + t);
+    for (const c of creates(d)) jobs = [...jobs, job(c.iteration, c.stepIndex, 'Active')];
+    r = after(r, d);
+    jobs = jobs.map((j) => (j.state === 'Active' ? { ...j, state: 'Succeeded' } : j));
+  }
+  assert.equal(r.status?.history?.length, 3);
+  const its = r.status!.history!.map((h) => h.iteration);
+  assert.deepEqual(its, [...its].sort((a, b) => a - b));
+  assert.equal(its[2], r.status?.iteration);
+});
+
+// The exhaustive sweep: every non-final phase × signal × state of the current step's Job.
+const SIGNALS: Signal[] = ['RUN', 'PAUSE', 'STOP'];
+const PHASES: Array<Phase | undefined> = [undefined, 'Pending', 'Running', 'Paused'];
+const JOB_STATES: Array<ObservedJob['state'] | 'none' | 'deleting'> = ['none', 'Active', 'Succeeded', 'Failed', 'deleting'];
+
+for (const phase of PHASES) for (const signal of SIGNALS) for (const js of JOB_STATES) for (const recorded of [false, true]) {
+  test(`sweep: phase ${phase ?? 'none'}, signal ${signal}, job ${js}, step ${recorded ? 'recorded' : 'not recorded'}`, () => {
+    const status: ChaosRunStatus | undefined = phase === undefined ? undefined : {
+      phase, iteration: 1, step: { index: 0, name: 'a' }, observedSignal: 'RUN', counts: { succeeded: 0, failed: 0, aborted: 0 },
+      ...(recorded ? { activeJob: name(1, 0), history: [{ iteration: 1, stepIndex: 0, step: 'a', job: name(1, 0), result: 'Running' as const, startTime: new Date(T0).toISOString() }] } : {}),
+    };
+    const r = mkRun({ signalState: signal }, status);
+    const jobs = js === 'none' ? [] : [job(1, 0, js === 'deleting' ? 'Active' : js, { deleting: js === 'deleting' })];
+    const d = decide(r, jobs, T0 + 1000);
+    const s = statusOf(d) ?? r.status;
+    // A signal other than RUN never starts a step.
+    if (signal !== 'RUN') assert.equal(creates(d).length, 0, 'no Job without RUN');
+    // At most one Job is created, and never for a step whose Job exists.
+    assert.ok(creates(d).length <= 1);
+    for (const c of creates(d)) assert.ok(!jobs.some((j) => j.name === c.name && !j.deleting), 'no duplicate Job');
+    // STOP always ends the run; its running Job is deleted.
+    if (signal === 'STOP') {
+      assert.ok(['Stopped', 'Completed', 'Failed'].includes(s!.phase!), `STOP ends the run (got ${s?.phase})`);
+      if (js === 'Active') assert.equal(deletes(d).length, 1);
+    }
+    if (signal === 'PAUSE' && s?.phase !== 'Completed') assert.equal(s?.phase, 'Paused');
+    assert.equal(s?.observedSignal, signal);
+    // Idempotent: deciding again on the result changes nothing more.
+    const again = decide(after(r, d), jobs.filter((j) => !deletes(d).some((x) => x.name === j.name)).concat(
+      creates(d).map((c) => job(c.iteration, c.stepIndex, 'Active'))), T0 + 1000);
+    assert.equal(statusOf(again), undefined, `second decision writes no status (first wrote ${JSON.stringify(statusOf(d))})`);
+    assert.equal(creates(again).length, 0);
+  });
+}
