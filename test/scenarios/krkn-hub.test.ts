@@ -1,0 +1,95 @@
+// krknHub and podKill steps render to Jobs that the real API server accepts (dryRun=All: the
+// krkn-hub images are not pulled on the kwok node, and nothing needs to run to check the shape).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { V1Job } from '@kubernetes/client-node';
+import { repoRoot, testEnv } from '../helpers/env.ts';
+import { paths } from '../../src/kube/paths.ts';
+import { API_VERSION, KIND } from '../../src/api/constants.ts';
+import type { ChaosRun, Scenario } from '../../src/api/types.ts';
+import { renderJob } from '../../src/controller/render-job.ts';
+
+const env = await testEnv('krknhub');
+const { client, namespace } = env;
+const ctx = { operatorImage: 'ghcr.io/chaosrun/chaosrun-operator:test', scenarioServiceAccount: 'chaosrun-scenario' };
+
+function run(scenarios: Scenario[]): ChaosRun {
+  return {
+    apiVersion: API_VERSION, kind: KIND,
+    metadata: { name: 'hub', namespace, uid: '6f1f7c2e-0000-4000-8000-000000000001' },
+    spec: { signalState: 'RUN', iterations: 1, daemonMode: false, waitDuration: '0s', publishStatus: true, failurePolicy: 'Continue', historyLimit: 50, scenarios },
+  };
+}
+
+const dryRun = (job: V1Job) => client.request<V1Job>('POST', paths.jobs(namespace), { body: job, query: { dryRun: 'All' } });
+
+test('a krknHub step runs the krkn-hub image with its env and the kubeconfig Secret at /home/krkn/.kube/config', async () => {
+  const job = renderJob(run([{
+    name: 'pods',
+    krknHub: {
+      scenario: 'pod-scenarios', registry: 'quay.io/krkn-chaos', repository: 'krkn-hub',
+      env: { NAMESPACE: '^shop$', POD_LABEL: 'app=web', DISRUPTION_COUNT: '1', EXPECTED_RECOVERY_TIME: '60' },
+      kubeconfigSecret: 'krkn-kubeconfig', serviceAccountName: 'krkn', resources: { limits: { memory: '512Mi' } },
+      podMetadata: { labels: { team: 'sre' }, annotations: { 'sidecar.istio.io/inject': 'false' } },
+    },
+  }]), 'hub-1-0-pods', 1, 0, ctx);
+  const accepted = await dryRun(job);
+  const pod = accepted.spec!.template.spec!;
+  const [c] = pod.containers;
+  assert.equal(c.image, 'quay.io/krkn-chaos/krkn-hub:pod-scenarios');
+  assert.deepEqual(c.env, [
+    { name: 'NAMESPACE', value: '^shop$' }, { name: 'POD_LABEL', value: 'app=web' },
+    { name: 'DISRUPTION_COUNT', value: '1' }, { name: 'EXPECTED_RECOVERY_TIME', value: '60' },
+  ]);
+  assert.deepEqual(c.volumeMounts, [{ name: 'kubeconfig', mountPath: '/home/krkn/.kube/config', subPath: 'config', readOnly: true }]);
+  assert.equal(pod.volumes?.[0].name, 'kubeconfig');
+  assert.equal(pod.volumes?.[0].secret?.secretName, 'krkn-kubeconfig');
+  assert.equal(pod.serviceAccountName, 'krkn');
+  assert.equal(c.resources?.limits?.memory, '512Mi');
+  assert.equal(c.terminationMessagePolicy, 'FallbackToLogsOnError');
+  assert.equal(accepted.spec!.template.metadata!.labels!.team, 'sre');
+  assert.equal(accepted.spec!.template.metadata!.annotations!['sidecar.istio.io/inject'], 'false');
+});
+
+test('registry, repository and tag override the image; no Secret means no volume', async () => {
+  const job = renderJob(run([{
+    name: 'cpu', krknHub: { scenario: 'node-cpu-hog', registry: 'registry.example.com/mirror', repository: 'krkn', tag: 'v4.0.1' },
+  }]), 'hub-1-0-cpu', 1, 0, ctx);
+  const accepted = await dryRun(job);
+  const pod = accepted.spec!.template.spec!;
+  assert.equal(pod.containers[0].image, 'registry.example.com/mirror/krkn:v4.0.1');
+  assert.equal(pod.volumes, undefined);
+  assert.equal(pod.containers[0].volumeMounts, undefined);
+  assert.equal(pod.containers[0].env, undefined);
+});
+
+test('a podKill step runs `chaosrun scenario pod-kill` in the operator image as the scenario ServiceAccount', async () => {
+  const job = renderJob(run([{
+    name: 'kill', podKill: { namespace: 'shop', labelSelector: 'app=web', count: 2, gracePeriodSeconds: 0, recovery: { timeout: '90s' } },
+  }]), 'hub-1-0-kill', 1, 0, ctx);
+  const accepted = await dryRun(job);
+  const pod = accepted.spec!.template.spec!;
+  assert.equal(pod.serviceAccountName, 'chaosrun-scenario');
+  assert.equal(pod.containers[0].image, ctx.operatorImage);
+  assert.deepEqual(pod.containers[0].args, [
+    'scenario', 'pod-kill', '--namespace=shop', '--label-selector=app=web', '--count=2', '--grace-period-seconds=0', '--recovery-timeout=90s',
+  ]);
+});
+
+test('the examples are accepted by the API server (CRD schema and CEL rules included)', () => {
+  for (const file of ['pod-kill.yaml', 'krkn-hub.yaml']) {
+    const out = env.kubectl(['apply', '--dry-run=server', '-n', namespace, '-f', '-'], readFileSync(join(repoRoot, 'examples', file), 'utf8'));
+    assert.match(out, /chaosrun\.chaosrun\.dev\/\S+ created \(server dry run\)/, file);
+  }
+});
+
+test('the CRD refuses a podKill without a target and a scenario with two bodies', () => {
+  const apply = (scenario: object) => env.kubectl(['apply', '--dry-run=server', '-n', namespace, '-f', '-'], JSON.stringify({
+    apiVersion: API_VERSION, kind: KIND, metadata: { name: 'bad' }, spec: { scenarios: [{ name: 'x', ...scenario }] },
+  }));
+  assert.throws(() => apply({ podKill: { namespace: 'a' } }), /podKill needs labelSelector, namePattern or both/);
+  assert.throws(() => apply({ podKill: { namespace: 'a', namespacePattern: 'b', namePattern: 'c' } }), /exactly one of namespace or namespacePattern/);
+  assert.throws(() => apply({ podKill: { namespace: 'a', namePattern: 'c' }, krknHub: { scenario: 'pod-scenarios' } }), /exactly one body/);
+});
