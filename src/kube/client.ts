@@ -127,6 +127,8 @@ export class KubeClient {
     });
   }
 
-  /** Closes idle keep-alive sockets (for tests and shutdown). */
-  close(): void { this.agent?.destroy(); this.agent = undefined; }
+  /** Drops every pooled connection; the next request opens a fresh one. */
+  resetConnections(): void { this.agent?.destroy(); this.agent = undefined; }
+
+  close(): void { this.resetConnections(); }
 }

@@ -96,6 +96,8 @@ export class Informer<T extends ApiObject> {
         this.watchdogFires++;
         log.warn({ informer: name, namespace, silentMs: Date.now() - lastActivity }, 'watch silent for too long; restarting it');
         lastActivity = Date.now();
+        // A silent watch usually means a dead link: pooled request sockets likely share its fate.
+        this.client.resetConnections();
         current.abort();
       }
     }, Math.min(5000, Math.max(250, watchdogMs / 4)));
