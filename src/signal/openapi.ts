@@ -1,0 +1,149 @@
+// The OpenAPI 3 description of the signal server, served at GET /openapi.json. test/signal/openapi.test.ts
+// holds it to the app's route table and fuzzes the running server from it.
+import { DURATION_PATTERN } from '../api/duration.ts';
+import { PHASES, SIGNALS } from '../api/types.ts';
+
+const text = (description: string, example?: string) => ({
+  description, content: { 'text/plain': { schema: { type: 'string', ...(example ? { example } : {}) } } },
+});
+const json = (description: string, ref: string) => ({
+  description, content: { 'application/json': { schema: { $ref: `#/components/schemas/${ref}` } } },
+});
+const errors = (format: 'text' | 'json', codes: Record<number, string>) =>
+  Object.fromEntries(Object.entries(codes).map(([code, d]) => [code, format === 'text' ? text(d) : json(d, 'Error')]));
+
+const UNAUTHORIZED = 'No valid bearer token (with --auth=kubernetes); nothing was changed.';
+const UNREACHABLE = 'The Kubernetes API server is unreachable.';
+/** Bodies are ignored but read, so these can answer any request that has one. */
+const BODY_ERRORS = { 413: 'Request body over 16 KiB.', 415: 'Unsupported Content-Encoding of the body.' };
+const forQuery = {
+  name: 'for', in: 'query', required: false,
+  description: 'A timed pause (PAUSE only): sets spec.pauseUntil to now plus this duration (at most 8760h); the operator resumes the run then.',
+  schema: { type: 'string', pattern: DURATION_PATTERN, example: '10m' },
+};
+const runParams = [
+  { name: 'namespace', in: 'path', required: true, schema: { type: 'string' } },
+  { name: 'name', in: 'path', required: true, schema: { type: 'string' } },
+];
+const security = [{ bearerAuth: [] }, {}];
+
+const broadcast = (signal: string) => ({
+  post: {
+    summary: `krkn-compatible: ${signal} every unfinished run in scope`,
+    description: `Patches spec.signalState to ${signal} on every run in scope (namespaces, label selector, publishStatus: true) ` +
+      'that is not finished. The request body is ignored. With --auth=kubernetes the user must be allowed to patch each of those runs, or nothing changes.',
+    security,
+    parameters: signal === 'PAUSE' ? [forQuery] : [],
+    responses: {
+      200: text('The new state and how many runs it changed.', `${signal}: 1 run changed`),
+      ...errors('text', { 400: 'Bad "for" duration.', 401: UNAUTHORIZED, 403: 'RBAC denies patching one of the runs; nothing was changed.', ...BODY_ERRORS, 503: UNREACHABLE }),
+    },
+  },
+});
+
+export const openApiDocument = {
+  openapi: '3.0.3',
+  info: {
+    title: 'chaosrun signal server',
+    version: '1.0.0',
+    description: 'krkn-compatible signals (RUN, PAUSE, STOP) over ChaosRuns. Every signal is a patch of the ChaosRun\'s ' +
+      'spec.signalState, the same field kubectl patch writes; every answer is read from the ChaosRuns.',
+  },
+  paths: {
+    '/': {
+      get: {
+        summary: 'krkn-compatible: the current state',
+        description: 'The bare state (RUN, PAUSE or STOP) when the runs in scope agree; otherwise one "namespace/name STATE" per line.',
+        security,
+        responses: { 200: text('The state, or the listing.', 'RUN'), ...errors('text', { 401: UNAUTHORIZED, ...BODY_ERRORS, 503: UNREACHABLE }) },
+      },
+    },
+    ...Object.fromEntries(SIGNALS.map((s) => [`/${s}`, broadcast(s)])),
+    '/runs': {
+      get: {
+        summary: 'The runs in scope that this user may list',
+        security,
+        responses: { 200: json('The runs.', 'RunList'), ...errors('json', { 401: UNAUTHORIZED, ...BODY_ERRORS, 503: UNREACHABLE }) },
+      },
+    },
+    '/runs/{namespace}/{name}': {
+      get: {
+        summary: 'One run: signal, phase, iteration, step, conditions, and its report once final',
+        security,
+        parameters: runParams,
+        responses: {
+          200: json('The run.', 'RunDetail'),
+          ...errors('json', { 401: UNAUTHORIZED, 403: 'RBAC denies get, or the run has publishStatus: false.', 404: 'No such run in scope.', ...BODY_ERRORS, 503: UNREACHABLE }),
+        },
+      },
+    },
+    '/runs/{namespace}/{name}/{signal}': {
+      post: {
+        summary: 'Signal one run',
+        description: 'Patches the run\'s spec.signalState (and spec.pauseUntil for a timed PAUSE). The request body is ignored.',
+        security,
+        parameters: [...runParams, { name: 'signal', in: 'path', required: true, schema: { type: 'string', enum: [...SIGNALS] } }, forQuery],
+        responses: {
+          200: json('The run after the signal.', 'SignalResult'),
+          ...errors('json', {
+            400: 'Unknown signal or bad "for" duration.', 401: UNAUTHORIZED,
+            403: 'RBAC denies patch, or the run has publishStatus: false.', 404: 'No such run in scope.',
+            409: 'The run is finished; the answer names its phase.', ...BODY_ERRORS, 503: UNREACHABLE,
+          }),
+        },
+      },
+    },
+    '/healthz': { get: { summary: 'Liveness', responses: { 200: text('The process serves.', 'ok') } } },
+    '/readyz': {
+      get: { summary: 'Readiness: the ChaosRun cache has synced', responses: { 200: text('Ready.', 'ok'), 503: text('Not synced yet.') } },
+    },
+    '/metrics': { get: { summary: 'Prometheus metrics', responses: { 200: text('Metrics in the Prometheus text format.') } } },
+    '/openapi.json': { get: { summary: 'This document', responses: { 200: { description: 'The OpenAPI document.', content: { 'application/json': { schema: { type: 'object' } } } } } } },
+  },
+  components: {
+    securitySchemes: {
+      bearerAuth: { type: 'http', scheme: 'bearer', description: 'A Kubernetes token (kubectl create token ...), checked by TokenReview and SubjectAccessReview.' },
+    },
+    schemas: {
+      Error: {
+        type: 'object', required: ['error', 'reason'],
+        properties: {
+          error: { type: 'string', description: 'What went wrong, in one line.' },
+          reason: { type: 'string', description: 'A CamelCase reason, e.g. NotFound, Forbidden, NotPublished, Finished.' },
+          phase: { type: 'string', enum: [...PHASES], description: 'The phase of a finished run (409).' },
+        },
+      },
+      RunSummary: {
+        type: 'object', required: ['namespace', 'name', 'signal'],
+        properties: {
+          namespace: { type: 'string' }, name: { type: 'string' },
+          signal: { type: 'string', enum: [...SIGNALS] },
+          pauseUntil: { type: 'string', format: 'date-time' },
+          phase: { type: 'string', enum: [...PHASES] },
+          progress: { type: 'string', example: '2/3' },
+          iteration: { type: 'integer' },
+          step: { type: 'object', properties: { index: { type: 'integer' }, name: { type: 'string' } } },
+        },
+      },
+      RunList: { type: 'object', required: ['runs'], properties: { runs: { type: 'array', items: { $ref: '#/components/schemas/RunSummary' } } } },
+      RunDetail: {
+        allOf: [{ $ref: '#/components/schemas/RunSummary' }, {
+          type: 'object', required: ['conditions'],
+          properties: {
+            observedSignal: { type: 'string', enum: [...SIGNALS] },
+            startTime: { type: 'string', format: 'date-time' },
+            completionTime: { type: 'string', format: 'date-time' },
+            conditions: { type: 'array', items: { type: 'object' } },
+            report: { type: 'object', description: 'The final report, once the run is Completed, Stopped or Failed.' },
+          },
+        }],
+      },
+      SignalResult: {
+        allOf: [{ $ref: '#/components/schemas/RunDetail' }, {
+          type: 'object', required: ['changed'],
+          properties: { changed: { type: 'boolean', description: 'Whether the desired state differed before this signal.' } },
+        }],
+      },
+    },
+  },
+};

@@ -1,0 +1,96 @@
+// ChaosRuns as the signal server sees them: which runs it may show and steer, their JSON views, and
+// the one write it makes, a merge patch of spec.signalState (and spec.pauseUntil).
+import type { ChaosRun, Signal } from '../api/types.ts';
+import { isFinal } from '../api/types.ts';
+import { MERGE_PATCH, isConflict, type KubeClient } from '../kube/client.ts';
+import { recordEvent } from '../kube/events.ts';
+import { paths } from '../kube/paths.ts';
+import type { Logger } from '../log.ts';
+import { signalsAccepted } from '../metrics/signal.ts';
+import type { User } from './auth.ts';
+
+/** The informer cache, narrowed to what the server reads (namespaces and label selector already applied). */
+export interface RunCache {
+  list(): ChaosRun[];
+  get(name: string, namespace: string): ChaosRun | undefined;
+  readonly synced: boolean;
+}
+
+export const EVENT_COMPONENT = 'chaosrun-signal-server';
+const PATCH_ATTEMPTS = 3;
+
+export const runKey = (run: ChaosRun) => `${run.metadata.namespace}/${run.metadata.name}`;
+const byKey = (a: ChaosRun, b: ChaosRun) => runKey(a).localeCompare(runKey(b));
+
+/** The runs the server may show and steer: in its cache, with publishStatus (krkn's publish_kraken_status). */
+export const publishedRuns = (cache: RunCache): ChaosRun[] => cache.list().filter((r) => r.spec.publishStatus !== false).sort(byKey);
+
+export function runSummary(run: ChaosRun) {
+  const s = run.status ?? {};
+  return {
+    namespace: run.metadata.namespace, name: run.metadata.name,
+    signal: run.spec.signalState, pauseUntil: run.spec.pauseUntil,
+    phase: s.phase, progress: s.progress, iteration: s.iteration, step: s.step,
+  };
+}
+
+export function runDetail(run: ChaosRun) {
+  const s = run.status ?? {};
+  return {
+    ...runSummary(run),
+    observedSignal: s.observedSignal, startTime: s.startTime, completionTime: s.completionTime,
+    conditions: s.conditions ?? [],
+    report: isFinal(s.phase) ? s.report : undefined,
+  };
+}
+
+export interface SignalDeps {
+  client: KubeClient;
+  cache: RunCache;
+  log: Logger;
+  /** How long a signal waits for the cache to show its write, so a GET right after a POST reads it. */
+  cacheWaitMs: number;
+}
+
+/**
+ * Writes `signal` to the run's spec, as `kubectl patch` would, then records who sent it (log and Event).
+ * A timed PAUSE sets pauseUntil; any other signal clears it. No resourceVersion is sent: concurrent
+ * signals end in the last write. Returns the patched run and whether the desired state changed.
+ */
+export async function signalRun(deps: SignalDeps, run: ChaosRun, signal: Signal, pauseUntil: string | null, user: User): Promise<{ run: ChaosRun; changed: boolean }> {
+  const { namespace, name } = run.metadata;
+  const changed = run.spec.signalState !== signal || (run.spec.pauseUntil ?? null) !== pauseUntil;
+  const patch = () => deps.client.request<ChaosRun>('PATCH', paths.chaosRuns(namespace, name), {
+    body: { spec: { signalState: signal, pauseUntil } }, contentType: MERGE_PATCH,
+  });
+  let patched: ChaosRun;
+  // The API server retries a precondition-free patch itself; a conflict can still surface under heavy
+  // contention, and retrying it is always right since the patch does not depend on what it replaces.
+  for (let attempt = 1; ; attempt++) {
+    try { patched = await patch(); break; } catch (err) {
+      if (!isConflict(err) || attempt >= PATCH_ATTEMPTS) throw err;
+    }
+  }
+  signalsAccepted.inc({ signal });
+  const until = pauseUntil ? ` until ${pauseUntil}` : '';
+  deps.log.info({ run: `${namespace}/${name}`, signal, pauseUntil, user: user.name, changed }, 'signal accepted');
+  await recordEvent(deps.client, patched, 'Normal', 'SignalReceived', `signal ${signal}${until} from ${user.name} via HTTP`, EVENT_COMPONENT)
+    .catch((err: unknown) => deps.log.warn({ run: `${namespace}/${name}`, err: String(err) }, 'could not record the signal Event'));
+  await caughtUp(deps, patched);
+  return { run: patched, changed };
+}
+
+/** resourceVersions are opaque, but etcd's are increasing integers; fall back to equality otherwise. */
+function atLeast(cached: string | undefined, wanted: string | undefined): boolean {
+  try { return BigInt(cached!) >= BigInt(wanted!); } catch { return cached === wanted; }
+}
+
+async function caughtUp(deps: SignalDeps, patched: ChaosRun): Promise<void> {
+  const deadline = Date.now() + deps.cacheWaitMs;
+  const { name, namespace, resourceVersion } = patched.metadata;
+  while (Date.now() < deadline) {
+    const cached = deps.cache.get(name, namespace);
+    if (!cached || atLeast(cached.metadata.resourceVersion, resourceVersion)) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
