@@ -3,12 +3,14 @@
 // Every process is detached and recorded by pid in <dir>/state.json so `cluster up` can return and
 // `cluster down` (or a test's teardown) can stop exactly what was started.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
 import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensurePki } from './pki.ts';
+import { KubeClient, loadKubeConfig } from '../kube/client.ts';
+import { applyCrds } from '../kube/crds.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const defaultClusterDir = join(repoRoot, '.cluster');
@@ -251,17 +253,11 @@ export async function clusterUp(dir = defaultClusterDir, log: Log = () => {}): P
     kubectl(state, ['get', 'serviceaccount', 'default', '-n', 'default']);
     return true;
   }, components['kube-controller-manager']);
-  installCrds(state);
+  const client = new KubeClient(loadKubeConfig(kubeconfig));
+  await applyCrds(client, join(repoRoot, 'crds'));
+  client.close();
   log(`control plane ${kubernetesVersion} up in ${((Date.now() - started) / 1000).toFixed(1)}s at ${server}`);
   return { state, alreadyRunning: false };
-}
-
-/** Applies the project's CRDs (server-side) and waits until they are Established. */
-export function installCrds(state: Pick<ClusterState, 'binDir' | 'kubeconfig'>): void {
-  const crds = join(repoRoot, 'crds');
-  if (!existsSync(crds)) return;
-  kubectl(state, ['apply', '--server-side', '--force-conflicts', '--field-manager=chaosrun-local', '-f', crds]);
-  kubectl(state, ['wait', '--for=condition=Established', '--timeout=60s', '-f', crds]);
 }
 
 /** Stops every recorded process (newest first) and removes the cluster's state. */
@@ -280,4 +276,3 @@ export async function clusterDown(dir = defaultClusterDir): Promise<number> {
   return stopped;
 }
 
-export { kubectl as runKubectl };

@@ -1,4 +1,66 @@
-// `chaosrun local`: placeholder wired up by the controller and signal-server modules.
-export async function runLocal(_: { port: number; bind: string }): Promise<number> {
-  throw new Error('not yet');
+// `chaosrun local` (`npm run local`): the main job on the embedded default. Without KUBECONFIG it
+// starts the local control plane; it installs the CRDs, then runs the controller and the signal
+// server as two processes, exactly as they run in the operator pod, until Ctrl-C.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { KubeClient, loadKubeConfig } from '../kube/client.ts';
+import { applyCrds } from '../kube/crds.ts';
+import { clusterUp } from './controlplane.ts';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+export interface LocalOptions { port: number; bind: string; metricsPort?: number }
+
+export async function resolveKubeconfig(): Promise<string> {
+  if (process.env.KUBECONFIG) return process.env.KUBECONFIG;
+  const { state, alreadyRunning } = await clusterUp(undefined, (m) => console.error(m));
+  console.error(alreadyRunning ? `using the running local control plane at ${state.server}` : `started the local control plane at ${state.server}`);
+  return state.kubeconfig;
+}
+
+/** Starts `chaosrun controller` and `chaosrun signal-server` as child processes. */
+export function spawnOperator(kubeconfig: string, options: LocalOptions, extraControllerArgs: string[] = []): ChildProcess[] {
+  const cli = (args: string[]) => spawn(process.execPath, [join(repoRoot, 'src/cli.ts'), ...args], { stdio: 'inherit' });
+  return [
+    cli(['controller', '--kubeconfig', kubeconfig, '--metrics-bind', '127.0.0.1', '--metrics-port', String(options.metricsPort ?? 8080), ...extraControllerArgs]),
+    cli(['signal-server', '--kubeconfig', kubeconfig, '--auth', 'none', '--bind', options.bind, '--port', String(options.port)]),
+  ];
+}
+
+export async function runLocal(options: LocalOptions): Promise<number> {
+  if (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535) throw new Error(`--port must be 1-65535 (got ${options.port})`);
+  const kubeconfig = await resolveKubeconfig();
+  const client = new KubeClient(loadKubeConfig(kubeconfig));
+  const crds = await applyCrds(client, join(repoRoot, 'crds'));
+  client.close();
+  console.error(`installed CRDs: ${crds.join(', ')}`);
+  console.error([
+    '',
+    `  export KUBECONFIG=${kubeconfig}`,
+    '  kubectl apply -f examples/chaosrun.yaml && kubectl get crun -w',
+    `  curl -X POST http://${options.bind}:${options.port}/PAUSE      # or kubectl patch crun example --type merge -p '{"spec":{"signalState":"PAUSE"}}'`,
+    `  curl http://${options.bind}:${options.port}/`,
+    '',
+  ].join('\n'));
+  const children = spawnOperator(kubeconfig, options);
+  return new Promise<number>((done) => {
+    let stopping = false;
+    const stopAll = (code: number) => {
+      if (stopping) return;
+      stopping = true;
+      for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+      let left = children.filter((c) => c.exitCode === null).length;
+      if (left === 0) done(code);
+      for (const c of children) c.once('exit', () => { if (--left === 0) done(code); });
+    };
+    process.once('SIGINT', () => stopAll(0));
+    process.once('SIGTERM', () => stopAll(0));
+    for (const c of children) {
+      c.once('exit', (code) => {
+        if (!stopping) console.error(`chaosrun local: a process exited (code ${code}); stopping the other`);
+        stopAll(stopping ? 0 : code || 1);
+      });
+    }
+  });
 }
