@@ -1,0 +1,228 @@
+// The Helm chart: lint and render with the default and a namespaced value set, bad values refused by
+// the schema, and a real install, upgrade and uninstall on the local control plane (whose kwok node
+// makes the operator pods Running and Ready).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { eventually, repoRoot, testEnv } from '../helpers/env.ts';
+import { chartDir, helmRunner, parseObjects, type K8sObject } from './helm.ts';
+
+const env = await testEnv('pkg-helm');
+const helm = helmRunner(env.state);
+const kubeVersion = env.state.kubernetesVersion;
+
+const namespacedValues = {
+  watchNamespaces: ['team-a', 'team-b'],
+  replicas: 2,
+  signalServer: { tls: { secretName: 'chaosrun-signal-tls' } },
+  serviceMonitor: { enabled: false },
+  networkPolicy: { enabled: true, signalFrom: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'team-a' } } }] },
+};
+const valueSets = { default: [] as string[], namespaced: ['-f', helm.valuesFile('namespaced', namespacedValues)] };
+
+function render(args: string[]): K8sObject[] {
+  return parseObjects(helm.ok(['template', 'crun', chartDir, '--namespace', 'chaosrun-system', '--kube-version', kubeVersion, ...args]));
+}
+const find = (objs: K8sObject[], kind: string, name?: string, namespace?: string) =>
+  objs.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name) && (namespace === undefined || o.metadata.namespace === namespace));
+
+interface Container {
+  name: string; args: string[]; env?: Array<{ name: string; value?: string }>;
+  ports: Array<{ name: string; containerPort: number }>;
+  livenessProbe: { httpGet: { path: string; port: string; scheme?: string } };
+  readinessProbe: { httpGet: { path: string; port: string; scheme?: string } };
+  securityContext: Record<string, unknown>;
+  volumeMounts?: Array<{ name: string; mountPath: string }>;
+}
+interface Deployment extends K8sObject {
+  spec: { replicas: number; template: { spec: { serviceAccountName: string; securityContext: Record<string, unknown>; containers: Container[]; volumes?: unknown[] } } };
+}
+interface Rule { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }
+
+/** "group/resource" -> verbs, for comparing rules regardless of how they are grouped. */
+function grants(rules: Rule[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const r of rules) for (const g of r.apiGroups) for (const res of r.resources) {
+    const key = `${g || 'core'}/${res}${r.resourceNames ? `[${r.resourceNames.join(',')}]` : ''}`;
+    out[key] = [...(out[key] ?? []), ...r.verbs].sort();
+  }
+  return out;
+}
+
+const operatorGrants = {
+  'chaosrun.dev/chaosruns': ['get', 'list', 'patch', 'update', 'watch'],
+  'chaosrun.dev/chaosruns/status': ['get', 'patch', 'update'],
+  'chaosrun.dev/chaosruns/finalizers': ['update'],
+  'batch/jobs': ['create', 'delete', 'get', 'list', 'watch'],
+  'core/pods': ['get', 'list'],
+  'core/events': ['create', 'patch'],
+};
+
+for (const [name, args] of Object.entries(valueSets)) {
+  test(`helm lint --strict passes with the ${name} values`, () => {
+    const out = helm.ok(['lint', '--strict', chartDir, ...args]);
+    assert.match(out, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+  });
+}
+
+test('the default values render a cluster-wide operator with a hardened pod and least-privilege RBAC', () => {
+  const objs = render([]);
+  const [dep] = find(objs, 'Deployment', 'crun-chaosrun-operator') as Deployment[];
+  assert.ok(dep, 'a Deployment');
+  assert.equal(dep.spec.replicas, 1);
+  const pod = dep.spec.template.spec;
+  assert.equal(pod.serviceAccountName, 'crun-chaosrun-operator');
+  assert.deepEqual(pod.securityContext.seccompProfile, { type: 'RuntimeDefault' });
+  assert.deepEqual(pod.containers.map((c) => c.name), ['controller', 'signal-server']);
+  for (const c of pod.containers) {
+    assert.equal(c.securityContext.runAsNonRoot, true, c.name);
+    assert.equal(c.securityContext.readOnlyRootFilesystem, true, c.name);
+    assert.equal(c.securityContext.allowPrivilegeEscalation, false, c.name);
+    assert.deepEqual(c.securityContext.capabilities, { drop: ['ALL'] }, c.name);
+    assert.deepEqual(c.securityContext.seccompProfile, { type: 'RuntimeDefault' }, c.name);
+    assert.equal(c.livenessProbe.httpGet.path, '/healthz', c.name);
+    assert.equal(c.readinessProbe.httpGet.path, '/readyz', c.name);
+  }
+  const [controller, signal] = pod.containers;
+  assert.equal(controller.args[0], 'controller');
+  assert.ok(controller.args.includes('--leader-elect'));
+  assert.ok(controller.args.includes('--lease-name=crun-chaosrun-operator'));
+  assert.ok(controller.args.includes('--metrics-port=8080'));
+  assert.ok(!controller.args.some((a) => a.startsWith('--namespaces')), 'all namespaces');
+  assert.deepEqual(controller.ports, [{ name: 'metrics', containerPort: 8080, protocol: 'TCP' }]);
+  assert.deepEqual(signal.args, ['signal-server', '--port=8081', '--auth=kubernetes']);
+  assert.deepEqual(signal.ports, [{ name: 'signal', containerPort: 8081, protocol: 'TCP' }]);
+
+  const [svc] = find(objs, 'Service') as Array<K8sObject & { spec: { ports: Array<{ name: string; port: number }> } }>;
+  assert.deepEqual(svc.spec.ports.map((p) => [p.name, p.port]), [['signal', 8081], ['metrics', 8080]]);
+  assert.equal(find(objs, 'PodDisruptionBudget').length, 0);
+  assert.equal(find(objs, 'ServiceMonitor').length, 0);
+  assert.equal(find(objs, 'NetworkPolicy').length, 0);
+
+  const role = (kind: string, n: string) => grants((find(objs, kind, n)[0] as unknown as { rules: Rule[] }).rules);
+  assert.deepEqual(role('ClusterRole', 'crun-chaosrun-operator'), operatorGrants);
+  assert.deepEqual(role('ClusterRole', 'crun-chaosrun-operator-auth'),
+    { 'authentication.k8s.io/tokenreviews': ['create'], 'authorization.k8s.io/subjectaccessreviews': ['create'] });
+  assert.deepEqual(role('Role', 'crun-chaosrun-operator-leader-election'),
+    { 'coordination.k8s.io/leases': ['create'], 'coordination.k8s.io/leases[crun-chaosrun-operator]': ['get', 'update'] });
+  assert.deepEqual(role('ClusterRole', 'crun-chaosrun-operator-scenario'),
+    { 'core/pods': ['delete', 'get', 'list', 'watch'], 'core/namespaces': ['get', 'list'] });
+  const [scenarioSa] = find(objs, 'ServiceAccount', 'chaosrun-scenario');
+  assert.equal(scenarioSa.metadata.namespace, 'chaosrun-system');
+  // Nothing else: every object's kind is accounted for.
+  assert.deepEqual([...new Set(objs.map((o) => o.kind))].sort(),
+    ['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'Role', 'RoleBinding', 'Service', 'ServiceAccount']);
+});
+
+test('the namespaced, 2-replica, TLS value set renders Roles per namespace, a PodDisruptionBudget and HTTPS', () => {
+  const objs = render(valueSets.namespaced);
+  assert.equal(find(objs, 'ClusterRole', 'crun-chaosrun-operator').length, 0, 'no cluster-wide operator role');
+  for (const ns of ['team-a', 'team-b']) {
+    const [role] = find(objs, 'Role', 'crun-chaosrun-operator', ns) as unknown as Array<{ rules: Rule[] }>;
+    assert.deepEqual(grants(role.rules), operatorGrants, ns);
+    assert.equal(find(objs, 'RoleBinding', 'crun-chaosrun-operator', ns).length, 1, ns);
+    assert.equal(find(objs, 'ServiceAccount', 'chaosrun-scenario', ns).length, 1, `scenario ServiceAccount in ${ns}`);
+  }
+  const [dep] = find(objs, 'Deployment') as Deployment[];
+  assert.equal(dep.spec.replicas, 2);
+  const [controller, signal] = dep.spec.template.spec.containers;
+  assert.ok(controller.args.includes('--namespaces=team-a,team-b'));
+  assert.ok(signal.args.includes('--namespaces=team-a,team-b'));
+  assert.ok(signal.args.includes('--tls-cert=/etc/chaosrun/tls/tls.crt'));
+  assert.ok(signal.args.includes('--tls-key=/etc/chaosrun/tls/tls.key'));
+  assert.equal(signal.livenessProbe.httpGet.scheme, 'HTTPS');
+  assert.deepEqual(signal.volumeMounts, [{ name: 'tls', mountPath: '/etc/chaosrun/tls', readOnly: true }]);
+  assert.deepEqual(dep.spec.template.spec.volumes, [{ name: 'tls', secret: { secretName: 'chaosrun-signal-tls' } }]);
+  assert.equal(find(objs, 'PodDisruptionBudget').length, 1);
+  assert.equal(find(objs, 'ServiceMonitor').length, 0);
+  const [np] = find(objs, 'NetworkPolicy') as unknown as Array<{ spec: { ingress: Array<{ ports: Array<{ port: string }> }> } }>;
+  assert.deepEqual(np.spec.ingress.map((r) => r.ports[0].port), ['signal'], 'only the signal port, only from team-a');
+});
+
+test('the optional ServiceMonitor scrapes both containers', () => {
+  const objs = render(['--set', 'serviceMonitor.enabled=true']);
+  const [sm] = find(objs, 'ServiceMonitor') as unknown as Array<{ spec: { endpoints: Array<{ port: string; path: string }> } }>;
+  assert.deepEqual(sm.spec.endpoints.map((e) => [e.port, e.path]), [['metrics', '/metrics'], ['signal', '/metrics']]);
+});
+
+test('bad values fail with the schema\'s message', () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['--set', 'replicas=-1'], /at '\/replicas': minimum: got -1, want 0/],
+    [['--set', 'signalServer.auth=basic'], /at '\/signalServer\/auth': value must be one of 'kubernetes', 'none'/],
+    [['--set', 'replicaCount=2'], /additional properties 'replicaCount' not allowed/],
+    [['--set', 'leaderElection.leaseDuration=15'], /at '\/leaderElection\/leaseDuration': got number, want string/],
+    [['--set', 'replicas=2', '--set', 'leaderElection.enabled=false'], /replicas > 1 needs leaderElection.enabled=true/],
+  ];
+  for (const [args, message] of cases) {
+    const r = helm.run(['template', 'crun', chartDir, '--kube-version', kubeVersion, ...args]);
+    assert.notEqual(r.code, 0, args.join(' '));
+    assert.match(r.stderr, message, args.join(' '));
+  }
+});
+
+test('the chart\'s CRDs are identical to the top-level crds/', () => {
+  const top = readdirSync(join(repoRoot, 'crds')).sort();
+  assert.deepEqual(readdirSync(join(chartDir, 'crds')).sort(), top);
+  for (const f of top) {
+    assert.equal(readFileSync(join(chartDir, 'crds', f), 'utf8'), readFileSync(join(repoRoot, 'crds', f), 'utf8'),
+      `charts/chaosrun-operator/crds/${f} differs from crds/${f}; run npm run deploy:render`);
+  }
+});
+
+test('helm install, upgrade and uninstall on the local control plane', async () => {
+  const ns = env.namespace;
+  const release = `crun-${randomBytes(3).toString('hex')}`;
+  const fullname = `${release}-chaosrun-operator`;
+  const install = helm.ok(['install', release, chartDir, '--namespace', ns, '--wait', '--timeout', '180s']);
+  try {
+    // NOTES.txt: the exact lines for this release.
+    assert.match(install, /kubectl get crun --all-namespaces/);
+    assert.match(install, /kubectl patch crun RUN_NAME -n RUN_NAMESPACE --type merge -p '\{"spec":\{"signalState":"PAUSE"\}\}'/);
+    assert.match(install, new RegExp(`kubectl port-forward -n ${ns} svc/${fullname} 8081:8081`));
+    assert.match(install, /curl -sS -H "Authorization: Bearer \$TOKEN" http:\/\/localhost:8081\//);
+
+    const crd = JSON.parse(env.kubectl(['get', 'crd', 'chaosruns.chaosrun.dev', '-o', 'json'])) as { status: { conditions: Array<{ type: string; status: string }> } };
+    assert.ok(crd.status.conditions.some((c) => c.type === 'Established' && c.status === 'True'));
+    env.kubectl(['wait', '--for=condition=Available', `deployment/${fullname}`, '-n', ns, '--timeout=120s']);
+    const pods = JSON.parse(env.kubectl(['get', 'pods', '-n', ns, '-l', `app.kubernetes.io/instance=${release}`, '-o', 'json'])) as { items: Array<{ spec: { nodeName: string }; status: { phase: string } }> };
+    assert.equal(pods.items.length, 1);
+    assert.equal(pods.items[0].spec.nodeName, 'kwok-node-0');
+    assert.equal(pods.items[0].status.phase, 'Running');
+    const svc = JSON.parse(env.kubectl(['get', 'service', fullname, '-n', ns, '-o', 'json'])) as { spec: { ports: Array<{ name: string; port: number }> } };
+    assert.ok(svc.spec.ports.some((p) => p.name === 'signal' && p.port === 8081));
+
+    // What the installed ServiceAccounts may do, asked of the API server's authorizer.
+    const can = (sa: string, ...args: string[]) => {
+      try { return env.kubectl(['auth', 'can-i', `--as=system:serviceaccount:${sa}`, ...args]).trim(); } catch { return 'no'; }
+    };
+    const operator = `${ns}:${fullname}`;
+    assert.equal(can(operator, 'patch', 'chaosruns.chaosrun.dev', '--all-namespaces'), 'yes');
+    assert.equal(can(operator, 'create', 'jobs.batch', '-n', 'default'), 'yes');
+    assert.equal(can(operator, 'create', 'tokenreviews.authentication.k8s.io'), 'yes');
+    assert.equal(can(operator, 'update', `leases.coordination.k8s.io/${fullname}`, '-n', ns), 'yes');
+    assert.equal(can(operator, 'update', 'leases.coordination.k8s.io/other', '-n', ns), 'no');
+    assert.equal(can(operator, 'list', 'secrets', '--all-namespaces'), 'no');
+    assert.equal(can(operator, 'delete', 'pods', '-n', 'default'), 'no');
+    assert.equal(can(operator, 'delete', 'chaosruns.chaosrun.dev', '-n', 'default'), 'no');
+    const scenario = `${ns}:chaosrun-scenario`;
+    assert.equal(can(scenario, 'delete', 'pods', '-n', 'default'), 'yes');
+    assert.equal(can(scenario, 'list', 'namespaces'), 'yes');
+    assert.equal(can(scenario, 'list', 'secrets', '-n', 'default'), 'no');
+
+    helm.ok(['upgrade', release, chartDir, '--namespace', ns, '--set', 'replicas=2', '--set', 'logLevel=debug', '--wait', '--timeout', '180s']);
+    const dep = JSON.parse(env.kubectl(['get', 'deployment', fullname, '-n', ns, '-o', 'json'])) as Deployment & { status: { availableReplicas?: number } };
+    assert.equal(dep.spec.replicas, 2);
+    assert.equal(dep.status.availableReplicas, 2);
+    assert.ok(dep.spec.template.spec.containers.every((c) => c.env?.some((e) => e.name === 'LOG_LEVEL' && e.value === 'debug')));
+    env.kubectl(['get', 'poddisruptionbudget', fullname, '-n', ns]);
+  } finally {
+    helm.ok(['uninstall', release, '--namespace', ns, '--wait', '--timeout', '120s']);
+  }
+  await eventually('the release\'s objects to be gone', () =>
+    env.kubectl(['get', 'deployment,service,serviceaccount', '-n', ns, '-l', `app.kubernetes.io/instance=${release}`, '-o', 'name']).trim() === '' &&
+    env.kubectl(['get', 'clusterrole,clusterrolebinding', '-l', `app.kubernetes.io/instance=${release}`, '-o', 'name']).trim() === '', 60_000, 500);
+  // Helm never deletes CRDs: the runs users made outlive the release.
+  env.kubectl(['get', 'crd', 'chaosruns.chaosrun.dev']);
+});
