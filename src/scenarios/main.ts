@@ -75,7 +75,7 @@ export async function scenarioCommand(args: string[], terminationLog = TERMINATI
   } catch (err) {
     const reason = (err instanceof Error ? err.message : String(err)).split('\n')[0];
     writeTerminationMessage(terminationLog, reason);
-    console.error(`chaosrun scenario ${name ?? ''}: ${reason}`);
+    console.error(`chaosrun scenario${name ? ` ${name}` : ''}: ${reason}`);
     return 1;
   }
 }
