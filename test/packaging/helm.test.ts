@@ -181,7 +181,7 @@ test('helm install, upgrade and uninstall on the local control plane', async () 
     assert.match(install, /kubectl get crun --all-namespaces/);
     assert.match(install, /kubectl patch crun RUN_NAME -n RUN_NAMESPACE --type merge -p '\{"spec":\{"signalState":"PAUSE"\}\}'/);
     assert.match(install, new RegExp(`kubectl port-forward -n ${ns} svc/${fullname} 8081:8081`));
-    assert.match(install, /curl -sS -H "Authorization: Bearer \$TOKEN" http:\/\/localhost:8081\//);
+    assert.match(install, /curl -sS -X POST -H "Authorization: Bearer \$TOKEN" http:\/\/localhost:8081\/runs\/RUN_NAMESPACE\/RUN_NAME\/PAUSE/);
 
     const crd = JSON.parse(env.kubectl(['get', 'crd', 'chaosruns.chaosrun.dev', '-o', 'json'])) as { status: { conditions: Array<{ type: string; status: string }> } };
     assert.ok(crd.status.conditions.some((c) => c.type === 'Established' && c.status === 'True'));

@@ -1,0 +1,109 @@
+// Least privilege, proven: the controller and the signal server run in-process with a token issued
+// (TokenRequest) for the chart's own ServiceAccount, installed in namespaced mode, and drive a full
+// ChaosRun through a PAUSE (over HTTP), a RUN (kubectl) and a STOP (over HTTP). The same token is
+// refused anything outside the chart's roles.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { KubeConfig } from '@kubernetes/client-node';
+import { KubeClient, KubeError } from '../../src/kube/client.ts';
+import { paths } from '../../src/kube/paths.ts';
+import { startController } from '../../src/controller/manager.ts';
+import { startSignalServer } from '../../src/signal/server.ts';
+import { eventually, testEnv } from '../helpers/env.ts';
+import { createRun, getRun, listJobs, quietLog, waitForPhase } from '../helpers/operator.ts';
+import { chartDir, helmRunner } from './helm.ts';
+
+const env = await testEnv('pkg-lp');
+const helm = helmRunner(env.state);
+
+/** A kubeconfig that authenticates with nothing but `token`. */
+function tokenKubeConfig(token: string): KubeConfig {
+  const cluster = env.kc.getCurrentCluster()!;
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'local', server: cluster.server, caData: cluster.caData }],
+    users: [{ name: 'token', token }],
+    contexts: [{ name: 'token', cluster: 'local', user: 'token' }],
+    currentContext: 'token',
+  });
+  return kc;
+}
+
+const token = (namespace: string, serviceAccount: string) =>
+  env.kubectl(['create', 'token', serviceAccount, '-n', namespace, '--duration=1h']).trim();
+
+async function status(p: Promise<unknown>): Promise<number> {
+  try { await p; return 200; } catch (err) { if (err instanceof KubeError) return err.status; throw err; }
+}
+
+test('with only the chart\'s RBAC, the controller and signal server run a ChaosRun through PAUSE and STOP', async () => {
+  const releaseNs = env.namespace;
+  const runNs = await env.createNamespace('pkg-lp-runs');
+  const release = `lp-${randomBytes(3).toString('hex')}`;
+  const fullname = `${release}-chaosrun-operator`;
+  helm.ok(['install', release, chartDir, '--namespace', releaseNs, '--set', `watchNamespaces={${runNs}}`, '--wait', '--timeout', '180s']);
+  const stops: Array<() => Promise<void>> = [];
+  try {
+    const operatorKc = tokenKubeConfig(token(releaseNs, fullname));
+    const operator = new KubeClient(operatorKc);
+    stops.push(async () => operator.close());
+
+    // Outside the roles: refused.
+    assert.equal(await status(operator.request('GET', `/api/v1/namespaces/${runNs}/secrets`)), 403, 'Secrets in the watched namespace');
+    assert.equal(await status(operator.request('GET', `/api/v1/namespaces/${releaseNs}/secrets`)), 403, 'Secrets in its own namespace');
+    assert.equal(await status(operator.request('GET', paths.chaosRuns())), 403, 'ChaosRuns outside the watched namespaces');
+    assert.equal(await status(operator.request('DELETE', paths.pods(runNs, 'anything'))), 403, 'deleting pods');
+    assert.equal(await status(operator.request('GET', paths.leases(releaseNs, 'someone-elses-lease'))), 403, 'another Lease');
+    assert.equal(await status(operator.request('GET', paths.chaosRuns(runNs))), 200, 'its own ChaosRuns');
+
+    const controller = await startController({
+      kubeconfig: operatorKc, namespaces: [runNs], log: quietLog(),
+      leaderElection: { leaseName: fullname, leaseNamespace: releaseNs, retryPeriodMs: 500 },
+    });
+    stops.push(() => controller.stop());
+    const signals = await startSignalServer({ kubeconfig: operatorKc, port: 0, bind: '127.0.0.1', auth: 'kubernetes', namespaces: [runNs], log: quietLog() });
+    stops.push(() => signals.stop());
+    await eventually('the controller to lead', () => controller.isLeader(), 30_000);
+
+    // A user of the signal API: may get, list and patch ChaosRuns in the run namespace, nothing else.
+    env.kubectl(['create', 'serviceaccount', 'signaller', '-n', runNs]);
+    env.kubectl(['create', 'role', 'signaller', '-n', runNs, '--verb=get,list,patch', '--resource=chaosruns.chaosrun.dev']);
+    env.kubectl(['create', 'rolebinding', 'signaller', '-n', runNs, '--role=signaller', `--serviceaccount=${runNs}:signaller`]);
+    const userToken = token(runNs, 'signaller');
+    const post = async (path: string) => {
+      const res = await fetch(`${signals.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${userToken}` } });
+      return { status: res.status, body: await res.text() };
+    };
+    assert.equal((await fetch(`${signals.url}/runs/${runNs}/lp/PAUSE`, { method: 'POST' })).status, 401, 'no token, no signal');
+
+    await createRun(env.client, runNs, 'lp', {
+      iterations: 4,
+      scenarios: [{ name: 'a', job: { image: 'busybox', command: ['true'], podMetadata: { annotations: { 'pod-complete.stage.kwok.x-k8s.io/delay': '3s' } } } }],
+    });
+    await eventually('the first step\'s Job', async () => (await listJobs(env.client, runNs, 'lp')).length === 1, 30_000);
+
+    const paused = await post(`/runs/${runNs}/lp/PAUSE`);
+    assert.equal(paused.status, 200, paused.body);
+    await waitForPhase(env.client, runNs, 'lp', ['Paused'], 15_000);
+    await eventually('the running step recorded', async () => (await getRun(env.client, runNs, 'lp')).status?.history?.length === 1, 30_000);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal((await listJobs(env.client, runNs, 'lp')).length, 1, 'no step starts while paused');
+
+    env.kubectl(['patch', 'crun', 'lp', '-n', runNs, '--type', 'merge', '-p', '{"spec":{"signalState":"RUN"}}']);
+    await eventually('the second step\'s Job', async () => (await listJobs(env.client, runNs, 'lp')).length === 2, 30_000);
+
+    const stopped = await post(`/runs/${runNs}/lp/STOP`);
+    assert.equal(stopped.status, 200, stopped.body);
+    const done = await waitForPhase(env.client, runNs, 'lp', ['Stopped'], 20_000);
+    assert.ok(done.status?.report, 'the report is written');
+    await eventually('the running step\'s Job deleted', async () => (await listJobs(env.client, runNs, 'lp')).every((j) => !j.active || j.deleting), 20_000);
+    const events = await env.client.request<{ items: Array<{ reason: string }> }>('GET', paths.events(runNs), { query: { fieldSelector: 'involvedObject.name=lp' } });
+    assert.ok(events.items.length > 0, 'the controller recorded Events');
+    const lease = await env.client.request<{ spec: { holderIdentity: string } }>('GET', paths.leases(releaseNs, fullname));
+    assert.equal(lease.spec.holderIdentity, controller.identity);
+  } finally {
+    for (const stop of stops.reverse()) await stop();
+    helm.ok(['uninstall', release, '--namespace', releaseNs, '--wait', '--timeout', '120s']);
+  }
+});
