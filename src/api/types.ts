@@ -70,6 +70,51 @@ export interface Scenario {
   krknHub?: KrknHubBody;
 }
 
+/** A Deployment, StatefulSet or DaemonSet is rolling out (by name or label selector). */
+export interface RolloutGate {
+  kind: 'Deployment' | 'StatefulSet' | 'DaemonSet';
+  namespace?: string;
+  name?: string;
+  labelSelector?: string;
+}
+
+export interface SecretKeyRef { name: string; key: string }
+
+/** A PromQL query compared with a threshold ("> 0.8", "== 0", "any", "none"), every `interval`. */
+export interface PrometheusGate {
+  url: string;
+  query: string;
+  comparison: string;
+  interval: string;
+  bearerTokenSecret?: SecretKeyRef;
+  /** What an unreachable Prometheus means: Hold (safe, the default) or Clear. */
+  onError: 'Hold' | 'Clear';
+}
+
+/** krkn's critical-alerts check: ALERTS{alertstate="firing", severity=~"critical"} plus a matcher. */
+export interface AlertsGate {
+  url: string;
+  severity: string;
+  matchers?: string;
+  interval: string;
+  bearerTokenSecret?: SecretKeyRef;
+  onError: 'Hold' | 'Clear';
+}
+
+export interface Gate {
+  name: string;
+  rollout?: RolloutGate;
+  prometheus?: PrometheusGate;
+  alerts?: AlertsGate;
+}
+
+export interface Gates {
+  /** While any is true no new step starts (as PAUSE); the run resumes by itself when all are false. */
+  pauseWhen?: Gate[];
+  /** When one becomes true the run ends as Stopped. */
+  stopWhen?: Gate[];
+}
+
 export interface ChaosRunSpec {
   signalState: Signal;
   pauseUntil?: string;
@@ -80,6 +125,7 @@ export interface ChaosRunSpec {
   failurePolicy: FailurePolicy;
   historyLimit: number;
   scenarios: Scenario[];
+  gates?: Gates;
 }
 
 export interface Condition {
@@ -116,6 +162,8 @@ export interface Report {
   startTime?: string;
   endTime: string;
   durationSeconds: number;
+  /** Time the run spent held by a pauseWhen gate. */
+  gatedSeconds: number;
 }
 
 export interface ChaosRunStatus {
@@ -137,6 +185,10 @@ export interface ChaosRunStatus {
   conditions?: Condition[];
   history?: StepRecord[];
   report?: Report;
+  /** Since when a pauseWhen gate holds the run (absent when none does). */
+  gatedSince?: string;
+  /** Time spent gated before gatedSince. */
+  gatedSeconds?: number;
 }
 
 export interface ObjectMeta {

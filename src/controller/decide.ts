@@ -178,9 +178,32 @@ class Step {
         ? { reason: 'Stopped', message: 'stopped by signal STOP' }
         : { reason: 'Stopped', message: `stopped by gate ${stopGate!.gate}: ${stopGate!.message}` };
     }
+    this.accountGates(ended === undefined);
     if (ended) this.end(ended.reason, ended.message);
     else this.proceed();
     return this.finish();
+  }
+
+  /** Tracks time held by a pauseWhen gate, the Gated condition and its Events. */
+  private accountGates(running: boolean): void {
+    if (!this.spec.gates) return;
+    const held = running ? this.options.gates?.held : undefined;
+    const now = iso(this.now);
+    const generation = this.run.metadata.generation;
+    if (held) {
+      if (!this.next.gatedSince) {
+        this.next.gatedSince = now;
+        this.events.push({ kind: 'event', type: 'Normal', reason: 'GateHeld', message: `gate ${held.gate} holds the run: ${held.message}` });
+      }
+      this.next.conditions = setCondition(this.next.conditions ?? [], 'Gated', true, held.gate, held.message, generation, now);
+      return;
+    }
+    if (this.next.gatedSince) {
+      this.next.gatedSeconds = (this.next.gatedSeconds ?? 0) + (this.now - Date.parse(this.next.gatedSince)) / 1000;
+      delete this.next.gatedSince;
+      this.events.push({ kind: 'event', type: 'Normal', reason: 'GateReleased', message: `no gate holds the run any more (gated ${this.next.gatedSeconds.toFixed(1)}s in all)` });
+    }
+    this.next.conditions = setCondition(this.next.conditions ?? [], 'Gated', false, 'Clear', 'no gate holds the run', generation, now);
   }
 
   /** Looks at the Job of the cursor's step and records what it shows. Returns the end of the run, if reached. */
@@ -333,6 +356,7 @@ class Step {
       ...(this.next.startTime ? { startTime: this.next.startTime } : {}),
       endTime: iso(endMs),
       durationSeconds: Math.max(0, (endMs - start) / 1000),
+      gatedSeconds: this.next.gatedSeconds ?? 0,
     };
     this.next.report = report;
     this.next.completionTime = iso(endMs);
@@ -361,7 +385,7 @@ class Step {
       next.progress = `${this.iteration}/${spec.daemonMode ? '∞' : spec.iterations}`;
       next.observedSignal = spec.signalState;
       if (generation !== undefined) next.observedGeneration = generation;
-      next.conditions = phaseConditions(st.conditions ?? [], next.phase!, this.phaseReason, this.phaseMessage, generation, iso(this.now));
+      next.conditions = phaseConditions(next.conditions ?? [], next.phase!, this.phaseReason, this.phaseMessage, generation, iso(this.now));
       this.phaseEvents();
     }
     const actions: Action[] = [];

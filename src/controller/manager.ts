@@ -5,17 +5,18 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { KubeConfig, V1Job } from '@kubernetes/client-node';
 import { LABEL_RUN } from '../api/constants.ts';
-import { PHASES, type ChaosRun } from '../api/types.ts';
+import { isFinal, PHASES, type ChaosRun } from '../api/types.ts';
 import { KubeClient, loadKubeConfig } from '../kube/client.ts';
 import { Informer } from '../kube/informer.ts';
 import { LeaderElector } from '../kube/leader.ts';
 import { paths } from '../kube/paths.ts';
 import { createLogger, type Logger } from '../log.ts';
-import { isLeader, reconcileDuration, reconciles, runsByPhase } from '../metrics/controller.ts';
+import { isLeader, reconcileDuration, reconciles, runsByPhase, runsGated } from '../metrics/controller.ts';
 import { WorkQueue } from './queue.ts';
 import { Reconciler } from './reconciler.ts';
 import { defaultRenderContext, type RenderContext } from './render-job.ts';
 import type { GateView } from './decide.ts';
+import { GateEvaluator } from '../gates/evaluator.ts';
 
 export interface LeaderElectionSettings {
   leaseName: string;
@@ -65,11 +66,17 @@ export async function startController(options: ControllerOptions = {}): Promise<
   let elector: LeaderElector | undefined;
   const canAct = () => (elector ? elector.isLeader() : true);
 
+  // Gate verdicts wake their run; a finished run needs no more evaluation.
+  const evaluator = new GateEvaluator(client, log, (key) => queue.add(key));
+  const gates = options.gates ?? ((run: ChaosRun) => {
+    if (!isFinal(run.status?.phase)) return evaluator.view(run);
+    evaluator.forget(keyOf(run));
+    return undefined;
+  });
   const reconciler = new Reconciler({
-    client, runs, jobs, log, canAct,
+    client, runs, jobs, log, canAct, gates,
     render: options.render ?? defaultRenderContext,
     keepFinishedJobs: options.keepFinishedJobs ?? 5,
-    gates: options.gates,
   });
   const queue = new WorkQueue(async (key) => {
     const end = reconcileDuration.startTimer();
@@ -94,7 +101,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
     if (r.spec?.signalState && r.spec.signalState !== r.status?.observedSignal) reconciler.signals.saw(keyOf(r), r.spec.signalState);
     queue.add(keyOf(r));
   });
-  runs.on('delete', (r) => { reconciler.signals.forget(keyOf(r)); queue.add(keyOf(r)); });
+  runs.on('delete', (r) => { reconciler.signals.forget(keyOf(r)); evaluator.forget(keyOf(r)); queue.add(keyOf(r)); });
   const onJob = (j: V1Job) => {
     const run = j.metadata?.labels?.[LABEL_RUN];
     if (run && j.metadata?.namespace) queue.add(`${j.metadata.namespace}/${run}`);
@@ -142,9 +149,11 @@ export async function startController(options: ControllerOptions = {}): Promise<
       const counts = new Map<string, number>(PHASES.map((p) => [p, 0]));
       for (const r of runs.list()) counts.set(r.status?.phase ?? 'Pending', (counts.get(r.status?.phase ?? 'Pending') ?? 0) + 1);
       for (const [phase, n] of counts) runsByPhase.set({ phase }, n);
+      runsGated.set(runs.list().filter((r) => r.status?.gatedSince).length);
     },
     async stop() {
       queue.shutdown();
+      evaluator.stop();
       await elector?.stop();
       runs.stop();
       jobs.stop();

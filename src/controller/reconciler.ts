@@ -9,7 +9,7 @@ import { recordEvent } from '../kube/events.ts';
 import type { Informer } from '../kube/informer.ts';
 import { paths } from '../kube/paths.ts';
 import type { Logger } from '../log.ts';
-import { signalLatency, stepResults, stepsStarted } from '../metrics/controller.ts';
+import { gatedSeconds, signalLatency, stepResults, stepsStarted } from '../metrics/controller.ts';
 import { decide, reportLine, type Action, type DecideOptions, type GateView, type ObservedJob } from './decide.ts';
 import { renderJob, type RenderContext } from './render-job.ts';
 
@@ -181,6 +181,8 @@ export class Reconciler {
 
   private afterStatusWrite(key: string, before: ChaosRunStatus | undefined, after: ChaosRunStatus): void {
     this.signals.reflected(key, after.observedSignal);
+    const gated = (after.gatedSeconds ?? 0) - (before?.gatedSeconds ?? 0);
+    if (gated > 0) gatedSeconds.inc(gated);
     const counts = after.counts;
     const prev = before?.counts;
     if (!counts) return;

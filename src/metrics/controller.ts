@@ -49,3 +49,29 @@ export const runsByPhase = new Gauge({
   labelNames: ['phase'] as const,
   registers: [registry],
 });
+
+export const gateEvaluations = new Counter({
+  name: 'chaosrun_gate_evaluations_total',
+  help: 'Gate evaluations, by kind (rollout, prometheus, alerts) and result (true, false, error; evaluated for rollout reads).',
+  labelNames: ['kind', 'result'] as const,
+  registers: [registry],
+});
+
+export const gateErrors = new Counter({
+  name: 'chaosrun_gate_errors_total',
+  help: 'Gate queries that failed (Prometheus unreachable, bad answer, missing token), by kind.',
+  labelNames: ['kind'] as const,
+  registers: [registry],
+});
+
+export const gatedSeconds = new Counter({
+  name: 'chaosrun_gate_held_seconds_total',
+  help: 'Time runs spent held by pauseWhen gates (counted when a gate releases a run).',
+  registers: [registry],
+});
+
+export const runsGated = new Gauge({
+  name: 'chaosrun_runs_gated',
+  help: 'Runs currently held by a pauseWhen gate.',
+  registers: [registry],
+});

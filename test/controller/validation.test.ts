@@ -54,6 +54,12 @@ test('kubectl explain documents the signal', () => {
 });
 
 // Keys of a fully populated object of each type, so a field added to one side only fails here.
+const fullGate = {
+  name: '',
+  rollout: { kind: 'Deployment' as const, namespace: '', name: '', labelSelector: '' },
+  prometheus: { url: '', query: '', comparison: '', interval: '', bearerTokenSecret: { name: '', key: '' }, onError: 'Hold' as const },
+  alerts: { url: '', severity: '', matchers: '', interval: '', bearerTokenSecret: { name: '', key: '' }, onError: 'Hold' as const },
+};
 const fullSpec: Required<ChaosRunSpec> = {
   signalState: 'RUN', pauseUntil: '', iterations: 1, daemonMode: false, waitDuration: '', publishStatus: true, failurePolicy: 'Continue', historyLimit: 1,
   scenarios: [{
@@ -62,13 +68,15 @@ const fullSpec: Required<ChaosRunSpec> = {
     podKill: { namespace: '', namespacePattern: '', labelSelector: '', namePattern: '', count: 1, gracePeriodSeconds: 0, recovery: { timeout: '' }, serviceAccountName: '', image: '' },
     krknHub: { scenario: '', registry: '', repository: '', tag: '', env: {}, kubeconfigSecret: '', serviceAccountName: '', resources: { limits: {}, requests: {} }, podMetadata: { labels: {}, annotations: {} } },
   }],
+  gates: { pauseWhen: [fullGate], stopWhen: [fullGate] },
 };
 const fullStatus: Required<ChaosRunStatus> = {
   phase: 'Running', observedSignal: 'RUN', observedGeneration: 1, iteration: 1, step: { index: 0, name: '' }, progress: '', activeJob: '',
   startTime: '', completionTime: '', nextStepTime: '', counts: { succeeded: 0, failed: 0, aborted: 0 }, iterationsCompleted: 0,
   conditions: [{ type: '', status: 'True', reason: '', message: '', lastTransitionTime: '', observedGeneration: 1 }],
   history: [{ iteration: 1, stepIndex: 0, step: '', job: '', result: 'Running', startTime: '', endTime: '', message: '' }],
-  report: { reason: 'Completed', message: '', iterationsCompleted: 0, stepsSucceeded: 0, stepsFailed: 0, stepsAborted: 0, startTime: '', endTime: '', durationSeconds: 0 },
+  report: { reason: 'Completed', message: '', iterationsCompleted: 0, stepsSucceeded: 0, stepsFailed: 0, stepsAborted: 0, startTime: '', endTime: '', durationSeconds: 0, gatedSeconds: 0 },
+  gatedSince: '', gatedSeconds: 0,
 };
 
 type Schema = { properties?: Record<string, Schema>; items?: Schema; additionalProperties?: Schema | boolean; 'x-kubernetes-preserve-unknown-fields'?: boolean };
