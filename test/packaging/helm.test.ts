@@ -58,6 +58,9 @@ const operatorGrants = {
   'batch/jobs': ['create', 'delete', 'get', 'list', 'watch'],
   'core/pods': ['get', 'list'],
   'core/events': ['create', 'patch'],
+  'apps/deployments': ['list', 'watch'],
+  'apps/statefulsets': ['list', 'watch'],
+  'apps/daemonsets': ['list', 'watch'],
 };
 
 for (const [name, args] of Object.entries(valueSets)) {
