@@ -13,6 +13,9 @@ key="$( (go env GOVERSION; cat "$here"/*/go.mod "$here"/*/go.sum "$here/build.sh
 cache="${CHAOSRUN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/chaosrun-operator}/controlplane/$key"
 bin="$cache/bin"
 mkdir -p "$bin"
+# Concurrent callers (parallel test files, a bench next to the tests) wait for one build.
+exec 9>"$cache/.build.lock"
+flock 9
 
 # The Kubernetes version the binaries report: read from the pinned module, never typed twice.
 modversion() { (cd "$here/$1" && GOFLAGS=-mod=mod go list -m -f '{{.Version}}' "$2"); }
@@ -41,6 +44,12 @@ build kube-controller-manager kube k8s.io/kubernetes/cmd/kube-controller-manager
 build kube-scheduler kube k8s.io/kubernetes/cmd/kube-scheduler "$kube_ldflags"
 build kubectl kube k8s.io/kubernetes/cmd/kubectl "$kube_ldflags"
 build kwok kwok sigs.k8s.io/kwok/cmd/kwok
-build helm helm helm.sh/helm/v3/cmd/helm "-s -w -X helm.sh/helm/v3/internal/version.version=$(modversion helm helm.sh/helm/v3)"
+# helm's Makefile stamps the Kubernetes version it was built against; without it, helm assumes v1.20.
+helm_k8s="$(modversion helm k8s.io/client-go)"; helm_k8s_minor="$(echo "$helm_k8s" | cut -d. -f2)"
+helm_ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$(modversion helm helm.sh/helm/v3)"
+for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+  helm_ldflags="$helm_ldflags -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$helm_k8s_minor"
+done
+build helm helm helm.sh/helm/v3/cmd/helm "$helm_ldflags"
 echo "$k8s" > "$cache/kubernetes-version"
 echo "$bin"
