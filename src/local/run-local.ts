@@ -1,7 +1,7 @@
 // `chaosrun local` (`npm run local`): the main job on the embedded default. Without KUBECONFIG it
 // starts the local control plane; it installs the CRDs, then runs the controller and the signal
 // server as two processes, exactly as they run in the operator pod, until Ctrl-C.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KubeClient, loadKubeConfig } from '../kube/client.ts';
@@ -10,7 +10,13 @@ import { clusterUp } from './controlplane.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
-export interface LocalOptions { port: number; bind: string; metricsPort?: number }
+export interface LocalOptions {
+  port: number;
+  bind: string;
+  metricsPort?: number;
+  /** Where both processes' output goes (default: this terminal); the bench sends it to a file. */
+  stdio?: StdioOptions;
+}
 
 export async function resolveKubeconfig(): Promise<string> {
   if (process.env.KUBECONFIG) return process.env.KUBECONFIG;
@@ -21,7 +27,7 @@ export async function resolveKubeconfig(): Promise<string> {
 
 /** Starts `chaosrun controller` and `chaosrun signal-server` as child processes. */
 export function spawnOperator(kubeconfig: string, options: LocalOptions, extraControllerArgs: string[] = []): ChildProcess[] {
-  const cli = (args: string[]) => spawn(process.execPath, [join(repoRoot, 'src/cli.ts'), ...args], { stdio: 'inherit' });
+  const cli = (args: string[]) => spawn(process.execPath, [join(repoRoot, 'src/cli.ts'), ...args], { stdio: options.stdio ?? 'inherit' });
   return [
     cli(['controller', '--kubeconfig', kubeconfig, '--metrics-bind', '127.0.0.1', '--metrics-port', String(options.metricsPort ?? 8080), ...extraControllerArgs]),
     cli(['signal-server', '--kubeconfig', kubeconfig, '--auth', 'none', '--bind', options.bind, '--port', String(options.port)]),

@@ -1,0 +1,126 @@
+// `npm run bench [-- --quick]`: the operator's figures against the floor the API server allows.
+// Without KUBECONFIG it runs on a dedicated local plane in .cluster-bench/ (stopped afterwards unless
+// it was already up); it starts the controller and the signal server as `npm run local` does, runs
+// the seven measurements, prints a table and writes bench/results/. It exits non-zero when a run
+// was lost, a step duplicated or a signal never applied, never because a figure is slow.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { KubeClient, loadKubeConfig } from '../src/kube/client.ts';
+import { applyCrds } from '../src/kube/crds.ts';
+import { paths } from '../src/kube/paths.ts';
+import { clusterDown, clusterUp } from '../src/local/controlplane.ts';
+import type { Bench, Sizes } from './context.ts';
+import { machineInfo, machineLine } from './machine.ts';
+import { startOperator } from './operator.ts';
+import { latency, table, writeResults, type Figure } from './report.ts';
+import { floor } from './scenarios/floor.ts';
+import { httpLoad } from './scenarios/http.ts';
+import { idleCost } from './scenarios/idle.ts';
+import { resumeLag } from './scenarios/resume.ts';
+import { scale } from './scenarios/scale.ts';
+import { signalLatency } from './scenarios/signal.ts';
+import { stopMidStep } from './scenarios/stop.ts';
+import { summarize } from './stats.ts';
+import { watchBench } from './watch.ts';
+
+const repoRoot = resolve(import.meta.dirname, '..');
+const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false } }, strict: true });
+const sizes: Sizes = args.quick
+  ? { floorPatches: 40, signals: 40, resumes: 5, stops: 5, httpSeconds: 3, idle: { finished: 30, paused: 5, seconds: 10 }, scale: { runs: 100, stepSeconds: 5, holdSeconds: 10 } }
+  : { floorPatches: 200, signals: 200, resumes: 20, stops: 20, httpSeconds: 10, idle: { finished: 100, paused: 10, seconds: 60 }, scale: { runs: 1000, stepSeconds: 30, holdSeconds: 60 } };
+// Finished Jobs kept per run: 1 bounds the Job count at scale (the default, 5, is a history nicety).
+const CONTROLLER_ARGS = ['--keep-jobs', '1'];
+
+const began = performance.now();
+const startedAt = new Date().toISOString();
+const say = (msg: string) => console.error(`[bench ${((performance.now() - began) / 1000).toFixed(0).padStart(4)}s] ${msg}`);
+
+let kubeconfig = process.env.KUBECONFIG;
+let planeDir: string | undefined;
+if (!kubeconfig) {
+  const up = await clusterUp(join(repoRoot, '.cluster-bench'), say);
+  kubeconfig = up.state.kubeconfig;
+  if (!up.alreadyRunning) planeDir = up.state.dir;
+  say(`${up.alreadyRunning ? 'using the running' : 'started the'} bench control plane at ${up.state.server}`);
+}
+const client = new KubeClient(loadKubeConfig(kubeconfig));
+await applyCrds(client, join(repoRoot, 'crds'));
+const machine = await machineInfo(client);
+say(machineLine(machine));
+
+const suffix = randomBytes(3).toString('hex');
+const namespaces = { main: `chaosrun-bench-${suffix}`, idle: `chaosrun-bench-idle-${suffix}`, scale: `chaosrun-bench-scale-${suffix}` };
+for (const name of Object.values(namespaces)) {
+  await client.request('POST', paths.namespaces(), { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } } });
+}
+const watch = await watchBench(client, Object.values(namespaces));
+
+say(`1 floor: ${sizes.floorPatches} merge patches, no operator running`);
+const floorSamples = await floor(client, watch, namespaces.main, sizes.floorPatches);
+const floorSummary = summarize(floorSamples.fromSend);
+
+const logFile = join(mkdtempSync(join(os.tmpdir(), 'chaosrun-bench-')), 'operator.log');
+say(`starting the controller (${CONTROLLER_ARGS.join(' ')}) and the signal server; their logs: ${logFile}`);
+const operator = await startOperator(kubeconfig, CONTROLLER_ARGS, logFile);
+const b: Bench = { client, watch, operator, namespaces, sizes, floor: floorSummary, failures: [], details: {} };
+const figures: Figure[] = [
+  latency('1', 'floor: merge patch sent → own watch sees it (the unit of × floor)', floorSamples.fromSend),
+  latency('1', 'floor: merge patch answered → own watch sees it', floorSamples.fromResponse),
+];
+
+async function section(title: string, run: () => Promise<Figure[]>): Promise<void> {
+  say(title);
+  try {
+    figures.push(...await run());
+  } catch (err) {
+    b.failures.push(`${title}: ${(err as Error).stack ?? String(err)}`);
+  }
+}
+
+try {
+  let postMs: number[] = [];
+  await section(`2 signal → effect: ${sizes.signals} signals through each door`, async () => {
+    const r = await signalLatency(b);
+    postMs = r.postMs;
+    return r.figures;
+  });
+  await section(`3 resume lag: ${sizes.resumes} runs`, () => resumeLag(b));
+  await section(`4 STOP mid-step: ${sizes.stops} runs`, () => stopMidStep(b));
+  await section(`6 HTTP: ${sizes.httpSeconds}s per route`, () => httpLoad(b, postMs));
+  await section(`7 idle: ${sizes.idle.finished} finished + ${sizes.idle.paused} paused runs, ${sizes.idle.seconds}s`, () => idleCost(b));
+  await section(`5 scale: ${sizes.scale.runs} runs`, () => scale(b));
+  const duplicates = watch.duplicateSteps();
+  if (duplicates.length) b.failures.push(`duplicated steps (more than one Job for one run, iteration and step): ${duplicates.join('; ')}`);
+} finally {
+  if (!planeDir) {
+    // A shared plane: remove our namespaces while the controller still runs to release the runs' finalizers.
+    say('deleting the bench namespaces');
+    await Promise.all(Object.values(namespaces).map((n) => client.request('DELETE', paths.namespaces(n)).catch(() => {})));
+    const deadline = Date.now() + 300_000;
+    while (Date.now() < deadline && (await Promise.all(Object.values(namespaces).map((n) => client.request('GET', paths.namespaces(n)).then(() => 1, () => 0)))).some(Boolean)) {
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+  watch.stop();
+  await operator.stop();
+  client.close();
+  if (planeDir) await clusterDown(planeDir);
+}
+
+machine.loadAverage.end = os.loadavg()[0];
+const order = ['1', '2', '3', '4', '5', '6', '7'];
+figures.sort((x, y) => order.indexOf(x.section) - order.indexOf(y.section));
+const file = writeResults(join(repoRoot, 'bench/results'), {
+  mode: args.quick ? 'quick' : 'full', startedAt, durationSeconds: Math.round((performance.now() - began) / 1000),
+  machine, cluster: planeDir || !process.env.KUBECONFIG ? 'local control plane (.cluster-bench)' : `KUBECONFIG=${process.env.KUBECONFIG}`,
+  controllerArgs: CONTROLLER_ARGS, figures, details: b.details, failures: b.failures,
+});
+console.log(`\n${table(figures)}\n\nMachine: ${machineLine(machine)}\nResults: ${file}`);
+if (b.failures.length) {
+  console.log(`\nFAILED (${b.failures.length}):\n${b.failures.map((f) => `- ${f}`).join('\n')}`);
+  process.exit(1);
+}
+process.exit(0);
