@@ -2,6 +2,11 @@
 // RBAC that kubectl obeys. ServiceAccount tokens come from the TokenRequest API.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { ChaosRun } from '../../src/api/types.ts';
 import { paths } from '../../src/kube/paths.ts';
 import { eventually, testEnv } from '../helpers/env.ts';
@@ -109,5 +114,21 @@ describe('signal server authentication and authorization', () => {
     const messages = events.map((e) => e.message).sort();
     assert.deepEqual(messages, [`signal PAUSE from ${user} via HTTP`, `signal RUN from ${user} via HTTP`]);
     assert.ok(events.every((e) => e.source.component === 'chaosrun-signal-server'));
+  });
+
+  it('serves HTTPS with --tls-cert and --tls-key, with the same token checks', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'signal-tls-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'tls.key', '-out', 'tls.crt', '-days', '1',
+      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { cwd: dir, stdio: 'ignore' });
+    const server = await testSignalServer(env, { auth: 'kubernetes', tlsCert: join(dir, 'tls.crt'), tlsKey: join(dir, 'tls.key') });
+    try {
+      assert.match(server.url, /^https:/);
+      // curl runs asynchronously: the server answering it lives in this process.
+      const curl = async (...args: string[]) => (await promisify(execFile)('curl', ['-s', '--cacert', join(dir, 'tls.crt'), ...args])).stdout;
+      assert.equal(await curl(`${server.url}/`, '-H', `Authorization: Bearer ${tokens.viewer}`), 'RUN');
+      assert.match(await curl('-X', 'POST', `${server.url}/STOP`), /bearer token is required/);
+    } finally {
+      await server.stop();
+    }
   });
 });
