@@ -188,7 +188,11 @@ export interface UpResult { state: ClusterState; alreadyRunning: boolean }
 /** Builds if needed and starts the control plane in `dir`; reuses it when it is already up. */
 export async function clusterUp(dir = defaultClusterDir, log: Log = () => {}): Promise<UpResult> {
   const running = await isRunning(dir);
-  if (running) return { state: running, alreadyRunning: true };
+  if (running) {
+    // The CRDs may have changed since the plane started; applying them again is cheap and idempotent.
+    await installCrds(running.kubeconfig);
+    return { state: running, alreadyRunning: true };
+  }
   if (readState(dir)) {
     log('found a stale local control plane; cleaning it up');
     await clusterDown(dir);
@@ -254,11 +258,14 @@ export async function clusterUp(dir = defaultClusterDir, log: Log = () => {}): P
     kubectl(state, ['get', 'serviceaccount', 'default', '-n', 'default']);
     return true;
   }, components['kube-controller-manager']);
-  const client = new KubeClient(loadKubeConfig(kubeconfig));
-  await applyCrds(client, join(repoRoot, 'crds'));
-  client.close();
+  await installCrds(kubeconfig);
   log(`control plane ${kubernetesVersion} up in ${((Date.now() - started) / 1000).toFixed(1)}s at ${server}`);
   return { state, alreadyRunning: false };
+}
+
+async function installCrds(kubeconfig: string): Promise<void> {
+  const client = new KubeClient(loadKubeConfig(kubeconfig));
+  try { await applyCrds(client, join(repoRoot, 'crds')); } finally { client.close(); }
 }
 
 /** Stops every recorded process (newest first) and removes the cluster's state. */

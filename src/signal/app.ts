@@ -101,7 +101,10 @@ export function createSignalApp(options: SignalAppOptions) {
       const signal = req.path.slice(1) as Signal;
       const user = await userOf(req);
       const pauseUntil = pauseUntilOf(req, signal);
-      const targets = publishedRuns(cache).filter((r) => !isFinal(r.status?.phase));
+      // STOP is final (the CRD refuses to change it): a stopping run takes no other signal.
+      const unfinished = publishedRuns(cache).filter((r) => !isFinal(r.status?.phase));
+      const targets = unfinished.filter((r) => signal === 'STOP' || r.spec.signalState !== 'STOP');
+      const stopping = unfinished.length - targets.length;
       const allowed = await Promise.all(targets.map((r) => auth.allowed(user, { verb: 'patch', namespace: r.metadata.namespace, name: r.metadata.name })));
       const denied = targets.filter((_, i) => !allowed[i]);
       if (denied.length) throw forbidden(`user ${user.name} may not patch chaosruns ${denied.map(runKey).join(', ')}; nothing was changed`);
@@ -114,7 +117,8 @@ export function createSignalApp(options: SignalAppOptions) {
       const same = done.length - changed;
       const until = pauseUntil ? ` until ${pauseUntil}` : '';
       res.type('text').send(`${signal}${until}: ${changed} run${changed === 1 ? '' : 's'} changed` +
-        `${same ? `, ${same} already ${signal}` : ''}${done.length ? '' : ' (no unfinished runs in scope)'}\n`);
+        `${same ? `, ${same} already ${signal}` : ''}${stopping ? `, ${stopping} stopping (STOP is final)` : ''}` +
+        `${done.length || stopping ? '' : ' (no unfinished runs in scope)'}\n`);
     },
 
     async list(req, res) {
@@ -136,6 +140,7 @@ export function createSignalApp(options: SignalAppOptions) {
       if (isFinal(phase)) {
         throw new HttpError(409, 'Finished', `ChaosRun ${runKey(run)} is finished (phase ${phase}); signals no longer apply`, { details: { phase } });
       }
+      if (run.spec.signalState === 'STOP' && signal !== 'STOP') throw stopIsFinal(run);
       const result = await signalRun(deps, run, signal, pauseUntil, user);
       res.json({ changed: result.changed, ...runDetail(result.run) });
     },
@@ -199,11 +204,16 @@ function pauseUntilOf(req: Request, signal: Signal): string | null {
   return new Date(Date.now() + ms).toISOString();
 }
 
+const stopIsFinal = (run: ChaosRun) =>
+  new HttpError(409, 'Stopping', `ChaosRun ${runKey(run)} was sent STOP, which is final; it cannot be resumed or paused`, { details: { phase: run.status?.phase ?? 'Pending' } });
+
 function toHttpError(err: unknown, log: Logger): HttpError {
   if (err instanceof HttpError) return err;
   if (err instanceof KubeError) {
     if (isUnreachable(err)) return new HttpError(503, 'ServiceUnavailable', `the Kubernetes API server is unreachable: ${err.message}`);
     if (isNotFound(err)) return notFound(`not found: ${err.message}`);
+    // The API server's own rules (STOP is final) refused the write: a conflict with the run's state.
+    if (err.status === 422) return new HttpError(409, 'Conflict', err.message);
     log.error({ err: err.message, status: err.status, reason: err.reason }, 'Kubernetes API call refused');
     return new HttpError(502, 'BadGateway', `the Kubernetes API server refused the call: ${err.message}`);
   }

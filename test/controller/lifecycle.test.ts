@@ -32,9 +32,17 @@ describe('ChaosRun lifecycle', { concurrency: true }, () => {
     env.kubectl(['wait', '-n', ns, '--for=condition=Complete', '--timeout=5s', 'crun/two-by-two']);
     const row = env.kubectl(['get', 'crun', '-n', ns, 'two-by-two', '--no-headers']);
     assert.match(row, /^two-by-two\s+RUN\s+Completed\s+2\/2\s+b\s+/);
+    // A finished run ignores a later signal, once, with an Event and a condition message.
+    await signal(client, ns, 'two-by-two', 'PAUSE');
+    const ignored = await eventually('the ignored signal answered', async () => {
+      const r = await getRun(client, ns, 'two-by-two');
+      return r.status?.conditions?.find((c) => c.reason === 'SignalIgnored') ? r : undefined;
+    });
+    assert.equal(ignored.status?.phase, 'Completed');
+    assert.match(ignored.status!.conditions!.find((c) => c.reason === 'SignalIgnored')!.message, /signal PAUSE ignored/);
     const events = await client.request<{ items: Array<{ reason: string; message: string }> }>('GET', paths.events(ns), { query: { fieldSelector: 'involvedObject.name=two-by-two' } });
     const reasons = events.items.map((e) => e.reason);
-    for (const r of ['Started', 'StepStarted', 'StepSucceeded', 'Completed']) assert.ok(reasons.includes(r), `event ${r}`);
+    for (const r of ['Started', 'StepStarted', 'StepSucceeded', 'Completed', 'SignalIgnored']) assert.ok(reasons.includes(r), `event ${r}`);
     assert.match(events.items.find((e) => e.reason === 'Completed')!.message, /steps succeeded 4/);
   });
 
@@ -90,13 +98,8 @@ describe('ChaosRun lifecycle', { concurrency: true }, () => {
     assert.equal(stopped.status?.report?.stepsAborted, 1);
     assert.equal(stopped.status?.history?.[0].result, 'Aborted');
     await eventually('the Job gone', async () => (await listJobs(client, ns, 'stop-mid')).length === 0, 30_000);
-    // A finished run ignores a later RUN, with a condition message.
-    await signal(client, ns, 'stop-mid', 'RUN');
-    const ignored = await eventually('the ignored signal answered', async () => {
-      const r = await getRun(client, ns, 'stop-mid');
-      return r.status?.conditions?.find((c) => c.reason === 'SignalIgnored') ? r : undefined;
-    });
-    assert.equal(ignored.status?.phase, 'Stopped');
+    // STOP is final: the API server itself refuses to change it back.
+    await assert.rejects(signal(client, ns, 'stop-mid', 'RUN'), /STOP is final/);
     assert.equal((await listJobs(client, ns, 'stop-mid')).length, 0);
   });
 
