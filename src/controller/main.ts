@@ -63,7 +63,11 @@ export async function controllerCommand(args: string[]): Promise<number> {
   const port = positiveInt('metrics-port', v['metrics-port']!);
   const server = port > 0 ? await startMetricsServer(port, v['metrics-bind']!, controller.ready, controller.refreshGauges) : undefined;
   await new Promise<void>((resolve) => {
-    const shutdown = (signal: string) => { log.info({ signal }, 'shutting down'); resolve(); };
+    // The controller runs until a signal. Its retry timers are unref'd (so stop() never waits on them),
+    // so without the metrics server nothing else would hold the event loop while the API server is
+    // down, and the process would end, with exit code 0, at the first outage.
+    const alive = setInterval(() => {}, 1 << 30);
+    const shutdown = (signal: string) => { clearInterval(alive); log.info({ signal }, 'shutting down'); resolve(); };
     process.once('SIGTERM', () => shutdown('SIGTERM'));
     process.once('SIGINT', () => shutdown('SIGINT'));
   });

@@ -1,5 +1,5 @@
 // Informers over @kubernetes/client-node's ListWatch, with the robustness it lacks on its own:
-// - it stops for good on any error but 410 Gone: we restart it with capped exponential backoff;
+// - it stops for good on any error but 410 Gone: we restart it with exponential backoff capped at 2 s;
 // - a watch can stall silently on a half-open connection: the Watch's inactivity timeout is our
 //   watchdog (no event or bookmark for `watchdogMs` aborts and re-watches), and bookmarks are
 //   requested so a quiet but healthy watch still shows signs of life.
@@ -21,7 +21,10 @@ export interface InformerOptions {
   name: string;
 }
 
-const MAX_BACKOFF_MS = 30_000;
+// Short, because signals must be obeyed within seconds of the API server coming back (the fault
+// campaign holds it to 5 s): a longer cap left a watch down for up to its full length after an
+// outage. A retry costs one list per watched namespace.
+const MAX_BACKOFF_MS = 2_000;
 
 /** Objects as this project reads them: timestamps stay RFC 3339 strings (raw JSON, not client-node's Dates). */
 export interface ApiObject { metadata?: { name?: string; namespace?: string } }
