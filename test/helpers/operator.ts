@@ -16,7 +16,7 @@ export async function inProcessController(env: TestEnv, extra: Partial<Controlle
 }
 
 /** `chaosrun controller` as a child process (stdout/stderr kept for diagnosis). */
-export function spawnController(env: TestEnv, args: string[] = [], kubeconfig = env.kubeconfig): ChildProcess & { output: () => string } {
+export function spawnController(env: Pick<TestEnv, 'kubeconfig' | 'namespace'>, args: string[] = [], kubeconfig = env.kubeconfig): ChildProcess & { output: () => string } {
   const child = spawn(join(repoRoot, 'node_modules/.bin/node'), [join(repoRoot, 'src/cli.ts'), 'controller',
     '--kubeconfig', kubeconfig, '--namespaces', env.namespace, '--metrics-port', '0', '--log-level', 'info', ...args],
   { stdio: ['ignore', 'pipe', 'pipe'] });
