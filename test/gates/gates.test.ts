@@ -46,7 +46,12 @@ describe('gates', { concurrency: true }, () => {
   it('a gauge above the threshold holds the run; lowering it releases the run, which completes', async () => {
     const { exporter, prom } = await prometheusWith(0.93);
     await createRun(client, ns, 'held', { scenarios: [kwokStep('a', 0)], gates: { pauseWhen: [loadGate(prom.url)] } });
-    const held = await waitForPhase(client, ns, 'held', ['Paused']);
+    await waitForPhase(client, ns, 'held', ['Paused']);
+    // Until its first query answers, a pause gate holds with 'waiting for the first evaluation'.
+    const held = await eventually('the gate verdict', async () => {
+      const r = await getRun(client, ns, 'held');
+      return /0\.93/.test(gatedCondition(r)?.message ?? '') ? r : undefined;
+    });
     assert.equal(gatedCondition(held)?.status, 'True');
     assert.equal(gatedCondition(held)?.reason, 'load');
     assert.match(gatedCondition(held)?.message ?? '', /0\.93 > 0\.8/);
