@@ -7,16 +7,10 @@ import { KubeError, isNotFound, type KubeClient } from '../kube/client.ts';
 import { paths } from '../kube/paths.ts';
 import { formatDuration } from '../api/duration.ts';
 import type { Logger } from '../log.ts';
+import type { PodKillBody } from '../api/types.ts';
 
-export interface PodKillOptions {
-  /** Exactly one of namespace and namespacePattern (a regular expression). */
-  namespace?: string;
-  namespacePattern?: string;
-  /** At least one of labelSelector and namePattern (a regular expression over pod names). */
-  labelSelector?: string;
-  namePattern?: string;
-  count: number;
-  gracePeriodSeconds?: number;
+/** The podKill body's selection fields, with the recovery timeout already parsed. */
+export interface PodKillOptions extends Pick<PodKillBody, 'namespace' | 'namespacePattern' | 'labelSelector' | 'namePattern' | 'count' | 'gracePeriodSeconds'> {
   recoveryTimeoutMs: number;
   /** How often recovery is checked (default 1 s). */
   pollIntervalMs?: number;
