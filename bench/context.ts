@@ -1,5 +1,6 @@
 // What every scenario gets, and the few helpers they share: timing a write against the watch event
 // that shows its effect, creating many runs with bounded concurrency, and POSTing to the signal server.
+import type { V1Job } from '@kubernetes/client-node';
 import type { ChaosRun, ChaosRunSpec, Phase, Scenario } from '../src/api/types.ts';
 import type { KubeClient } from '../src/kube/client.ts';
 import { createRun } from '../test/helpers/operator.ts';
@@ -52,6 +53,17 @@ export function failed(b: Bench, err: unknown, kind: string): void {
 }
 
 export const inPhase = (...phases: Phase[]) => (r: ChaosRun | undefined) => phases.includes(r?.status?.phase as Phase);
+
+/**
+ * Waits until every run has started a step and that step's Job passes `test`; returns the Jobs' names.
+ * (A run records its step in status before it creates the Job, so activeJob alone is not enough.)
+ */
+export async function stepJobs(b: Bench, namespace: string, runs: readonly string[], test: (j: V1Job | undefined) => boolean, timeoutMs = 120_000): Promise<string[]> {
+  await b.watch.runs.whenAll(namespace, runs, (r) => Boolean(r?.status?.activeJob), timeoutMs, 'runs to start a step');
+  const jobs = runs.map((name) => b.watch.runs.get(namespace, name)!.status!.activeJob!);
+  await b.watch.jobs.whenAll(namespace, jobs, test, timeoutMs, 'the runs\' step Jobs');
+  return jobs;
+}
 
 /** Creates the runs, at most `inFlight` requests at a time. */
 export async function createRuns(client: KubeClient, namespace: string, names: readonly string[], spec: Partial<ChaosRunSpec> & { scenarios: Scenario[] }, inFlight = 20): Promise<void> {

@@ -3,7 +3,7 @@
 import type { ChaosRun } from '../../src/api/types.ts';
 import { jobName } from '../../src/controller/job-name.ts';
 import { kwokStep, signal } from '../../test/helpers/operator.ts';
-import { createRuns, failed, inPhase, names, timeWrite, type Bench } from '../context.ts';
+import { createRuns, failed, inPhase, names, stepJobs, timeWrite, type Bench } from '../context.ts';
 import { latency, type Figure } from '../report.ts';
 
 const betweenSteps = (r: ChaosRun | undefined) => r?.status?.phase === 'Paused' && !r.status.activeJob && r.status.step?.index === 1;
@@ -13,9 +13,8 @@ export async function resumeLag(b: Bench): Promise<Figure[]> {
   const ns = b.namespaces.main;
   const runs = names('resume', b.sizes.resumes);
   const spec = { daemonMode: true, scenarios: [kwokStep('first', 2), kwokStep('next', 3600)] };
-  const stepping = watch.runs.whenAll(ns, runs, (r) => Boolean(r?.status?.activeJob), 60_000, 'resume runs to start their first step');
   await createRuns(client, ns, runs, spec);
-  await stepping;
+  await stepJobs(b, ns, runs, (j) => j !== undefined);
   const paused = watch.runs.whenAll(ns, runs, betweenSteps, 120_000, 'resume runs to be paused between steps');
   await Promise.all(runs.map((name) => signal(client, ns, name, 'PAUSE')));
   const samples: number[] = [];

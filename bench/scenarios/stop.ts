@@ -2,25 +2,21 @@
 // time from sending it until the Job is gone (deleted in the foreground, so after its pod) and the
 // phase is Stopped. Timed from the send, not the response: the signal server answers only once its
 // own cache shows the signal, by which time the controller has usually acted.
-import type { ChaosRun } from '../../src/api/types.ts';
 import { kwokStep } from '../../test/helpers/operator.ts';
-import { createRuns, failed, inPhase, names, post, timeWrite, type Bench } from '../context.ts';
+import { createRuns, failed, inPhase, names, post, stepJobs, timeWrite, type Bench } from '../context.ts';
 import { latency, type Figure } from '../report.ts';
 
 export async function stopMidStep(b: Bench): Promise<Figure[]> {
   const { client, watch } = b;
   const ns = b.namespaces.main;
   const runs = names('stop', b.sizes.stops);
-  const stepping = watch.runs.whenAll(ns, runs, (r) => Boolean(r?.status?.activeJob), 60_000, 'stop runs to start their step');
   await createRuns(client, ns, runs, { daemonMode: true, scenarios: [kwokStep('hold', 3600)] });
-  await stepping;
-  const activeJob = (name: string) => (watch.runs.get(ns, name) as ChaosRun).status!.activeJob!;
-  await Promise.all(runs.map((name) => watch.jobs.when(ns, activeJob(name), (j) => (j?.status?.active ?? 0) >= 1, 60_000, `the step Job of ${name} to run`)));
+  const jobs = await stepJobs(b, ns, runs, (j) => (j?.status?.active ?? 0) >= 1);
   const stoppedMs: number[] = [];
   const goneMs: number[] = [];
   const bothMs: number[] = [];
-  for (const name of runs) {
-    const job = activeJob(name);
+  for (const [i, name] of runs.entries()) {
+    const job = jobs[i];
     const gone = watch.jobs.when(ns, job, (j) => j === undefined, 60_000, `job ${job} to be gone after STOP`);
     const stopped = watch.runs.when(ns, name, inPhase('Stopped'), 60_000, `${name} to be Stopped`);
     try {
