@@ -1,0 +1,39 @@
+// `chaosrun cluster up|status|down` as a user runs it: up writes a kubeconfig and is idempotent,
+// kubectl answers with it, and down stops every process it started and removes its state.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { componentOrder, pidAlive, readState } from '../src/local/controlplane.ts';
+import { repoRoot } from './helpers/env.ts';
+
+const cli = (args: string[]) => execFileSync(join(repoRoot, 'node_modules/.bin/node'), [join(repoRoot, 'src/cli.ts'), ...args],
+  { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+test('cluster up, status, a second up, kubectl, and down leave no process behind', { timeout: 180_000 }, () => {
+  const dir = join(mkdtempSync(join(tmpdir(), 'chaosrun-cluster-')), 'plane');
+  try {
+    assert.equal(cli(['cluster', 'up', '--dir', dir]).trim(), `export KUBECONFIG=${join(dir, 'kubeconfig')}`);
+    const state = readState(dir)!;
+    const pids = componentOrder.map((c) => state.components[c].pid);
+    assert.ok(pids.every(pidAlive), 'every component runs');
+    assert.match(cli(['cluster', 'status', '--dir', dir]), /^running v1\.\d+\.\d+ at https:\/\/127\.0\.0\.1:\d+/);
+    assert.equal(cli(['cluster', 'up', '--dir', dir]).trim(), `export KUBECONFIG=${join(dir, 'kubeconfig')}`, 'a second up is fine');
+    assert.deepEqual(componentOrder.map((c) => readState(dir)!.components[c].pid), pids, 'and starts nothing new');
+    const version = execFileSync(join(state.binDir, 'kubectl'), ['--kubeconfig', join(dir, 'kubeconfig'), 'get', '--raw', '/version'], { encoding: 'utf8' });
+    assert.equal(JSON.parse(version).gitVersion, state.kubernetesVersion);
+    cli(['cluster', 'down', '--dir', dir]);
+    assert.deepEqual(pids.filter(pidAlive), [], 'no process left behind');
+    assert.equal(existsSync(dir), false, 'its state is removed');
+    assert.throws(() => cli(['cluster', 'status', '--dir', dir]), (err: { status: number; stdout: string }) => err.status === 3 && err.stdout === 'not running\n');
+  } finally {
+    if (existsSync(dir)) cli(['cluster', 'down', '--dir', dir]);
+  }
+});
+
+test('cluster with no or an unknown action fails with a one-line reason', () => {
+  assert.throws(() => cli(['cluster', 'sideways']), (err: { status: number; stderr: string }) =>
+    err.status === 1 && /^chaosrun: cluster needs one of up, down or status \(got "sideways"\)\n$/.test(err.stderr));
+});
