@@ -199,6 +199,18 @@ test('failurePolicy Continue records the failure and goes on', () => {
   assert.ok(events(d).includes('StepFailed'));
 });
 
+test('STOP seen together with the last step\'s success ends the run Stopped, with the step recorded', () => {
+  let r = mkRun({ scenarios: [{ name: 'a', job: { image: 'x' } }] });
+  r = after(r, decide(r, [], T0));
+  const d = decide({ ...r, spec: { ...r.spec, signalState: 'STOP' } }, [job(1, 0, 'Succeeded')], T0 + 2000);
+  const s = statusOf(d)!;
+  assert.equal(s.phase, 'Stopped');
+  assert.equal(s.history?.[0].result, 'Succeeded');
+  assert.equal(s.report?.stepsSucceeded, 1);
+  assert.equal(s.report?.iterationsCompleted, 1);
+  assert.equal(deletes(d).length, 0);
+});
+
 test('a step past its timeout is failed and its Job deleted', () => {
   let r = mkRun({ scenarios: [{ name: 'a', timeout: '10s', job: { image: 'x' } }, { name: 'b', job: { image: 'x' } }] });
   r = after(r, decide(r, [], T0));

@@ -172,6 +172,9 @@ class Step {
 
     let ended = this.observeCurrentStep();
     const stopGate = this.options.gates?.stop;
+    // A STOP seen together with the last step's success still wins: the step is recorded as it
+    // ended, but the run ends Stopped, as the person who sent STOP expects.
+    if (ended?.reason === 'Completed' && (spec.signalState === 'STOP' || stopGate)) ended = undefined;
     if (!ended && (spec.signalState === 'STOP' || stopGate)) {
       this.abortCurrentStep(spec.signalState === 'STOP' ? 'stopped by signal STOP' : `stopped by gate ${stopGate!.gate}`);
       ended = spec.signalState === 'STOP'
