@@ -1,8 +1,9 @@
 // Informers over @kubernetes/client-node's ListWatch, with the robustness it lacks on its own:
 // - it stops for good on any error but 410 Gone: we restart it with exponential backoff capped at 2 s;
-// - a watch can stall silently on a half-open connection: the Watch's inactivity timeout is our
-//   watchdog (no event or bookmark for `watchdogMs` aborts and re-watches), and bookmarks are
-//   requested so a quiet but healthy watch still shows signs of life.
+// - a watch can stall silently on a half-open connection: a watchdog aborts a watch that shows no
+//   event or bookmark for `watchdogMs` and drops the pooled request sockets with it; the error path
+//   then re-watches (or re-lists on 410 Gone). Bookmarks are requested so a quiet but healthy watch
+//   still shows signs of life.
 // One ListWatch per namespace when a namespace list is given, one cluster-wide otherwise.
 import { ListWatch, Watch, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
