@@ -52,7 +52,7 @@ bound to 127.0.0.1) in the foreground until Ctrl-C.`,
 
   --kubeconfig PATH          kubeconfig (default: KUBECONFIG, ~/.kube/config, or in-cluster)
   --namespaces a,b           namespaces to watch (env WATCH_NAMESPACES; default: all)
-  --concurrency N            runs reconciled in parallel (default 8)
+  --concurrency N            runs reconciled in parallel (default 16)
   --leader-elect             elect a leader on a Lease so only one replica acts
   --lease-name NAME          the Lease (default chaosrun-operator)
   --lease-namespace NS       its namespace (env POD_NAMESPACE; default default)

@@ -54,9 +54,9 @@ test('a new run with RUN records the first step, then creates its Job', () => {
   assert.equal(s.conditions?.find((c) => c.type === 'Running')?.status, 'True');
 });
 
-test('a run without the finalizer gets it', () => {
+test('a run without the finalizer gets it first, before the status records a step', () => {
   const d = decide(mkRun({}, undefined, { finalizers: [] }), [], T0);
-  assert.ok(kinds(d).includes('addFinalizer'));
+  assert.deepEqual(kinds(d).slice(0, 3), ['addFinalizer', 'writeStatus', 'createJob']);
 });
 
 test('a run created with PAUSE waits without a Job; RUN then starts step 1', () => {
@@ -264,6 +264,7 @@ test('a crash between recording a step and creating its Job re-creates it (same 
   assert.deepEqual(creates(decide(r, [], T0 + 10)).map((c) => c.name), [name(1, 0)]);
   const paused = decide({ ...r, spec: { ...r.spec, signalState: 'PAUSE' } }, [], T0 + 10);
   assert.equal(creates(paused).length, 0);
+  assert.match(statusOf(paused)!.conditions!.find((c) => c.type === 'Paused')!.message, /step a \(iteration 1\) was about to start; it starts on RUN/);
 });
 
 test('a Job for the cursor that status does not know yet is adopted, not duplicated', () => {

@@ -2,8 +2,9 @@
 // the time. Every rule about iterations, daemon mode, waits, PAUSE, STOP, timeouts and the failure
 // policy lives here; the reconcile shell only carries the resulting actions out.
 //
-// Crash safety comes from the order the shell applies actions in: the status write goes first, with
-// the resourceVersion the decision was computed from, and nothing else happens if it conflicts. A
+// Crash safety comes from the order the shell applies actions in: the status write goes first (after
+// adding the finalizer, itself conditional), with the resourceVersion the decision was computed from,
+// and nothing else happens if it conflicts. A
 // step's intent (status.activeJob) is therefore recorded before its Job is created, and a stale view
 // of the run can never start a step: its status write fails first.
 import { isDeepStrictEqual } from 'node:util';
@@ -111,6 +112,8 @@ function pruneFinishedJobs(jobs: ObservedJob[], iteration: number, stepIndex: nu
 
 /** One reconcile of a run that is not finished: the rules, in the order they apply. */
 class Step {
+  /** Goes before the status write: a conflict there must stop a step from being recorded as started. */
+  private finalizer?: Action;
   private readonly actions: Action[] = [];
   private readonly effects: Action[] = [];
   private readonly events: Action[] = [];
@@ -143,7 +146,7 @@ class Step {
 
   decide(): Decision {
     const { spec } = this;
-    if (!this.run.metadata.finalizers?.includes(FINALIZER)) this.actions.push({ kind: 'addFinalizer' });
+    if (!this.run.metadata.finalizers?.includes(FINALIZER)) this.finalizer = { kind: 'addFinalizer' };
 
     // A timed pause that has run out: hand the signal back to RUN (a spec write, announced by an Event).
     if (spec.signalState === 'PAUSE' && spec.pauseUntil) {
@@ -318,8 +321,9 @@ class Step {
       if (this.jobMissing && !paused) {
         this.effects.push({ kind: 'createJob', name: this.next.activeJob, iteration: this.iteration, stepIndex: this.index });
       }
+      const state = this.jobMissing && paused ? 'was about to start; it starts on RUN' : 'is running';
       this.setPhase(paused ? 'Paused' : 'Running', paused ? (held ? 'Gated' : 'SignalPause') : 'StepRunning',
-        `step ${stepName} (iteration ${this.iteration}) is running${paused ? '; no new step starts until RUN' : ''}`);
+        `step ${stepName} (iteration ${this.iteration}) ${state}${paused && !this.jobMissing ? '; no new step starts until RUN' : ''}`);
       return;
     }
     if (spec.signalState === 'PAUSE') {
@@ -391,7 +395,7 @@ class Step {
       next.conditions = phaseConditions(next.conditions ?? [], next.phase!, this.phaseReason, this.phaseMessage, generation, iso(this.now));
       this.phaseEvents();
     }
-    const actions: Action[] = [];
+    const actions: Action[] = this.finalizer ? [this.finalizer] : [];
     // Key order differs between our objects and the API server's; compare values only.
     if (!isDeepStrictEqual(JSON.parse(JSON.stringify(next)), JSON.parse(JSON.stringify(st)))) actions.push({ kind: 'writeStatus', status: next });
     actions.push(...this.actions, ...this.effects, ...this.events);

@@ -17,7 +17,7 @@ export async function controllerCommand(args: string[]): Promise<number> {
   const { values: v } = parseOptions(args, {
     kubeconfig: { type: 'string' },
     namespaces: { type: 'string', default: process.env.WATCH_NAMESPACES ?? '' },
-    concurrency: { type: 'string', default: '8' },
+    concurrency: { type: 'string', default: '16' },
     'leader-elect': { type: 'boolean', default: false },
     'lease-name': { type: 'string', default: 'chaosrun-operator' },
     'lease-namespace': { type: 'string', default: process.env.POD_NAMESPACE ?? 'default' },

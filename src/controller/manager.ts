@@ -91,7 +91,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
       end();
     }
   }, {
-    concurrency: options.concurrency ?? 8,
+    concurrency: options.concurrency ?? 16,
     onError: (key, err) => log.warn({ run: key, err: String((err as Error)?.message ?? err) }, 'reconcile failed; retrying with backoff'),
   });
 

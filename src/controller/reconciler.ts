@@ -165,7 +165,8 @@ export class Reconciler {
           return run;
         }
         case 'event':
-          await recordEvent(client, run, action.type, action.reason, action.message, MANAGER)
+          // Events are the story, not the state: they never hold up the reconcile (or the next run).
+          void recordEvent(client, run, action.type, action.reason, action.message, MANAGER)
             .catch((err: unknown) => log.warn({ err: String(err), reason: action.reason }, 'could not record event'));
           return run;
         case 'report':

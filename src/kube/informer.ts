@@ -27,6 +27,13 @@ export interface InformerOptions {
 // outage. A retry costs one list per watched namespace.
 const MAX_BACKOFF_MS = 2_000;
 
+/** managedFields are often half an object's size and nothing here reads them: the cache drops them. */
+function slim<O>(obj: O): O {
+  const meta = (obj as { metadata?: { managedFields?: unknown } } | undefined)?.metadata;
+  if (meta) delete meta.managedFields;
+  return obj;
+}
+
 /** Objects as this project reads them: timestamps stay RFC 3339 strings (raw JSON, not client-node's Dates). */
 export interface ApiObject { metadata?: { name?: string; namespace?: string } }
 
@@ -87,7 +94,7 @@ export class Informer<T extends ApiObject> {
         lastActivity = Date.now();
         current = await watch.watch(p, { ...query, allowWatchBookmarks: true }, (type, obj, raw) => {
           lastActivity = Date.now();
-          cb(type, obj, raw);
+          cb(type, slim(obj), raw);
         }, done);
         return current;
       },
@@ -106,7 +113,11 @@ export class Informer<T extends ApiObject> {
       }
     }, Math.min(5000, Math.max(250, watchdogMs / 4)));
     dog.unref();
-    const listFn = () => this.client.request<{ items: KubernetesObject[]; metadata: { resourceVersion: string } }>('GET', path, { query: { labelSelector } });
+    const listFn = async () => {
+      const list = await this.client.request<{ items: KubernetesObject[]; metadata: { resourceVersion: string } }>('GET', path, { query: { labelSelector } });
+      list.items.forEach(slim);
+      return list;
+    };
     const lw = new ListWatch<KubernetesObject>(path, watcher, listFn as never, false, labelSelector);
     let backoff = 500;
     for (const event of ['add', 'update', 'delete'] as const) {

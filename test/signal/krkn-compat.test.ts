@@ -31,6 +31,8 @@ const run = (test: string, name: string, spec: Parameters<typeof createRun>[3]) 
   client.request('POST', paths.chaosRuns(ns), { body: { apiVersion: 'chaosrun.dev/v1alpha1', kind: 'ChaosRun', metadata: { name, labels: { t: test } }, spec } });
 // Asynchronous: the server answering these clients runs in this very process.
 const exec = async (cmd: string, args: string[]) => (await promisify(execFile)(cmd, args, { encoding: 'utf8' })).stdout;
+/** The server reads from its cache, which sees a new run a few milliseconds after it is created. */
+const seen = (url: string, name: string) => eventually(`the server to see ${name}`, async () => (await call(url, 'GET', `/runs/${ns}/${name}`)).status === 200);
 const signalOf = (name: string) => env.kubectl(['get', 'crun', '-n', ns, name, '-o', 'jsonpath={.spec.signalState}']);
 
 describe('krkn-compatible signals', () => {
@@ -38,6 +40,7 @@ describe('krkn-compatible signals', () => {
     const url = await serverFor('curl');
     await run('curl', 'curl-run', { signalState: 'PAUSE', scenarios: [kwokStep('a', 1)] });
     await waitForPhase(client, ns, 'curl-run', ['Paused']);
+    await seen(url, 'curl-run');
     const out = await exec('curl', ['-s', '-X', 'POST', `${url}/STOP`]);
     assert.equal(out, 'STOP: 1 run changed\n');
     assert.equal(await exec('curl', ['-s', `${url}/`]), 'STOP');
@@ -49,6 +52,7 @@ describe('krkn-compatible signals', () => {
     const url = new URL(await serverFor('python'));
     await run('python', 'py-run', { signalState: 'PAUSE', scenarios: [kwokStep('a', 1)] });
     await waitForPhase(client, ns, 'py-run', ['Paused']);
+    await seen(url.origin, 'py-run');
     const script = [
       'import http.client, sys',
       'connection = http.client.HTTPConnection(sys.argv[1], int(sys.argv[2]))',
@@ -102,6 +106,7 @@ describe('krkn-compatible signals', () => {
   it('a timed pause sets pauseUntil, and the operator resumes the run when it passes', async () => {
     const url = await serverFor('timed');
     await run('timed', 'timed-run', { signalState: 'PAUSE', scenarios: [kwokStep('a', 1)] });
+    await seen(url, 'timed-run');
     const started = Date.now();
     const a = await call(url, 'POST', `/runs/${ns}/timed-run/PAUSE?for=2s`);
     assert.equal(a.status, 200);
@@ -112,6 +117,7 @@ describe('krkn-compatible signals', () => {
     assert.equal(signalOf('timed-run'), 'RUN');
     // The broadcast form sets it too, and RUN clears it.
     await run('timed', 'timed-two', { signalState: 'PAUSE', scenarios: [kwokStep('a', 1)] });
+    await seen(url, 'timed-two');
     assert.match((await call(url, 'POST', '/PAUSE?for=10m')).text, /^PAUSE until \S+Z: 1 run changed\n$/);
     assert.ok((await getRun(client, ns, 'timed-two')).spec.pauseUntil);
     await call(url, 'POST', `/runs/${ns}/timed-two/STOP`);
