@@ -146,6 +146,14 @@ export async function track(lab: Lab, namespace: string, name: string, spec: Par
 }
 
 /** Every Job and pod of a namespace the API server reported, by uid, from a watch plus a final list. */
+/** A fresh namespace for one fault, with its Recorder already watching. */
+export async function trialNamespace(lab: Lab, prefix: string): Promise<{ ns: string; recorder: Recorder }> {
+  const ns = await lab.namespace(prefix);
+  const recorder = new Recorder(lab.client, ns);
+  await recorder.start();
+  return { ns, recorder };
+}
+
 export class Recorder {
   private readonly jobs = new Map<string, JobRecord & { run: string }>();
   private readonly pods = new Map<string, string>();

@@ -8,7 +8,7 @@ import { getRun, kwokStep } from '../../test/helpers/operator.ts';
 import type { Violation } from '../invariants.ts';
 import type { FaultResult } from '../report.ts';
 import {
-  kill, poll, Recorder, sendHttp, settleAndCheck, sleep, startController, startSignalServer, track, type Tracked, type TrialContext,
+  kill, poll, sendHttp, settleAndCheck, sleep, startController, startSignalServer, track, type Tracked, type TrialContext, trialNamespace,
 } from '../harness.ts';
 
 const RECOVERY_MS = 5000;
@@ -25,9 +25,7 @@ export async function apiRestartFault(ctx: TrialContext): Promise<FaultResult> {
       skipped: 'KUBECONFIG names a cluster whose API server the campaign cannot restart' };
   }
   const restarts = ctx.quick ? 2 : 5;
-  const ns = await lab.namespace('apiserver');
-  const recorder = new Recorder(lab.client, ns);
-  await recorder.start();
+  const { ns, recorder } = await trialNamespace(lab, 'apiserver');
   const server = await startSignalServer(lab.kubeconfig, ns);
   const controller = await startController(lab.kubeconfig, ns);
   const pid = controller.pid;

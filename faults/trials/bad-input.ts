@@ -6,7 +6,7 @@ import { no5xx, type Violation } from '../invariants.ts';
 import { randomBadRequest, send } from '../malformed.ts';
 import type { FaultResult } from '../report.ts';
 import {
-  kill, Recorder, sendPatch, settleAndCheck, startController, startSignalServer, track, type Tracked, type TrialContext,
+  kill, sendPatch, settleAndCheck, startController, startSignalServer, track, type Tracked, type TrialContext, trialNamespace,
 } from '../harness.ts';
 
 const CLIENTS = 32;
@@ -15,9 +15,7 @@ export async function badInputFault(ctx: TrialContext): Promise<FaultResult> {
   const started = Date.now();
   const { lab, rng } = ctx;
   const total = ctx.quick ? 500 : 10_000;
-  const ns = await lab.namespace('badinput');
-  const recorder = new Recorder(lab.client, ns);
-  await recorder.start();
+  const { ns, recorder } = await trialNamespace(lab, 'badinput');
   const server = await startSignalServer(lab.kubeconfig, ns);
   const controller = await startController(lab.kubeconfig, ns);
   const violations: Violation[] = [];

@@ -8,7 +8,7 @@ import { getRun, kwokStep } from '../../test/helpers/operator.ts';
 import { parseReplicaLog, singleDriver, type Violation } from '../invariants.ts';
 import type { FaultResult } from '../report.ts';
 import {
-  kill, poll, Recorder, settleAndCheck, sleep, startController, track, type Child, type Tracked, type TrialContext,
+  kill, poll, settleAndCheck, sleep, startController, track, type Child, type Tracked, type TrialContext, trialNamespace,
 } from '../harness.ts';
 
 const LEASE_MS = 3000;
@@ -20,9 +20,7 @@ export async function leaderFault(ctx: TrialContext): Promise<FaultResult> {
   const started = Date.now();
   const { lab, rng } = ctx;
   const kills = ctx.quick ? 2 : 10;
-  const ns = await lab.namespace('leader');
-  const recorder = new Recorder(lab.client, ns);
-  await recorder.start();
+  const { ns, recorder } = await trialNamespace(lab, 'leader');
   const args = ['--leader-elect', '--lease-namespace', ns, '--lease-duration', `${LEASE_MS}ms`, '--renew-deadline', '2s', '--retry-period', '500ms'];
   const replicas: Replica[] = [];
   const spawnReplica = async () => {

@@ -6,7 +6,7 @@ import { getRun, kwokStep } from '../../test/helpers/operator.ts';
 import { lastWriteWins, no5xx, type SignalRecord, type Violation } from '../invariants.ts';
 import type { FaultResult } from '../report.ts';
 import {
-  kill, poll, Recorder, sendHttp, sendPatch, settleAndCheck, startController, startSignalServer, track, type TrialContext,
+  kill, poll, sendHttp, sendPatch, settleAndCheck, startController, startSignalServer, track, type TrialContext, trialNamespace,
 } from '../harness.ts';
 
 const CLIENTS = 16;
@@ -15,9 +15,7 @@ export async function racingFault(ctx: TrialContext): Promise<FaultResult> {
   const started = Date.now();
   const { lab, rng } = ctx;
   const total = ctx.quick ? 100 : 1000;
-  const ns = await lab.namespace('racing');
-  const recorder = new Recorder(lab.client, ns);
-  await recorder.start();
+  const { ns, recorder } = await trialNamespace(lab, 'racing');
   const server = await startSignalServer(lab.kubeconfig, ns);
   const controller = await startController(lab.kubeconfig, ns);
   const violations: Violation[] = [];

@@ -6,8 +6,8 @@ import { isFinal } from '../../src/api/types.ts';
 import type { FaultResult } from '../report.ts';
 import type { Violation } from '../invariants.ts';
 import {
-  kill, playSignals, randomSpec, Recorder, settleAndCheck, sleep, startController, startSignalServer, track,
-  type Child, type TrialContext, type Tracked,
+  kill, playSignals, randomSpec, settleAndCheck, sleep, startController, startSignalServer, track,
+  type Child, type TrialContext, type Tracked, trialNamespace,
 } from '../harness.ts';
 
 const MOMENTS = ['random', 'after a Job appeared', 'after a step intent was written'] as const;
@@ -17,9 +17,7 @@ export async function sigkillFault(ctx: TrialContext): Promise<FaultResult> {
   const { lab, quick } = ctx;
   const batches = quick ? 1 : 10;
   const runsPerBatch = quick ? 4 : 5;
-  const ns = await lab.namespace('sigkill');
-  const recorder = new Recorder(lab.client, ns);
-  await recorder.start();
+  const { ns, recorder } = await trialNamespace(lab, 'sigkill');
   const server = await startSignalServer(lab.kubeconfig, ns);
   const violations: Violation[] = [];
   const kills = new Map<string, number>(MOMENTS.map((m) => [m, 0]));

@@ -8,7 +8,7 @@ import { startProxy } from '../../test/helpers/tcp-proxy.ts';
 import type { Violation } from '../invariants.ts';
 import type { FaultResult } from '../report.ts';
 import {
-  kill, poll, Recorder, sendPatch, settleAndCheck, sleep, startController, track, type TrialContext,
+  kill, poll, sendPatch, settleAndCheck, sleep, startController, track, type TrialContext, trialNamespace,
 } from '../harness.ts';
 
 const WATCHDOG_MS = 3000;
@@ -19,9 +19,7 @@ export async function stallFault(ctx: TrialContext): Promise<FaultResult> {
   const started = Date.now();
   const { lab, rng } = ctx;
   const trials = ctx.quick ? 2 : 5;
-  const ns = await lab.namespace('stall');
-  const recorder = new Recorder(lab.client, ns);
-  await recorder.start();
+  const { ns, recorder } = await trialNamespace(lab, 'stall');
   const proxy = await startProxy(new URL(loadKubeConfig(lab.kubeconfig).getCurrentCluster()!.server), lab.kubeconfig);
   const controller = await startController(proxy.kubeconfig, ns, ['--watch-timeout', `${WATCHDOG_MS}ms`]);
   const violations: Violation[] = [];
