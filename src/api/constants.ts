@@ -12,5 +12,3 @@ export const LABEL_STEP_INDEX = `${GROUP}/step-index`;
 export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
 export const MANAGER = 'chaosrun-operator';
 export const FINALIZER = `${GROUP}/cleanup`;
-
-export const DEFAULT_HISTORY_LIMIT = 50;

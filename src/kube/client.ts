@@ -8,7 +8,6 @@ import { apiRequests } from '../metrics/registry.ts';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 export const MERGE_PATCH = 'application/merge-patch+json';
-export const JSON_PATCH = 'application/json-patch+json';
 
 /** A failed API call: the HTTP status (0 when the server could not be reached) and the Status reason. */
 export class KubeError extends Error {
@@ -27,7 +26,7 @@ export const isConflict = (e: unknown) => e instanceof KubeError && e.status ===
 export const isAlreadyExists = (e: unknown) => e instanceof KubeError && e.status === 409 && e.reason === 'AlreadyExists';
 export const isUnreachable = (e: unknown) => e instanceof KubeError && (e.status === 0 || e.status === 503 || e.status === 504);
 
-export interface RequestOptions2 {
+export interface CallOptions {
   body?: unknown;
   contentType?: string;
   query?: Record<string, string | number | boolean | undefined>;
@@ -81,7 +80,7 @@ export class KubeClient {
   /** The user this client acts as, for logs. */
   get userName(): string { return this.kc.getCurrentUser()?.name ?? 'unknown'; }
 
-  async request<T>(method: Method, path: string, options: RequestOptions2 = {}): Promise<T> {
+  async request<T>(method: Method, path: string, options: CallOptions = {}): Promise<T> {
     const auth: RequestOptions = {};
     await this.kc.applyToHTTPSOptions(auth);
     const tls = this.server.protocol === 'https:';
