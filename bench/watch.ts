@@ -5,7 +5,7 @@ import type { V1Job } from '@kubernetes/client-node';
 import { LABEL_ITERATION, LABEL_RUN, LABEL_STEP_INDEX } from '../src/api/constants.ts';
 import type { ChaosRun } from '../src/api/types.ts';
 import type { KubeClient } from '../src/kube/client.ts';
-import { Informer, type ApiObject } from '../src/kube/informer.ts';
+import { Informer, objectKey, type ApiObject } from '../src/kube/informer.ts';
 import { paths } from '../src/kube/paths.ts';
 import { createLogger } from '../src/log.ts';
 
@@ -21,7 +21,6 @@ export class WaitTimeout extends Error {
 
 interface Waiter<T> { remaining: Set<string>; test: (o: T | undefined) => boolean; done: (at: number) => void }
 
-const keyOf = (o: ApiObject) => `${o.metadata?.namespace}/${o.metadata?.name}`;
 
 export class Watched<T extends ApiObject> {
   private readonly informer: Informer<T>;
@@ -29,9 +28,9 @@ export class Watched<T extends ApiObject> {
 
   constructor(informer: Informer<T>) {
     this.informer = informer;
-    informer.on('add', (o) => this.saw(keyOf(o), o));
-    informer.on('update', (o) => this.saw(keyOf(o), o));
-    informer.on('delete', (o) => this.saw(keyOf(o), undefined));
+    informer.on('add', (o) => this.saw(objectKey(o), o));
+    informer.on('update', (o) => this.saw(objectKey(o), o));
+    informer.on('delete', (o) => this.saw(objectKey(o), undefined));
   }
 
   get(namespace: string, name: string): T | undefined { return this.informer.get(name, namespace); }

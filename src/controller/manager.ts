@@ -7,7 +7,7 @@ import type { KubeConfig, V1Job } from '@kubernetes/client-node';
 import { LABEL_RUN } from '../api/constants.ts';
 import { isFinal, PHASES, type ChaosRun } from '../api/types.ts';
 import { KubeClient, loadKubeConfig } from '../kube/client.ts';
-import { Informer } from '../kube/informer.ts';
+import { Informer, objectKey } from '../kube/informer.ts';
 import { LeaderElector } from '../kube/leader.ts';
 import { paths } from '../kube/paths.ts';
 import { createLogger, type Logger } from '../log.ts';
@@ -53,8 +53,6 @@ export interface RunningController {
   stop(): Promise<void>;
 }
 
-const keyOf = (o: { metadata?: { namespace?: string; name?: string } }) => `${o.metadata?.namespace}/${o.metadata?.name}`;
-
 export async function startController(options: ControllerOptions = {}): Promise<RunningController> {
   const log = options.log ?? createLogger('controller');
   const kc = typeof options.kubeconfig === 'object' ? options.kubeconfig : loadKubeConfig(options.kubeconfig);
@@ -70,7 +68,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
   const evaluator = new GateEvaluator(client, log, (key) => queue.add(key));
   const gates = options.gates ?? ((run: ChaosRun) => {
     if (!isFinal(run.status?.phase)) return evaluator.view(run);
-    evaluator.forget(keyOf(run));
+    evaluator.forget(objectKey(run));
     return undefined;
   });
   const reconciler = new Reconciler({
@@ -95,13 +93,13 @@ export async function startController(options: ControllerOptions = {}): Promise<
     onError: (key, err) => log.warn({ run: key, err: String((err as Error)?.message ?? err) }, 'reconcile failed; retrying with backoff'),
   });
 
-  runs.on('add', (r) => queue.add(keyOf(r)));
+  runs.on('add', (r) => queue.add(objectKey(r)));
   runs.on('update', (r) => {
     // The signal clock starts when the watch delivers a new signal: that is "seeing" it.
-    if (r.spec?.signalState && r.spec.signalState !== r.status?.observedSignal) reconciler.signals.saw(keyOf(r), r.spec.signalState);
-    queue.add(keyOf(r));
+    if (r.spec?.signalState && r.spec.signalState !== r.status?.observedSignal) reconciler.signals.saw(objectKey(r), r.spec.signalState);
+    queue.add(objectKey(r));
   });
-  runs.on('delete', (r) => { reconciler.signals.forget(keyOf(r)); evaluator.forget(keyOf(r)); queue.add(keyOf(r)); });
+  runs.on('delete', (r) => { reconciler.signals.forget(objectKey(r)); evaluator.forget(objectKey(r)); queue.add(objectKey(r)); });
   const onJob = (j: V1Job) => {
     const run = j.metadata?.labels?.[LABEL_RUN];
     if (run && j.metadata?.namespace) queue.add(`${j.metadata.namespace}/${run}`);
@@ -114,7 +112,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
   const beginWork = () => {
     isLeader.set(1);
     queue.start();
-    for (const r of runs.list()) queue.add(keyOf(r));
+    for (const r of runs.list()) queue.add(objectKey(r));
   };
 
   if (options.leaderElection) {

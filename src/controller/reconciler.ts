@@ -6,7 +6,7 @@ import { FINALIZER, LABEL_ITERATION, LABEL_RUN, LABEL_STEP_INDEX, MANAGER } from
 import type { ChaosRun, ChaosRunStatus } from '../api/types.ts';
 import { isAlreadyExists, isConflict, isNotFound, MERGE_PATCH, type KubeClient } from '../kube/client.ts';
 import { recordEvent } from '../kube/events.ts';
-import type { Informer } from '../kube/informer.ts';
+import { objectKey, type Informer } from '../kube/informer.ts';
 import { paths } from '../kube/paths.ts';
 import type { Logger } from '../log.ts';
 import { gatedSeconds, signalLatency, stepResults, stepsStarted } from '../metrics/controller.ts';
@@ -114,7 +114,7 @@ export class Reconciler {
         (terminated ? `${terminated.reason ?? 'Error'} (exit code ${terminated.exitCode})` : undefined);
       if (reason) failed.message = reason;
     } catch (err) {
-      this.o.log.warn({ run: `${run.metadata.namespace}/${run.metadata.name}`, err: String(err) }, 'could not read the failed step pod');
+      this.o.log.warn({ run: objectKey(run), err: String(err) }, 'could not read the failed step pod');
     }
     return jobs;
   }

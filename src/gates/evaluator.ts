@@ -6,7 +6,7 @@ import { parseDuration } from '../api/duration.ts';
 import type { AlertsGate, ChaosRun, Gate, PrometheusGate, RolloutGate } from '../api/types.ts';
 import type { GateView } from '../controller/decide.ts';
 import type { KubeClient } from '../kube/client.ts';
-import { Informer } from '../kube/informer.ts';
+import { Informer, objectKey } from '../kube/informer.ts';
 import type { Logger } from '../log.ts';
 import { gateErrors, gateEvaluations } from '../metrics/controller.ts';
 import { compare, parseComparison } from './comparison.ts';
@@ -16,7 +16,6 @@ import { rollingOut, type Workload, type WorkloadKind } from './rollout.ts';
 interface Verdict { true: boolean; message: string }
 
 const PLURALS: Record<WorkloadKind, string> = { Deployment: 'deployments', StatefulSet: 'statefulsets', DaemonSet: 'daemonsets' };
-const keyOf = (run: ChaosRun) => `${run.metadata.namespace}/${run.metadata.name}`;
 
 class Poller {
   verdict?: Verdict;
@@ -94,7 +93,7 @@ export class GateEvaluator {
 
   /** The gate view of a run (undefined when it has no gates); starts whatever evaluation it needs. */
   view(run: ChaosRun): GateView | undefined {
-    const runKey = keyOf(run);
+    const runKey = objectKey(run);
     const gates = run.spec.gates;
     if (!gates?.pauseWhen?.length && !gates?.stopWhen?.length) { this.forget(runKey); return undefined; }
     const live = new Set<string>();
@@ -132,7 +131,7 @@ export class GateEvaluator {
     const spec = JSON.stringify(gate);
     if (existing?.spec === spec) return existing.verdict;
     existing?.stop();
-    const runKey = keyOf(run);
+    const runKey = objectKey(run);
     this.pollers.set(id, new Poller(this.client, run.metadata.namespace, gate, () => this.onChange(runKey), this.log.child({ run: runKey })));
     return undefined;
   }
@@ -152,7 +151,7 @@ export class GateEvaluator {
       for (const ev of ['add', 'update', 'delete'] as const) informer.on(ev, wake);
       void informer.start().then(wake);
     }
-    const runKey = keyOf(run);
+    const runKey = objectKey(run);
     if (!this.watchers.has(informerKey)) this.watchers.set(informerKey, new Set());
     this.watchers.get(informerKey)!.add(runKey);
     if (!informer.synced) return undefined;

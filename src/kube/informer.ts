@@ -37,6 +37,9 @@ function slim<O>(obj: O): O {
 /** Objects as this project reads them: timestamps stay RFC 3339 strings (raw JSON, not client-node's Dates). */
 export interface ApiObject { metadata?: { name?: string; namespace?: string } }
 
+/** namespace/name: the key of an object in caches, work queues and logs. */
+export const objectKey = (o: ApiObject) => `${o.metadata?.namespace}/${o.metadata?.name}`;
+
 export class Informer<T extends ApiObject> {
   private readonly watches: Array<ListWatch<KubernetesObject>> = [];
   private readonly handlers: Record<'add' | 'update' | 'delete', Array<Handler<T>>> = { add: [], update: [], delete: [] };

@@ -5,13 +5,14 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { SIGNALS, isFinal, type ChaosRun, type Signal } from '../api/types.ts';
 import { parseDuration } from '../api/duration.ts';
 import { KubeError, isNotFound, isUnreachable, type KubeClient } from '../kube/client.ts';
+import { objectKey } from '../kube/informer.ts';
 import type { Logger } from '../log.ts';
 import { registry } from '../metrics/registry.ts';
 import { signalRequestDuration, signalRequests } from '../metrics/signal.ts';
 import type { Access, Auth, User } from './auth.ts';
 import { HttpError, badRequest, forbidden, notFound } from './errors.ts';
 import { openApiDocument } from './openapi.ts';
-import { publishedRuns, runDetail, runKey, runSummary, signalRun, type RunCache, type SignalDeps } from './runs.ts';
+import { publishedRuns, runDetail, runSummary, signalRun, type RunCache, type SignalDeps } from './runs.ts';
 
 export interface SignalAppOptions {
   client: KubeClient;
@@ -93,7 +94,7 @@ export function createSignalApp(options: SignalAppOptions) {
       res.type('text');
       if (states.size === 1) res.send([...states][0]);
       else if (runs.length === 0) res.send('no ChaosRuns in scope\n');
-      else res.send(runs.map((r) => `${runKey(r)} ${r.spec.signalState}\n`).join(''));
+      else res.send(runs.map((r) => `${objectKey(r)} ${r.spec.signalState}\n`).join(''));
     },
 
     // krkn's POST /RUN, /PAUSE, /STOP, applied to every unfinished run in scope: the kill switch.
@@ -107,7 +108,7 @@ export function createSignalApp(options: SignalAppOptions) {
       const stopping = unfinished.length - targets.length;
       const allowed = await Promise.all(targets.map((r) => auth.allowed(user, { verb: 'patch', namespace: r.metadata.namespace, name: r.metadata.name })));
       const denied = targets.filter((_, i) => !allowed[i]);
-      if (denied.length) throw forbidden(`user ${user.name} may not patch chaosruns ${denied.map(runKey).join(', ')}; nothing was changed`);
+      if (denied.length) throw forbidden(`user ${user.name} may not patch chaosruns ${denied.map(objectKey).join(', ')}; nothing was changed`);
       const results = await Promise.allSettled(targets.map((r) => signalRun(deps, r, signal, pauseUntil, user)));
       // A run deleted since the cache saw it is simply not signalled; any other failure is the answer.
       const failure = results.find((r) => r.status === 'rejected' && !isNotFound(r.reason));
@@ -138,7 +139,7 @@ export function createSignalApp(options: SignalAppOptions) {
       const run = await namedRun(req, user, 'patch');
       const phase = run.status?.phase;
       if (isFinal(phase)) {
-        throw new HttpError(409, 'Finished', `ChaosRun ${runKey(run)} is finished (phase ${phase}); signals no longer apply`, { details: { phase } });
+        throw new HttpError(409, 'Finished', `ChaosRun ${objectKey(run)} is finished (phase ${phase}); signals no longer apply`, { details: { phase } });
       }
       if (run.spec.signalState === 'STOP' && signal !== 'STOP') throw stopIsFinal(run);
       const result = await signalRun(deps, run, signal, pauseUntil, user);
@@ -205,7 +206,7 @@ function pauseUntilOf(req: Request, signal: Signal): string | null {
 }
 
 const stopIsFinal = (run: ChaosRun) =>
-  new HttpError(409, 'Stopping', `ChaosRun ${runKey(run)} was sent STOP, which is final; it cannot be resumed or paused`, { details: { phase: run.status?.phase ?? 'Pending' } });
+  new HttpError(409, 'Stopping', `ChaosRun ${objectKey(run)} was sent STOP, which is final; it cannot be resumed or paused`, { details: { phase: run.status?.phase ?? 'Pending' } });
 
 function toHttpError(err: unknown, log: Logger): HttpError {
   if (err instanceof HttpError) return err;

@@ -4,6 +4,7 @@ import type { ChaosRun, Signal } from '../api/types.ts';
 import { isFinal } from '../api/types.ts';
 import { MERGE_PATCH, isConflict, type KubeClient } from '../kube/client.ts';
 import { recordEvent } from '../kube/events.ts';
+import { objectKey } from '../kube/informer.ts';
 import { paths } from '../kube/paths.ts';
 import type { Logger } from '../log.ts';
 import { signalsAccepted } from '../metrics/signal.ts';
@@ -19,8 +20,7 @@ export interface RunCache {
 export const EVENT_COMPONENT = 'chaosrun-signal-server';
 const PATCH_ATTEMPTS = 3;
 
-export const runKey = (run: ChaosRun) => `${run.metadata.namespace}/${run.metadata.name}`;
-const byKey = (a: ChaosRun, b: ChaosRun) => runKey(a).localeCompare(runKey(b));
+const byKey = (a: ChaosRun, b: ChaosRun) => objectKey(a).localeCompare(objectKey(b));
 
 /** The runs the server may show and steer: in its cache, with publishStatus (krkn's publish_kraken_status). */
 export const publishedRuns = (cache: RunCache): ChaosRun[] => cache.list().filter((r) => r.spec.publishStatus !== false).sort(byKey);
@@ -73,9 +73,9 @@ export async function signalRun(deps: SignalDeps, run: ChaosRun, signal: Signal,
   }
   signalsAccepted.inc({ signal });
   const until = pauseUntil ? ` until ${pauseUntil}` : '';
-  deps.log.info({ run: `${namespace}/${name}`, signal, pauseUntil, user: user.name, changed }, 'signal accepted');
+  deps.log.info({ run: objectKey(run), signal, pauseUntil, user: user.name, changed }, 'signal accepted');
   await recordEvent(deps.client, patched, 'Normal', 'SignalReceived', `signal ${signal}${until} from ${user.name} via HTTP`, EVENT_COMPONENT)
-    .catch((err: unknown) => deps.log.warn({ run: `${namespace}/${name}`, err: String(err) }, 'could not record the signal Event'));
+    .catch((err: unknown) => deps.log.warn({ run: objectKey(run), err: String(err) }, 'could not record the signal Event'));
   await caughtUp(deps, patched);
   return { run: patched, changed };
 }
