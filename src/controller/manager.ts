@@ -55,8 +55,7 @@ export interface RunningController {
 
 export async function startController(options: ControllerOptions = {}): Promise<RunningController> {
   const log = options.log ?? createLogger('controller');
-  const kc = typeof options.kubeconfig === 'object' ? options.kubeconfig : loadKubeConfig(options.kubeconfig);
-  const client = new KubeClient(kc);
+  const client = new KubeClient(loadKubeConfig(options.kubeconfig));
   const informerBase = { namespaces: options.namespaces, watchdogMs: options.watchdogMs, log };
   const runs = new Informer<ChaosRun>(client, { ...informerBase, name: 'chaosruns', path: (ns) => paths.chaosRuns(ns) });
   const jobs = new Informer<V1Job>(client, { ...informerBase, name: 'jobs', path: (ns) => paths.jobs(ns), labelSelector: LABEL_RUN });

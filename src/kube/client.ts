@@ -33,8 +33,9 @@ export interface CallOptions {
   timeoutMs?: number;
 }
 
-/** Loads KUBECONFIG, ~/.kube/config or the in-cluster service account, as kubectl does. */
-export function loadKubeConfig(path?: string): KubeConfig {
+/** Loads KUBECONFIG, ~/.kube/config or the in-cluster service account, as kubectl does (a loaded config passes through). */
+export function loadKubeConfig(path?: string | KubeConfig): KubeConfig {
+  if (path instanceof KubeConfig) return path;
   const kc = new KubeConfig();
   if (path) kc.loadFromFile(path);
   else kc.loadFromDefault();

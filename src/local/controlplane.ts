@@ -265,9 +265,10 @@ export async function clusterUp(dir = defaultClusterDir, log: Log = () => {}): P
   return { state, alreadyRunning: false };
 }
 
-async function installCrds(kubeconfig: string): Promise<void> {
+/** Applies the project's CRDs to the cluster of a kubeconfig and waits until they are served. */
+export async function installCrds(kubeconfig: string): Promise<string[]> {
   const client = new KubeClient(loadKubeConfig(kubeconfig));
-  try { await applyCrds(client, join(repoRoot, 'crds')); } finally { client.close(); }
+  try { return await applyCrds(client, join(repoRoot, 'crds')); } finally { client.close(); }
 }
 
 /** Stops every recorded process (newest first) and removes the cluster's state. */

@@ -4,9 +4,7 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KubeClient, loadKubeConfig } from '../kube/client.ts';
-import { applyCrds } from '../kube/crds.ts';
-import { clusterUp } from './controlplane.ts';
+import { clusterUp, installCrds } from './controlplane.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -37,9 +35,7 @@ export function spawnOperator(kubeconfig: string, options: LocalOptions, extraCo
 export async function runLocal(options: LocalOptions): Promise<number> {
   if (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535) throw new Error(`--port must be 1-65535 (got ${options.port})`);
   const kubeconfig = await resolveKubeconfig();
-  const client = new KubeClient(loadKubeConfig(kubeconfig));
-  const crds = await applyCrds(client, join(repoRoot, 'crds'));
-  client.close();
+  const crds = await installCrds(kubeconfig);
   console.error(`installed CRDs: ${crds.join(', ')}`);
   console.error([
     '',

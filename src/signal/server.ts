@@ -37,8 +37,7 @@ const CLOSE_GRACE_MS = 5000;
 export async function startSignalServer(opts: SignalServerOptions): Promise<SignalServer> {
   const log = opts.log ?? createLogger('signal-server');
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) throw new Error('TLS needs both a certificate and a key file');
-  const kc = typeof opts.kubeconfig === 'object' ? opts.kubeconfig : loadKubeConfig(opts.kubeconfig);
-  const client = new KubeClient(kc);
+  const client = new KubeClient(loadKubeConfig(opts.kubeconfig));
   const cache = new Informer<ChaosRun>(client, {
     path: (ns) => paths.chaosRuns(ns), namespaces: opts.namespaces, labelSelector: opts.labelSelector,
     watchdogMs: opts.watchdogMs, log, name: 'chaosruns',
