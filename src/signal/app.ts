@@ -105,14 +105,16 @@ export function createSignalApp(options: SignalAppOptions) {
       // STOP is final (the CRD refuses to change it): a stopping run takes no other signal.
       const unfinished = publishedRuns(cache).filter((r) => !isFinal(r.status?.phase));
       const targets = unfinished.filter((r) => signal === 'STOP' || r.spec.signalState !== 'STOP');
-      const stopping = unfinished.length - targets.length;
       const allowed = await Promise.all(targets.map((r) => auth.allowed(user, { verb: 'patch', namespace: r.metadata.namespace, name: r.metadata.name })));
       const denied = targets.filter((_, i) => !allowed[i]);
       if (denied.length) throw forbidden(`user ${user.name} may not patch chaosruns ${denied.map(objectKey).join(', ')}; nothing was changed`);
       const results = await Promise.allSettled(targets.map((r) => signalRun(deps, r, signal, pauseUntil, user)));
-      // A run deleted since the cache saw it is simply not signalled; any other failure is the answer.
-      const failure = results.find((r) => r.status === 'rejected' && !isNotFound(r.reason));
+      // A run deleted since the cache saw it is simply not signalled, and one sent STOP since (the API
+      // server refuses to change a STOP) counts as stopping; any other failure is the answer.
+      const refused = (r: PromiseSettledResult<unknown>) => r.status === 'rejected' && r.reason instanceof KubeError && r.reason.status === 422;
+      const failure = results.find((r) => r.status === 'rejected' && !isNotFound(r.reason) && !refused(r));
       if (failure) throw (failure as PromiseRejectedResult).reason;
+      const stopping = unfinished.length - targets.length + results.filter(refused).length;
       const done = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
       const changed = done.filter((r) => r.changed).length;
       const same = done.length - changed;
