@@ -63,6 +63,10 @@ bound to 127.0.0.1) in the foreground until Ctrl-C.`,
   --keep-jobs N              finished Jobs kept per run (default 5)
   --operator-image IMAGE     image that runs built-in scenarios (env OPERATOR_IMAGE)
   --scenario-service-account NAME   ServiceAccount of built-in scenarios (default chaosrun-scenario)
+  --scenario-bindings B,...  ClusterRoleBinding/NAME or RoleBinding/NS/NAME the scenario ServiceAccount is
+                             added to in each namespace a built-in step runs in (the account is created there)
+  --step-node-selector k=v,...      node selector of every step pod
+  --step-tolerations k=v:Effect,... tolerations of every step pod (kubectl's taint spelling)
   --log-level LEVEL          (env LOG_LEVEL; default info)`,
     async run(args) {
       const { controllerCommand } = await import('./controller/main.ts');

@@ -4,6 +4,8 @@ import { parseOptions } from '../commands.ts';
 import { createLogger } from '../log.ts';
 import { startMetricsServer } from '../metrics/server.ts';
 import { startController } from './manager.ts';
+import { parseStepPlacement } from './step-placement.ts';
+import { parseBindingRef } from '../scenarios/account.ts';
 
 const list = (s: string | undefined) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : undefined);
 
@@ -30,6 +32,9 @@ export async function controllerCommand(args: string[]): Promise<number> {
     'keep-jobs': { type: 'string', default: '5' },
     'operator-image': { type: 'string', default: process.env.OPERATOR_IMAGE ?? 'ghcr.io/chaosrun/chaosrun-operator:0.1.0' },
     'scenario-service-account': { type: 'string', default: process.env.SCENARIO_SERVICE_ACCOUNT ?? 'chaosrun-scenario' },
+    'scenario-bindings': { type: 'string', default: '' },
+    'step-node-selector': { type: 'string', default: '' },
+    'step-tolerations': { type: 'string', default: '' },
     'log-level': { type: 'string', default: process.env.LOG_LEVEL ?? 'info' },
   });
   const log = createLogger('controller', v['log-level']);
@@ -48,7 +53,11 @@ export async function controllerCommand(args: string[]): Promise<number> {
     concurrency,
     watchdogMs: parseDuration(v['watch-timeout']!),
     keepFinishedJobs: positiveInt('keep-jobs', v['keep-jobs']!),
-    render: { operatorImage: v['operator-image']!, scenarioServiceAccount: v['scenario-service-account']! },
+    render: {
+      operatorImage: v['operator-image']!, scenarioServiceAccount: v['scenario-service-account']!,
+      stepPlacement: parseStepPlacement(v['step-node-selector']!, v['step-tolerations']!),
+    },
+    scenarioBindings: (list(v['scenario-bindings']) ?? []).map(parseBindingRef),
     leaderElection: v['leader-elect'] ? {
       leaseName: v['lease-name']!, leaseNamespace: v['lease-namespace']!, leaseDurationMs, renewDeadlineMs, retryPeriodMs,
     } : false,

@@ -15,6 +15,7 @@ import { isLeader, reconcileDuration, reconciles, runsByPhase, runsGated } from 
 import { WorkQueue } from './queue.ts';
 import { Reconciler } from './reconciler.ts';
 import { defaultRenderContext, type RenderContext } from './render-job.ts';
+import { ScenarioAccounts, type BindingRef } from '../scenarios/account.ts';
 import type { GateView } from './decide.ts';
 import { GateEvaluator } from '../gates/evaluator.ts';
 
@@ -39,6 +40,8 @@ export interface ControllerOptions {
   /** Called when leadership is lost; the CLI exits so the pod restarts clean. */
   onLostLeadership?: () => void;
   gates?: (run: ChaosRun) => GateView | undefined;
+  /** Bindings the scenario ServiceAccount is added to in each namespace a built-in step runs in (see scenarios/account.ts). */
+  scenarioBindings?: BindingRef[];
 }
 
 export interface RunningController {
@@ -73,6 +76,9 @@ export async function startController(options: ControllerOptions = {}): Promise<
   const reconciler = new Reconciler({
     client, runs, jobs, log, canAct, gates,
     render: options.render ?? defaultRenderContext,
+    scenarioAccounts: options.scenarioBindings?.length
+      ? new ScenarioAccounts(client, (options.render ?? defaultRenderContext).scenarioServiceAccount, options.scenarioBindings)
+      : undefined,
     keepFinishedJobs: options.keepFinishedJobs ?? 5,
   });
   const queue = new WorkQueue(async (key) => {

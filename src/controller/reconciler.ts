@@ -23,6 +23,8 @@ export interface ReconcilerOptions {
   /** False once leadership is lost: no API write may happen after that. */
   canAct: () => boolean;
   gates?: (run: ChaosRun) => GateView | undefined;
+  /** Makes the built-in scenarios' ServiceAccount usable in a namespace before its first step there. */
+  scenarioAccounts?: { ensure(namespace: string): Promise<void> };
 }
 
 const toIso = (v: unknown): string | undefined =>
@@ -144,8 +146,12 @@ export class Reconciler {
             body: { metadata: { resourceVersion: rv }, spec: { signalState: 'RUN', pauseUntil: null } }, contentType: MERGE_PATCH,
           });
         case 'createJob': {
+          const job = renderJob(run, action.name, action.iteration, action.stepIndex, this.o.render);
+          if (this.o.scenarioAccounts && job.spec?.template.spec?.serviceAccountName === this.o.render.scenarioServiceAccount) {
+            await this.o.scenarioAccounts.ensure(namespace);
+          }
           try {
-            await client.request('POST', paths.jobs(namespace), { body: renderJob(run, action.name, action.iteration, action.stepIndex, this.o.render) });
+            await client.request('POST', paths.jobs(namespace), { body: job });
             stepsStarted.inc();
             log.info({ job: action.name, iteration: action.iteration, step: action.stepIndex }, 'step job created');
           } catch (err) {

@@ -1,6 +1,6 @@
 // Renders the Kubernetes Job of one step: deterministic name, labels, a controller ownerReference to
 // the ChaosRun (deleting the run removes its Jobs), one attempt, and the scenario body's pod.
-import type { V1Container, V1Job, V1Volume } from '@kubernetes/client-node';
+import type { V1Container, V1Job, V1Toleration, V1Volume } from '@kubernetes/client-node';
 import {
   API_VERSION, KIND, LABEL_ITERATION, LABEL_MANAGED_BY, LABEL_RUN, LABEL_STEP, LABEL_STEP_INDEX, MANAGER,
 } from '../api/constants.ts';
@@ -22,6 +22,13 @@ export interface RenderContext {
   operatorImage: string;
   /** The ServiceAccount built-in scenarios run as by default. */
   scenarioServiceAccount: string;
+  /** Where every step pod runs (e.g. a node set aside for chaos tooling); empty: wherever the scheduler likes. */
+  stepPlacement?: StepPlacement;
+}
+
+export interface StepPlacement {
+  nodeSelector?: Record<string, string>;
+  tolerations?: V1Toleration[];
 }
 
 export const defaultRenderContext: RenderContext = {
@@ -89,6 +96,8 @@ export function renderJob(run: ChaosRun, name: string, iteration: number, stepIn
           containers: pod.containers,
           ...(pod.serviceAccountName ? { serviceAccountName: pod.serviceAccountName } : {}),
           ...(pod.volumes ? { volumes: pod.volumes } : {}),
+          ...(ctx.stepPlacement?.nodeSelector ? { nodeSelector: ctx.stepPlacement.nodeSelector } : {}),
+          ...(ctx.stepPlacement?.tolerations?.length ? { tolerations: ctx.stepPlacement.tolerations } : {}),
         },
       },
     },

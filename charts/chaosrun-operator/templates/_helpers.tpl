@@ -71,3 +71,32 @@ capabilities:
 seccompProfile:
   type: RuntimeDefault
 {{- end }}
+
+{{/* The scenario bindings the operator adds each run namespace's scenario ServiceAccount to, as a JSON
+list of ClusterRoleBinding/NAME or RoleBinding/NS/NAME; empty unless the operator watches all namespaces
+and the chart makes the scenario account (with listed watchNamespaces the chart makes it in each). */}}
+{{- define "chaosrun.scenarioBindings" -}}
+{{- $out := list }}
+{{- $s := .Values.scenarioServiceAccount }}
+{{- if and $s.create (not .Values.watchNamespaces) (not $s.namespaces) }}
+{{- $name := printf "%s-scenario" (include "chaosrun.fullname" .) }}
+{{- if $s.targetNamespaces }}
+{{- range $s.targetNamespaces }}{{ $out = append $out (printf "RoleBinding/%s/%s" . $name) }}{{ end }}
+{{- else }}
+{{- $out = append $out (printf "ClusterRoleBinding/%s" $name) }}
+{{- end }}
+{{- end }}
+{{- toJson $out }}
+{{- end }}
+
+{{/* Tolerations in kubectl's taint spelling for --step-tolerations. */}}
+{{- define "chaosrun.stepTolerations" -}}
+{{- $out := list }}
+{{- range .Values.stepPods.tolerations }}
+{{- $t := .key }}
+{{- if and .value (ne (default "Equal" .operator) "Exists") }}{{ $t = printf "%s=%s" $t .value }}{{ end }}
+{{- if .effect }}{{ $t = printf "%s:%s" $t .effect }}{{ end }}
+{{- $out = append $out $t }}
+{{- end }}
+{{- join "," $out }}
+{{- end }}
