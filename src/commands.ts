@@ -111,6 +111,35 @@ and in /dev/termination-log (the step's termination message).
     },
   },
   {
+    name: 'uninstall-cleanup',
+    summary: 'end and delete every ChaosRun in scope (the chart\'s pre-delete hook)',
+    help: `Usage: chaosrun uninstall-cleanup [--namespaces a,b] [--timeout 120s] [--kubeconfig PATH]
+
+Deletes every ChaosRun in scope and waits for the running operator to end their chaos and remove
+their finalizers; what is left at the timeout it ends itself (deletes the runs' Jobs, removes the
+finalizer). helm uninstall runs it first, so nothing of the operator's is left behind.`,
+    async run(args) {
+      const { values } = parseOptions(args, {
+        namespaces: { type: 'string', default: process.env.WATCH_NAMESPACES ?? '' },
+        timeout: { type: 'string', default: '120s' },
+        kubeconfig: { type: 'string' },
+      });
+      const [{ uninstallCleanup }, { KubeClient, loadKubeConfig }, { parseDuration }] = await Promise.all([
+        import('./lifecycle/uninstall.ts'), import('./kube/client.ts'), import('./api/duration.ts'),
+      ]);
+      const client = new KubeClient(loadKubeConfig(values.kubeconfig));
+      try {
+        const r = await uninstallCleanup(client, {
+          namespaces: values.namespaces!.split(',').map((s) => s.trim()).filter(Boolean),
+          timeoutMs: parseDuration(values.timeout!),
+          log: (m) => console.error(m),
+        });
+        console.error(`uninstall-cleanup: ${r.deleted} ChaosRun(s) deleted${r.forced ? `, ${r.forced} ended without the operator` : ''}`);
+        return 0;
+      } finally { client.close(); }
+    },
+  },
+  {
     name: 'import',
     summary: 'print a ChaosRun manifest from a krkn config.yaml',
     help: `Usage: chaosrun import CONFIG.yaml [--name NAME] [--namespace NS] [--base-dir DIR]

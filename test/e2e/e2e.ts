@@ -1,0 +1,130 @@
+// What the end-to-end tests share: the plane's real node, the operator installed by `helm install`
+// from the chart with the image built from the Dockerfile (already imported into the node by
+// `cluster up --real-node`), and small helpers to read what the node really does.
+//
+// The release watches every namespace, so test/run-tests.ts runs these files after the others and
+// one at a time. Every pod here (the operator's, the step pods, the test workloads) is placed on the
+// real node with its label and toleration; a pod with no choice would land on the kwok node.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { after } from 'node:test';
+import { testEnv, eventually, type TestEnv } from '../helpers/env.ts';
+import { helmRunner } from '../packaging/helm.ts';
+import { chartDir } from '../packaging/helm.ts';
+import { realNodePlacement } from '../../src/realnode/node.ts';
+import { NODE_TAINT, NODE_LABEL } from '../../src/realnode/host.ts';
+import type { ChaosRun } from '../../src/api/types.ts';
+
+export { eventually };
+
+export interface Release {
+  name: string;
+  namespace: string;
+  /** `helm` against the plane (throws on failure). */
+  helm: ReturnType<typeof helmRunner>;
+  /** The operator pods, newest first. */
+  pods(): Pod[];
+  /** The Service's ClusterIP (reached through kube-proxy). */
+  serviceIp(): string;
+  leaseHolder(): string | undefined;
+  uninstall(): void;
+}
+
+export interface Pod {
+  metadata: { name: string; namespace: string; uid: string; creationTimestamp: string; deletionTimestamp?: string; labels?: Record<string, string> };
+  spec: { nodeName?: string; containers: { name: string; securityContext?: Record<string, unknown> }[]; securityContext?: Record<string, unknown> };
+  status: { phase: string; podIP?: string; containerStatuses?: { name: string; ready: boolean; restartCount: number; state?: Record<string, unknown> }[] };
+}
+
+export async function e2eEnv(prefix: string): Promise<TestEnv> {
+  const env = await testEnv(prefix);
+  if (!env.state.realNode) throw new Error('the e2e tests need the plane\'s real node; run them with test/run-tests.ts as root');
+  return env;
+}
+
+/** Helm values that put the operator and every step pod on the real node. */
+export function realNodeValues(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const tolerations = [{ key: NODE_TAINT.key, operator: 'Equal', value: NODE_TAINT.value, effect: NODE_TAINT.effect }];
+  const nodeSelector = { [NODE_LABEL.key]: NODE_LABEL.value };
+  return {
+    // The image was imported by `cluster up --real-node`; it can never be pulled.
+    image: { pullPolicy: 'Never' },
+    nodeSelector, tolerations,
+    stepPods: { nodeSelector, tolerations },
+    probes: { periodSeconds: 2, failureThreshold: 3 },
+    ...extra,
+  };
+}
+
+export function installOperator(env: TestEnv, values: Record<string, unknown> = {}): Release {
+  const name = `crun-${randomBytes(2).toString('hex')}`;
+  const namespace = `${name}-system`;
+  const helm = helmRunner(env.state);
+  const file = helm.valuesFile('e2e', realNodeValues(values));
+  helm.ok(['install', name, chartDir, '--namespace', namespace, '--create-namespace', '-f', file, '--wait', '--timeout', '180s']);
+  const release: Release = {
+    name, namespace, helm,
+    pods: () => (JSON.parse(env.kubectl(['get', 'pods', '-n', namespace, '-l', `app.kubernetes.io/instance=${name}`, '-o', 'json'])).items as Pod[])
+      .sort((a, b) => b.metadata.creationTimestamp.localeCompare(a.metadata.creationTimestamp)),
+    serviceIp: () => env.kubectl(['get', 'svc', '-n', namespace, '-l', `app.kubernetes.io/instance=${name}`, '-o', 'jsonpath={.items[0].spec.clusterIP}']),
+    leaseHolder: () => {
+      try { return env.kubectl(['get', 'lease', '-n', namespace, name, '-o', 'jsonpath={.spec.holderIdentity}']) || undefined; } catch { return undefined; }
+    },
+    uninstall: () => { helm.ok(['uninstall', name, '--namespace', namespace, '--wait', '--timeout', '180s']); },
+  };
+  let uninstalled = false;
+  const origUninstall = release.uninstall;
+  release.uninstall = () => { origUninstall(); uninstalled = true; };
+  after(() => {
+    if (!uninstalled) { try { origUninstall(); } catch { /* the test already failed; leave the plane to teardown */ } }
+    spawnSync(env.state.binDir + '/kubectl', ['--kubeconfig', env.state.kubeconfig, 'delete', 'namespace', namespace, '--wait=false'], { stdio: 'ignore' });
+  });
+  return release;
+}
+
+/** A ChaosRun manifest with the defaults most tests want. */
+export function chaosRun(namespace: string, name: string, spec: Record<string, unknown>): Record<string, unknown> {
+  return {
+    apiVersion: 'chaosrun.dev/v1alpha1', kind: 'ChaosRun',
+    metadata: { name, namespace },
+    spec: { iterations: 1, waitDuration: '0s', ...spec },
+  };
+}
+
+export function getRun(env: TestEnv, namespace: string, name: string): ChaosRun {
+  return JSON.parse(env.kubectl(['get', 'chaosrun', '-n', namespace, name, '-o', 'json'])) as ChaosRun;
+}
+
+/** Host processes whose command line contains `marker` (the real node's containers are host processes). */
+export function hostPids(marker: string): number[] {
+  const r = spawnSync('pgrep', ['-f', marker], { encoding: 'utf8' });
+  return r.stdout.split('\n').map(Number).filter((n) => n > 0 && n !== process.pid);
+}
+
+export function pidAlive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch { return false; }
+}
+
+/** A bearer token for a ServiceAccount (kubectl create token). */
+export function token(env: TestEnv, namespace: string, serviceAccount: string): string {
+  return env.kubectl(['create', 'token', '-n', namespace, serviceAccount, '--duration', '1h']).trim();
+}
+
+export function curl(args: string[]): { code: number; status: number; body: string } {
+  const r = spawnSync('curl', ['-sS', '-m', '10', '-o', '/dev/stderr', '-w', '%{http_code}', ...args], { encoding: 'utf8' });
+  return { code: r.status ?? 1, status: Number(r.stdout || 0), body: r.stderr };
+}
+
+export function sh(cmd: string, args: string[], input?: string): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+export const placement = realNodePlacement;
+
+/** Waits until a run reaches one of `phases`; returns it. */
+export async function runInPhase(env: TestEnv, namespace: string, name: string, phases: string[], timeoutMs = 120_000): Promise<ChaosRun> {
+  return eventually(`${namespace}/${name} to reach ${phases.join(' or ')}`, () => {
+    const run = getRun(env, namespace, name);
+    return phases.includes(run.status?.phase ?? '') ? run : undefined;
+  }, timeoutMs, 250);
+}
