@@ -101,11 +101,33 @@ export interface AlertsGate {
   onError: 'Hold' | 'Clear';
 }
 
+export type Weekday = 'Mon' | 'Tue' | 'Wed' | 'Thu' | 'Fri' | 'Sat' | 'Sun';
+
+/** A time of day range on some weekdays (default every day) or on one date; end <= start crosses midnight. */
+export interface TimeWindow {
+  days?: Weekday[];
+  /** YYYY-MM-DD, in the schedule's time zone. */
+  date?: string;
+  /** HH:MM or HH:MM:SS. */
+  start: string;
+  /** HH:MM or HH:MM:SS; 24:00 is the end of the day. */
+  end: string;
+}
+
+/** Chaos windows: true outside every `allowed` window (when any) or inside any `blackout` window. */
+export interface ScheduleGate {
+  /** An IANA time zone (default UTC); daylight saving follows it. */
+  timeZone: string;
+  allowed?: TimeWindow[];
+  blackout?: TimeWindow[];
+}
+
 export interface Gate {
   name: string;
   rollout?: RolloutGate;
   prometheus?: PrometheusGate;
   alerts?: AlertsGate;
+  schedule?: ScheduleGate;
 }
 
 export interface Gates {
@@ -126,6 +148,12 @@ export interface ChaosRunSpec {
   historyLimit: number;
   scenarios: Scenario[];
   gates?: Gates;
+  /**
+   * The dead-man switch: a running step's Job ends by itself (Kubernetes enforces its
+   * activeDeadlineSeconds) when no live, leading operator has renewed it for this long. 0 turns it off.
+   * The CRD defaults it (120); absent only in objects built by hand, where the same default applies.
+   */
+  deadManSeconds?: number;
 }
 
 export interface Condition {
@@ -138,6 +166,9 @@ export interface Condition {
 }
 
 export type StepResult = 'Running' | 'Succeeded' | 'Failed' | 'Aborted';
+/** Why a step ended, when its result alone does not say it. */
+export const STEP_REASONS = ['DeadManSwitch'] as const;
+export type StepReason = (typeof STEP_REASONS)[number];
 
 export interface StepRecord {
   iteration: number;
@@ -145,12 +176,20 @@ export interface StepRecord {
   step: string;
   job: string;
   result: StepResult;
+  /** DeadManSwitch: Kubernetes ended the step because no live operator renewed its deadline. */
+  reason?: StepReason;
   startTime: string;
   endTime?: string;
   message?: string;
 }
 
-export interface StepCounts { succeeded: number; failed: number; aborted: number }
+export interface StepCounts {
+  succeeded: number;
+  failed: number;
+  aborted: number;
+  /** Failed steps that the dead-man switch ended (also counted in failed). */
+  deadManSwitch?: number;
+}
 
 export interface Report {
   reason: 'Completed' | 'Stopped' | 'Failed';
@@ -159,6 +198,8 @@ export interface Report {
   stepsSucceeded: number;
   stepsFailed: number;
   stepsAborted: number;
+  /** Failed steps that the dead-man switch ended (also counted in stepsFailed). */
+  stepsEndedByDeadManSwitch?: number;
   startTime?: string;
   endTime: string;
   durationSeconds: number;

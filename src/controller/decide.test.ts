@@ -338,3 +338,87 @@ for (const phase of PHASES) for (const signal of SIGNALS) for (const js of JOB_S
     assert.equal(creates(again).length, 0);
   });
 }
+
+// The dead-man switch (src/safety/dead-man.ts): renewals as actions, and a Job Kubernetes ended.
+/** A run whose first step was started at T0, as the API server stores it. */
+const runningStep = (spec: Partial<ChaosRunSpec> = {}) => { const r = mkRun(spec); return after(r, decide(r, [], T0)); };
+const renewals = (d: Decision) => d.actions.filter((a): a is Extract<Action, { kind: 'renewDeadline' }> => a.kind === 'renewDeadline');
+const started = { startTime: new Date(T0).toISOString() };
+
+test('dead-man: a running step\'s deadline is renewed at half time, with no status write, and requeued for the next renewal', () => {
+  const r = runningStep({ deadManSeconds: 20 });
+  const early = decide(r, [job(1, 0, 'Active', { ...started, activeDeadlineSeconds: 20 })], T0 + 5000);
+  assert.deepEqual(kinds(early), [], 'nothing to do before half time');
+  assert.equal(early.requeueAfterMs, 5000, 'wakes at the half point');
+  const due = decide(r, [job(1, 0, 'Active', { ...started, activeDeadlineSeconds: 20 })], T0 + 10_000);
+  assert.deepEqual(kinds(due), ['renewDeadline'], 'one Job write, no status write');
+  assert.deepEqual(renewals(due)[0], { kind: 'renewDeadline', name: name(1, 0), activeDeadlineSeconds: 30 });
+  assert.equal(due.requeueAfterMs, 10_000);
+});
+
+test('dead-man: the default applies to a spec without the field; 0 turns renewals off', () => {
+  const d = decide(runningStep(), [job(1, 0, 'Active', { ...started, activeDeadlineSeconds: 120 })], T0 + 61_000);
+  assert.equal(renewals(d)[0]?.activeDeadlineSeconds, 181);
+  const off = decide(runningStep({ deadManSeconds: 0 }), [job(1, 0, 'Active', started)], T0 + 61_000);
+  assert.deepEqual(kinds(off), []);
+  assert.equal(off.requeueAfterMs, undefined);
+});
+
+test('dead-man: renewals go on while paused, but not for a step being stopped or a Job being deleted', () => {
+  const pausedRun = runningStep({ deadManSeconds: 20 });
+  const paused = decide({ ...pausedRun, spec: { ...pausedRun.spec, signalState: 'PAUSE' } }, [job(1, 0, 'Active', { ...started, activeDeadlineSeconds: 20 })], T0 + 15_000);
+  assert.equal(renewals(paused).length, 1, 'a paused run still supervises its running step');
+  const stopped = decide({ ...pausedRun, spec: { ...pausedRun.spec, signalState: 'STOP' } }, [job(1, 0, 'Active', { ...started, activeDeadlineSeconds: 20 })], T0 + 15_000);
+  assert.equal(renewals(stopped).length, 0);
+  assert.equal(deletes(stopped).length, 1);
+  const gateStop = decide(runningStep({ deadManSeconds: 20 }), [job(1, 0, 'Active', { ...started, activeDeadlineSeconds: 20 })], T0 + 15_000,
+    { keepFinishedJobs: 5, gates: { stop: { gate: 'g', message: 'fired' } } });
+  assert.equal(renewals(gateStop).length, 0);
+});
+
+test('dead-man: the renewal never passes the step timeout, and the operator\'s timeout still fires first', () => {
+  const r = runningStep({ deadManSeconds: 20, scenarios: [{ name: 'a', timeout: '25s', job: { image: 'x' } }, { name: 'b', job: { image: 'x' } }] });
+  const d = decide(r, [job(1, 0, 'Active', { ...started, activeDeadlineSeconds: 20 })], T0 + 12_000);
+  assert.equal(renewals(d)[0]?.activeDeadlineSeconds, 25);
+  assert.equal(d.requeueAfterMs, 13_000, 'the requeue is the timeout itself');
+  const late = decide(r, [job(1, 0, 'Active', { ...started, activeDeadlineSeconds: 25 })], T0 + 25_000);
+  assert.equal(statusOf(late)?.history?.[0].message, 'timed out after 25s');
+  assert.equal(renewals(late).length, 0);
+});
+
+test('dead-man: a Job Kubernetes failed at an unrenewed deadline is recorded as ended by the switch; failurePolicy Continue goes on', () => {
+  const failed = job(1, 0, 'Failed', { ...started, activeDeadlineSeconds: 30, failureReason: 'DeadlineExceeded', message: 'DeadlineExceeded: Job was active longer than specified deadline' });
+  const d = decide(runningStep({ deadManSeconds: 20 }), [failed], T0 + 60_000);
+  const s = statusOf(d)!;
+  assert.equal(s.history?.[0].result, 'Failed');
+  assert.equal(s.history?.[0].reason, 'DeadManSwitch');
+  assert.match(s.history![0].message!, /dead-man switch.*deadManSeconds 20.*DeadlineExceeded, activeDeadlineSeconds 30/);
+  assert.deepEqual(s.counts, { succeeded: 0, failed: 1, aborted: 0, deadManSwitch: 1 });
+  assert.ok(events(d).includes('DeadManSwitch'));
+  assert.ok(!events(d).includes('StepFailed'));
+  // Continue: the next step starts, and the ended step is never started again.
+  assert.deepEqual(creates(d).map((c) => c.name), [name(1, 1)]);
+  const again = decide(after(runningStep({ deadManSeconds: 20 }), d), [failed, job(1, 1, 'Active', started)], T0 + 60_000);
+  assert.equal(creates(again).length, 0);
+  assert.equal(statusOf(again), undefined);
+});
+
+test('dead-man: with failurePolicy Stop the run ends Failed, and the report counts the step', () => {
+  const failed = job(1, 0, 'Failed', { ...started, activeDeadlineSeconds: 30, failureReason: 'DeadlineExceeded' });
+  const d = decide(runningStep({ deadManSeconds: 20, failurePolicy: 'Stop' }), [failed], T0 + 60_000);
+  const s = statusOf(d)!;
+  assert.equal(s.phase, 'Failed');
+  assert.equal(s.report?.stepsFailed, 1);
+  assert.equal(s.report?.stepsEndedByDeadManSwitch, 1);
+  assert.match(s.report!.message, /dead-man switch.*failurePolicy Stop/);
+  assert.equal(creates(d).length, 0);
+});
+
+test('dead-man: a Job Kubernetes failed at the timeout cap is recorded as timed out, not as the switch', () => {
+  const r = runningStep({ deadManSeconds: 20, scenarios: [{ name: 'a', timeout: '25s', job: { image: 'x' } }, { name: 'b', job: { image: 'x' } }] });
+  const d = decide(r, [job(1, 0, 'Failed', { ...started, activeDeadlineSeconds: 25, failureReason: 'DeadlineExceeded' })], T0 + 26_000);
+  const h = statusOf(d)!.history![0];
+  assert.equal(h.result, 'Failed');
+  assert.equal(h.reason, undefined);
+  assert.match(h.message!, /^timed out after 25s/);
+});

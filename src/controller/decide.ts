@@ -11,8 +11,9 @@ import { isDeepStrictEqual } from 'node:util';
 import { FINALIZER } from '../api/constants.ts';
 import { parseDuration } from '../api/duration.ts';
 import {
-  isFinal, type ChaosRun, type ChaosRunStatus, type Phase, type Report, type StepCounts, type StepRecord, type StepResult,
+  isFinal, type ChaosRun, type ChaosRunStatus, type Phase, type Report, type StepCounts, type StepReason, type StepRecord, type StepResult,
 } from '../api/types.ts';
+import { deadManSecondsOf, DEADLINE_EXCEEDED, deadlineCause, renewDeadline } from '../safety/dead-man.ts';
 import { phaseConditions, setCondition } from './conditions.ts';
 import { jobName } from './job-name.ts';
 
@@ -28,6 +29,11 @@ export interface ObservedJob {
   finishTime?: string;
   /** Why it failed, one line (from the Job's condition and its pod's termination message). */
   message?: string;
+  /** The reason of its Failed condition (DeadlineExceeded: its activeDeadlineSeconds ran out). */
+  failureReason?: string;
+  /** When its activeDeadlineSeconds counts from (status.startTime, else its creation). */
+  startTime?: string;
+  activeDeadlineSeconds?: number;
 }
 
 /** A gate's verdict (see src/gates): held gates act like PAUSE, a firing stop gate like STOP. */
@@ -43,6 +49,8 @@ export type Action =
   | { kind: 'removeFinalizer' }
   | { kind: 'createJob'; name: string; iteration: number; stepIndex: number }
   | { kind: 'deleteJob'; name: string; propagation: 'Foreground' | 'Background'; reason: string }
+  /** The dead-man switch's renewal: move a running step Job's activeDeadlineSeconds (null removes it). */
+  | { kind: 'renewDeadline'; name: string; activeDeadlineSeconds: number | null }
   | { kind: 'endTimedPause' }
   | { kind: 'event'; type: EventType; reason: string; message: string }
   | { kind: 'report'; report: Report };
@@ -219,21 +227,38 @@ class Step {
     const started = this.st.activeJob === name || job !== undefined;
     if (!started) return undefined;
     this.recordStart(name);
+    const scenario = this.scenarios[this.index];
+    const timeoutMs = scenario.timeout ? parseDuration(scenario.timeout) : undefined;
     if (job && job.state !== 'Active') {
-      const failed = job.state === 'Failed';
-      return this.completeStep(failed ? 'Failed' : 'Succeeded', job.finishTime ? Date.parse(job.finishTime) : this.now, job.message);
+      const endMs = job.finishTime ? Date.parse(job.finishTime) : this.now;
+      if (job.state === 'Failed' && job.failureReason === DEADLINE_EXCEEDED) {
+        // Kubernetes ended the Job at its deadline: the step's timeout, or nobody renewed it.
+        if (deadlineCause(job.activeDeadlineSeconds, timeoutMs) === 'Timeout') {
+          return this.completeStep('Failed', endMs, `timed out after ${scenario.timeout} (Kubernetes ended its Job: ${DEADLINE_EXCEEDED})`);
+        }
+        const seconds = deadManSecondsOf(this.spec);
+        return this.completeStep('Failed', endMs, `ended by the dead-man switch: no live operator renewed the step's deadline ` +
+          `(deadManSeconds ${seconds}); Kubernetes failed its Job (${DEADLINE_EXCEEDED}, activeDeadlineSeconds ${job.activeDeadlineSeconds ?? '?'})`, 'DeadManSwitch');
+      }
+      return this.completeStep(job.state === 'Failed' ? 'Failed' : 'Succeeded', endMs, job.message);
     }
     if (job?.deleting) {
       return this.completeStep('Aborted', this.now, 'the step\'s Job was deleted outside the operator');
     }
-    const scenario = this.scenarios[this.index];
-    if (scenario.timeout && this.spec.signalState !== 'STOP') {
-      const deadline = Date.parse(this.historyEntry()!.startTime) + parseDuration(scenario.timeout);
+    const stopping = this.spec.signalState === 'STOP' || this.options.gates?.stop !== undefined;
+    if (timeoutMs !== undefined && this.spec.signalState !== 'STOP') {
+      const deadline = Date.parse(this.historyEntry()!.startTime) + timeoutMs;
       if (deadline <= this.now) {
         if (job) this.effects.push({ kind: 'deleteJob', name, propagation: 'Foreground', reason: `timed out after ${scenario.timeout}` });
         return this.completeStep('Failed', this.now, `timed out after ${scenario.timeout}`);
       }
       this.wakeAt(deadline);
+    }
+    // The dead-man switch: a live operator keeps moving the running Job's deadline (see src/safety).
+    if (job?.startTime && !stopping) {
+      const renewal = renewDeadline(deadManSecondsOf(this.spec), timeoutMs, { startMs: Date.parse(job.startTime), activeDeadlineSeconds: job.activeDeadlineSeconds }, this.now);
+      if (renewal.set !== undefined) this.effects.push({ kind: 'renewDeadline', name, activeDeadlineSeconds: renewal.set });
+      if (renewal.wakeAtMs !== undefined) this.wakeAt(renewal.wakeAtMs);
     }
     // Started but not visible yet: a crash between recording the intent and creating the Job, or a
     // cache that lags our own create. proceed() creates it again (the name makes that idempotent).
@@ -259,24 +284,26 @@ class Step {
   }
 
   /** Records the cursor's step result in history, counts and an Event; returns where it ran, for messages. */
-  private recordResult(result: Exclude<StepResult, 'Running'>, endMs: number, message?: string): string {
+  private recordResult(result: Exclude<StepResult, 'Running'>, endMs: number, message?: string, reason?: StepReason): string {
     const entry = this.historyEntry()!;
-    Object.assign(entry, { result, endTime: iso(endMs) }, message ? { message } : {});
+    Object.assign(entry, { result, endTime: iso(endMs) }, message ? { message } : {}, reason ? { reason } : {});
     const counts = this.next.counts!;
     if (result === 'Succeeded') counts.succeeded++;
     else if (result === 'Failed') counts.failed++;
     else counts.aborted++;
+    if (reason === 'DeadManSwitch') counts.deadManSwitch = (counts.deadManSwitch ?? 0) + 1;
     delete this.next.activeJob;
     const where = `step ${entry.step} (iteration ${this.iteration}, job ${entry.job})`;
+    const eventReason = reason === 'DeadManSwitch' ? 'DeadManSwitch' : result === 'Failed' ? 'StepFailed' : 'StepAborted';
     this.events.push(result === 'Succeeded'
       ? { kind: 'event', type: 'Normal', reason: 'StepSucceeded', message: `${where} succeeded` }
-      : { kind: 'event', type: 'Warning', reason: result === 'Failed' ? 'StepFailed' : 'StepAborted', message: `${where} ${result.toLowerCase()}${message ? `: ${message}` : ''}` });
+      : { kind: 'event', type: 'Warning', reason: eventReason, message: `${where} ${result.toLowerCase()}${message ? `: ${message}` : ''}` });
     return where;
   }
 
   /** Records the cursor's step result, moves the cursor on, and says whether the run has ended. */
-  private completeStep(result: Exclude<StepResult, 'Running'>, endMs: number, message?: string): { reason: Report['reason']; message: string } | undefined {
-    const where = this.recordResult(result, endMs, message);
+  private completeStep(result: Exclude<StepResult, 'Running'>, endMs: number, message?: string, reason?: StepReason): { reason: Report['reason']; message: string } | undefined {
+    const where = this.recordResult(result, endMs, message, reason);
     if (result === 'Failed' && this.spec.failurePolicy === 'Stop') {
       return { reason: 'Failed', message: `${where} failed${message ? `: ${message}` : ''} (failurePolicy Stop)` };
     }
@@ -360,6 +387,7 @@ class Step {
       reason, message,
       iterationsCompleted: this.next.iterationsCompleted ?? 0,
       stepsSucceeded: counts.succeeded, stepsFailed: counts.failed, stepsAborted: counts.aborted,
+      stepsEndedByDeadManSwitch: counts.deadManSwitch ?? 0,
       ...(this.next.startTime ? { startTime: this.next.startTime } : {}),
       endTime: iso(endMs),
       durationSeconds: Math.max(0, (endMs - start) / 1000),
@@ -417,5 +445,6 @@ class Step {
 /** The one-line summary of a report, for the Event and the log. */
 export function reportLine(r: Report): string {
   return `${r.reason}: ${r.message}; iterations completed ${r.iterationsCompleted}, steps succeeded ${r.stepsSucceeded}, ` +
-    `failed ${r.stepsFailed}, aborted ${r.stepsAborted}, duration ${r.durationSeconds.toFixed(1)}s`;
+    `failed ${r.stepsFailed}${r.stepsEndedByDeadManSwitch ? ` (${r.stepsEndedByDeadManSwitch} by the dead-man switch)` : ''}, aborted ${r.stepsAborted}, ` +
+    `duration ${r.durationSeconds.toFixed(1)}s`;
 }

@@ -9,7 +9,7 @@ import { recordEvent } from '../kube/events.ts';
 import { objectKey, type Informer } from '../kube/informer.ts';
 import { paths } from '../kube/paths.ts';
 import type { Logger } from '../log.ts';
-import { gatedSeconds, signalLatency, stepResults, stepsStarted } from '../metrics/controller.ts';
+import { deadManRenewals, gatedSeconds, signalLatency, stepResults, stepsStarted } from '../metrics/controller.ts';
 import { decide, reportLine, type Action, type DecideOptions, type GateView, type ObservedJob } from './decide.ts';
 import { renderJob, type RenderContext } from './render-job.ts';
 
@@ -48,6 +48,11 @@ export function observeJob(job: V1Job): ObservedJob | undefined {
     deleting: Boolean(job.metadata.deletionTimestamp),
     ...(done ? { finishTime: toIso(done.lastTransitionTime) } : {}),
     ...(failed ? { message: [failed.reason, failed.message].filter(Boolean).join(': ') } : {}),
+    ...(failed?.reason ? { failureReason: failed.reason } : {}),
+    ...(job.spec?.activeDeadlineSeconds !== undefined ? { activeDeadlineSeconds: job.spec.activeDeadlineSeconds } : {}),
+    // The deadline counts from status.startTime; before the Job controller sets it, its creation is
+    // the earlier (safe: never shorter) origin.
+    ...(toIso(job.status?.startTime ?? job.metadata.creationTimestamp) ? { startTime: toIso(job.status?.startTime ?? job.metadata.creationTimestamp) } : {}),
   };
 }
 
@@ -167,6 +172,18 @@ export class Reconciler {
             log.info({ job: action.name, reason: action.reason }, 'step job deleted');
           } catch (err) {
             if (!isNotFound(err)) throw err;
+          }
+          return run;
+        }
+        case 'renewDeadline': {
+          try {
+            await client.request('PATCH', paths.jobs(namespace, action.name), {
+              body: { spec: { activeDeadlineSeconds: action.activeDeadlineSeconds } }, contentType: MERGE_PATCH,
+            });
+            deadManRenewals.inc();
+            log.debug({ job: action.name, activeDeadlineSeconds: action.activeDeadlineSeconds }, 'step deadline renewed');
+          } catch (err) {
+            if (!isNotFound(err)) throw err; // the Job is gone: nothing to keep alive
           }
           return run;
         }

@@ -7,6 +7,8 @@ import {
 import type { ChaosRun, PodMetadata, Scenario } from '../api/types.ts';
 import { krknHubPod } from '../scenarios/krkn-hub.ts';
 import { podKillPod } from '../scenarios/pod-kill-pod.ts';
+import { parseDuration } from '../api/duration.ts';
+import { deadManSecondsOf, initialDeadline } from '../safety/dead-man.ts';
 
 /** What a scenario body contributes to the step's pod. */
 export interface StepPod {
@@ -64,6 +66,8 @@ export function scenarioPod(scenario: Scenario, ctx: RenderContext): StepPod {
 export function renderJob(run: ChaosRun, name: string, iteration: number, stepIndex: number, ctx: RenderContext): V1Job {
   const scenario = run.spec.scenarios[stepIndex];
   const pod = scenarioPod(scenario, ctx);
+  // The dead-man switch: Kubernetes ends the step by itself unless a live operator moves this on.
+  const deadline = initialDeadline(deadManSecondsOf(run.spec), scenario.timeout ? parseDuration(scenario.timeout) : undefined);
   const labels = {
     [LABEL_RUN]: run.metadata.name,
     [LABEL_ITERATION]: String(iteration),
@@ -86,6 +90,7 @@ export function renderJob(run: ChaosRun, name: string, iteration: number, stepIn
     spec: {
       // A step runs once: a failed attempt is the step's result, not something to retry.
       backoffLimit: 0,
+      ...(deadline !== undefined ? { activeDeadlineSeconds: deadline } : {}),
       template: {
         metadata: {
           labels: { ...pod.podMetadata?.labels, ...labels },

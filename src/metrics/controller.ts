@@ -75,3 +75,9 @@ export const runsGated = new Gauge({
   help: 'Runs currently held by a pauseWhen gate.',
   registers: [registry],
 });
+
+export const deadManRenewals = new Counter({
+  name: 'chaosrun_deadman_renewals_total',
+  help: 'Dead-man switch renewals: PATCHes of a running step Job\'s activeDeadlineSeconds (120 / deadManSeconds per minute per running step).',
+  registers: [registry],
+});

@@ -69,13 +69,14 @@ const fullSpec: Required<ChaosRunSpec> = {
     krknHub: { scenario: '', registry: '', repository: '', tag: '', env: {}, kubeconfigSecret: '', serviceAccountName: '', resources: { limits: {}, requests: {} }, podMetadata: { labels: {}, annotations: {} } },
   }],
   gates: { pauseWhen: [fullGate], stopWhen: [fullGate] },
+  deadManSeconds: 120,
 };
 const fullStatus: Required<ChaosRunStatus> = {
   phase: 'Running', observedSignal: 'RUN', observedGeneration: 1, iteration: 1, step: { index: 0, name: '' }, progress: '', activeJob: '',
-  startTime: '', completionTime: '', nextStepTime: '', counts: { succeeded: 0, failed: 0, aborted: 0 }, iterationsCompleted: 0,
+  startTime: '', completionTime: '', nextStepTime: '', counts: { succeeded: 0, failed: 0, aborted: 0, deadManSwitch: 0 }, iterationsCompleted: 0,
   conditions: [{ type: '', status: 'True', reason: '', message: '', lastTransitionTime: '', observedGeneration: 1 }],
-  history: [{ iteration: 1, stepIndex: 0, step: '', job: '', result: 'Running', startTime: '', endTime: '', message: '' }],
-  report: { reason: 'Completed', message: '', iterationsCompleted: 0, stepsSucceeded: 0, stepsFailed: 0, stepsAborted: 0, startTime: '', endTime: '', durationSeconds: 0, gatedSeconds: 0 },
+  history: [{ iteration: 1, stepIndex: 0, step: '', job: '', result: 'Running', reason: 'DeadManSwitch', startTime: '', endTime: '', message: '' }],
+  report: { reason: 'Completed', message: '', iterationsCompleted: 0, stepsSucceeded: 0, stepsFailed: 0, stepsAborted: 0, stepsEndedByDeadManSwitch: 0, startTime: '', endTime: '', durationSeconds: 0, gatedSeconds: 0 },
   gatedSince: '', gatedSeconds: 0,
 };
 
