@@ -43,7 +43,7 @@ test('defaults are applied by the API server', async () => {
   });
   assert.deepEqual(
     { ...created.spec, scenarios: undefined },
-    { signalState: 'RUN', iterations: 1, daemonMode: false, waitDuration: '0s', publishStatus: true, failurePolicy: 'Continue', historyLimit: 50, scenarios: undefined },
+    { signalState: 'RUN', iterations: 1, daemonMode: false, waitDuration: '0s', publishStatus: true, failurePolicy: 'Continue', historyLimit: 50, deadManSeconds: 120, scenarios: undefined },
   );
 });
 
