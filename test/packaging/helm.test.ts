@@ -116,7 +116,91 @@ test('the default values render a cluster-wide operator with a hardened pod and 
   assert.equal(scenarioSa.metadata.namespace, 'chaosrun-system');
   // Nothing else: every object's kind is accounted for.
   assert.deepEqual([...new Set(objs.map((o) => o.kind))].sort(),
-    ['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'Role', 'RoleBinding', 'Service', 'ServiceAccount']);
+    ['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'Role', 'RoleBinding', 'Service', 'ServiceAccount',
+      'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
+  // One replica: no anti-affinity to speak of.
+  assert.equal((pod as { affinity?: unknown }).affinity, undefined);
+});
+
+interface Policy extends K8sObject {
+  spec: {
+    failurePolicy: string; validations: Array<{ expression: string; messageExpression: string; reason: string }>;
+    matchConstraints: { resourceRules: Array<{ apiGroups: string[]; resources: string[]; operations: string[] }> };
+    matchConditions: Array<{ expression: string }>;
+  };
+}
+
+test('the admission policy and its binding: chaosruns only (never status), failing closed, denying', () => {
+  const objs = render([]);
+  const [policy] = find(objs, 'ValidatingAdmissionPolicy', 'crun-chaosrun-operator-author-rights') as Policy[];
+  const [binding] = find(objs, 'ValidatingAdmissionPolicyBinding', 'crun-chaosrun-operator-author-rights') as unknown as Array<{ spec: { policyName: string; validationActions: string[] } }>;
+  assert.ok(policy && binding);
+  assert.deepEqual(binding.spec, { policyName: 'crun-chaosrun-operator-author-rights', validationActions: ['Deny'] });
+  assert.equal(policy.spec.failurePolicy, 'Fail');
+  assert.deepEqual(policy.spec.matchConstraints.resourceRules,
+    [{ apiGroups: ['chaosrun.dev'], apiVersions: ['*'], operations: ['CREATE', 'UPDATE'], resources: ['chaosruns'] }]);
+  assert.ok(policy.spec.validations.every((v) => v.reason === 'Forbidden' && v.messageExpression.includes('request.userInfo.username')));
+  // 1 (jobs) + 1 (pattern) + 8 namespaces + 1 (more namespaces) + 4 Secrets + 1 (more Secrets).
+  assert.equal(policy.spec.validations.length, 16);
+  assert.equal(policy.spec.matchConditions.length, 1);
+});
+
+test('the admission policy needs Kubernetes 1.30: the chart says so, and installs without it only when told', () => {
+  const r = helm.run(['template', 'crun', chartDir, '--kube-version', '1.29.0']);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /admissionPolicy.enabled needs the ValidatingAdmissionPolicy API \(admissionregistration.k8s.io\/v1, Kubernetes 1.30 or newer\); this cluster \(v1.29.0\) does not serve it/);
+  assert.match(r.stderr, /set admissionPolicy.enabled=false and grant `create chaosruns` only to those who may already create Jobs/);
+  const objs = parseObjects(helm.ok(['template', 'crun', chartDir, '--kube-version', '1.29.0', '--set', 'admissionPolicy.enabled=false']));
+  assert.equal(find(objs, 'ValidatingAdmissionPolicy').length + find(objs, 'ValidatingAdmissionPolicyBinding').length, 0);
+  assert.equal(find(objs, 'Deployment').length, 1);
+});
+
+test('image.digest pins the operator containers and the scenario Jobs to repository@digest', () => {
+  const digest = `sha256:${'ab'.repeat(32)}`;
+  const [dep] = find(render(['--set', `image.digest=${digest}`, '--set', 'image.tag=ignored']), 'Deployment') as Deployment[];
+  const expected = `ghcr.io/chaosrun/chaosrun-operator@${digest}`;
+  const containers = dep.spec.template.spec.containers as Array<Container & { image: string }>;
+  assert.deepEqual(containers.map((c) => c.image), [expected, expected]);
+  assert.equal(containers[0].env?.find((e) => e.name === 'OPERATOR_IMAGE')?.value, expected, 'built-in scenario Jobs');
+  const [plain] = find(render([]), 'Deployment') as Deployment[];
+  assert.equal((plain.spec.template.spec.containers[0] as Container & { image: string }).image, 'ghcr.io/chaosrun/chaosrun-operator:0.1.0');
+});
+
+test('more than one replica without an affinity spreads over nodes; a given affinity is kept as it is', () => {
+  type WithAffinity = Deployment & { spec: { template: { spec: { affinity?: { podAntiAffinity?: { preferredDuringSchedulingIgnoredDuringExecution: Array<{ weight: number; podAffinityTerm: { topologyKey: string; labelSelector: unknown } }> } } } } } };
+  const [spread] = find(render(['--set', 'replicas=3']), 'Deployment') as WithAffinity[];
+  assert.deepEqual(spread.spec.template.spec.affinity, {
+    podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: {
+      topologyKey: 'kubernetes.io/hostname',
+      labelSelector: { matchLabels: { 'app.kubernetes.io/name': 'chaosrun-operator', 'app.kubernetes.io/instance': 'crun' } },
+    } }] },
+  });
+  const mine = { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'pool', operator: 'In', values: ['ops'] }] }] } } };
+  const [given] = find(render(['--set', 'replicas=3', '-f', helm.valuesFile('affinity', { affinity: mine })]), 'Deployment') as WithAffinity[];
+  assert.deepEqual(given.spec.template.spec.affinity, mine);
+});
+
+test('a NetworkPolicy with a ServiceMonitor needs metricsFrom, whose peers then reach both scraped ports', () => {
+  const r = helm.run(['template', 'crun', chartDir, '--kube-version', kubeVersion, '--set', 'networkPolicy.enabled=true', '--set', 'serviceMonitor.enabled=true']);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /serviceMonitor.enabled with networkPolicy.enabled needs networkPolicy.metricsFrom: the NetworkPolicy would drop Prometheus's scrapes/);
+  const prometheus = { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } };
+  type Np = K8sObject & { spec: { ingress: Array<{ ports: Array<{ port: string }>; from: unknown[] }> } };
+  const values = (sm: boolean) => ['-f', helm.valuesFile(`np-${sm}`, { serviceMonitor: { enabled: sm }, networkPolicy: { enabled: true, metricsFrom: [prometheus] } })];
+  const [np] = find(render(values(true)), 'NetworkPolicy') as Np[];
+  assert.deepEqual(np.spec.ingress, [{ ports: [{ port: 'metrics', protocol: 'TCP' }, { port: 'signal', protocol: 'TCP' }], from: [prometheus] }]);
+  const [noSm] = find(render(values(false)), 'NetworkPolicy') as Np[];
+  assert.deepEqual(noSm.spec.ingress, [{ ports: [{ port: 'metrics', protocol: 'TCP' }], from: [prometheus] }], 'no ServiceMonitor: the metrics port only');
+});
+
+test('gates.readSecrets: every namespace\'s Secrets cluster-wide, only the named ones with secretNames, Roles with watchNamespaces', () => {
+  const rules = (objs: K8sObject[], kind: string, ns?: string) => grants((find(objs, kind, 'crun-chaosrun-operator', ns)[0] as unknown as { rules: Rule[] }).rules);
+  assert.deepEqual(rules(render(['--set', 'gates.readSecrets=true']), 'ClusterRole'), { ...operatorGrants, 'core/secrets': ['get'] });
+  assert.deepEqual(rules(render(['--set', 'gates.readSecrets=true', '--set', 'gates.secretNames={prom-token,alerts-token}']), 'ClusterRole'),
+    { ...operatorGrants, 'core/secrets[prom-token,alerts-token]': ['get'] });
+  const namespaced = render(['--set', 'gates.readSecrets=true', '--set', 'watchNamespaces={team-a}']);
+  assert.equal(find(namespaced, 'ClusterRole', 'crun-chaosrun-operator').length, 0);
+  assert.deepEqual(rules(namespaced, 'Role', 'team-a'), { ...operatorGrants, 'core/secrets': ['get'] });
 });
 
 test('the namespaced, 2-replica, TLS value set renders Roles per namespace, a PodDisruptionBudget and HTTPS', () => {
@@ -157,6 +241,8 @@ test('bad values fail with the schema\'s message', () => {
     [['--set', 'replicaCount=2'], /additional properties 'replicaCount' not allowed/],
     [['--set', 'leaderElection.leaseDuration=15'], /at '\/leaderElection\/leaseDuration': got number, want string/],
     [['--set', 'replicas=2', '--set', 'leaderElection.enabled=false'], /replicas > 1 needs leaderElection.enabled=true/],
+    [['--set', 'image.digest=latest'], /at '\/image\/digest': '.*' does not match pattern/],
+    [['--set', 'admissionPolicy.enabled=yes'], /at '\/admissionPolicy\/enabled': got string, want boolean/],
   ];
   for (const [args, message] of cases) {
     const r = helm.run(['template', 'crun', chartDir, '--kube-version', kubeVersion, ...args]);
@@ -195,6 +281,8 @@ test('helm install, upgrade and uninstall on the local control plane', async () 
     assert.equal(pods.items[0].status.phase, 'Running');
     const svc = JSON.parse(env.kubectl(['get', 'service', fullname, '-n', ns, '-o', 'json'])) as { spec: { ports: Array<{ name: string; port: number }> } };
     assert.ok(svc.spec.ports.some((p) => p.name === 'signal' && p.port === 8081));
+    // The admission policy, cluster-scoped, with its binding (test/packaging/admission-policy.test.ts tests what it does).
+    env.kubectl(['get', 'validatingadmissionpolicy,validatingadmissionpolicybinding', `${fullname}-author-rights`]);
 
     // What the installed ServiceAccounts may do, asked of the API server's authorizer.
     const can = (sa: string, ...args: string[]) => {
@@ -225,7 +313,7 @@ test('helm install, upgrade and uninstall on the local control plane', async () 
   }
   await eventually('the release\'s objects to be gone', () =>
     env.kubectl(['get', 'deployment,service,serviceaccount', '-n', ns, '-l', `app.kubernetes.io/instance=${release}`, '-o', 'name']).trim() === '' &&
-    env.kubectl(['get', 'clusterrole,clusterrolebinding', '-l', `app.kubernetes.io/instance=${release}`, '-o', 'name']).trim() === '', 60_000, 500);
+    env.kubectl(['get', 'clusterrole,clusterrolebinding,validatingadmissionpolicy,validatingadmissionpolicybinding', '-l', `app.kubernetes.io/instance=${release}`, '-o', 'name']).trim() === '', 60_000, 500);
   // Helm never deletes CRDs: the runs users made outlive the release.
   env.kubectl(['get', 'crd', 'chaosruns.chaosrun.dev']);
 });

@@ -37,8 +37,13 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
+{{/* The operator image, for its containers and the built-in scenario Jobs: repository@digest when a digest is set, else repository:tag. */}}
 {{- define "chaosrun.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
 {{- end }}
 
 {{- define "chaosrun.leaseName" -}}
@@ -55,6 +60,22 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "chaosrun.validate" -}}
 {{- if and (gt (int .Values.replicas) 1) (not .Values.leaderElection.enabled) }}
 {{- fail "replicas > 1 needs leaderElection.enabled=true: without a leader every replica would act on the same runs" }}
+{{- end }}
+{{- if and .Values.networkPolicy.enabled .Values.serviceMonitor.enabled (not .Values.networkPolicy.metricsFrom) }}
+{{- fail "serviceMonitor.enabled with networkPolicy.enabled needs networkPolicy.metricsFrom: the NetworkPolicy would drop Prometheus's scrapes. Add your Prometheus pods as a peer, e.g. metricsFrom: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: monitoring}}, podSelector: {matchLabels: {app.kubernetes.io/name: prometheus}}}]" }}
+{{- end }}
+{{- end }}
+
+{{/* The ValidatingAdmissionPolicy API (admissionregistration.k8s.io/v1, Kubernetes 1.30) or a clear refusal.
+A cluster's discovery lists kinds (group/version/Kind); helm template's offline set lists group/versions only,
+so there the Kubernetes version (--kube-version) decides. */}}
+{{- define "chaosrun.requireAdmissionPolicyApi" -}}
+{{- $api := .Capabilities.APIVersions }}
+{{- $group := "admissionregistration.k8s.io/v1" }}
+{{- $offline := and ($api.Has $group) (not ($api.Has (printf "%s/ValidatingWebhookConfiguration" $group))) }}
+{{- $served := or ($api.Has (printf "%s/ValidatingAdmissionPolicy" $group)) $offline }}
+{{- if not (and $served (semverCompare ">=1.30.0-0" .Capabilities.KubeVersion.Version)) }}
+{{- fail (printf "admissionPolicy.enabled needs the ValidatingAdmissionPolicy API (admissionregistration.k8s.io/v1, Kubernetes 1.30 or newer); this cluster (%s) does not serve it. Without the policy, RBAC alone protects the cluster: anyone who may create ChaosRuns can run any image as any ServiceAccount of the run's namespace and delete pods wherever the scenario ServiceAccount may. Upgrade Kubernetes, or set admissionPolicy.enabled=false and grant `create chaosruns` only to those who may already create Jobs in that namespace and delete pods where their runs aim (README, RBAC)." .Capabilities.KubeVersion.Version) }}
 {{- end }}
 {{- end }}
 
