@@ -116,7 +116,7 @@ test('the default values render a cluster-wide operator with a hardened pod and 
   assert.equal(scenarioSa.metadata.namespace, 'chaosrun-system');
   // Nothing else: every object's kind is accounted for.
   assert.deepEqual([...new Set(objs.map((o) => o.kind))].sort(),
-    ['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'Role', 'RoleBinding', 'Service', 'ServiceAccount',
+    ['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'Job', 'Role', 'RoleBinding', 'Service', 'ServiceAccount',
       'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
   // One replica: no anti-affinity to speak of.
   assert.equal((pod as { affinity?: unknown }).affinity, undefined);
