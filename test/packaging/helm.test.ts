@@ -251,6 +251,18 @@ test('bad values fail with the schema\'s message', () => {
   }
 });
 
+test('the install notes warn when the admission policy is off and when Secrets are readable everywhere', () => {
+  const notes = (args: string[]) => helm.ok(['install', 'crun', chartDir, '--dry-run=client', ...args]).replace(/^[\s\S]*\nNOTES:\n/, '');
+  const defaults = notes([]);
+  assert.doesNotMatch(defaults, /WARNING/);
+  assert.match(defaults, /the ValidatingAdmissionPolicy crun-chaosrun-operator-author-rights/);
+  const open = notes(['--set', 'admissionPolicy.enabled=false', '--set', 'gates.readSecrets=true']);
+  assert.match(open, /WARNING: admissionPolicy.enabled is false. Anyone who may create ChaosRuns can run any image/);
+  assert.match(open, /WARNING: gates.readSecrets without watchNamespaces or gates.secretNames lets the operator get every\s+Secret in every namespace/);
+  assert.doesNotMatch(notes(['--set', 'gates.readSecrets=true', '--set', 'gates.secretNames={prom-token}']), /WARNING/);
+  assert.doesNotMatch(notes(['--set', 'gates.readSecrets=true', '--set', 'watchNamespaces={team-a}']), /WARNING/);
+});
+
 test('the chart\'s CRDs are identical to the top-level crds/', () => {
   const top = readdirSync(join(repoRoot, 'crds')).sort();
   assert.deepEqual(readdirSync(join(chartDir, 'crds')).sort(), top);
@@ -271,6 +283,7 @@ test('helm install, upgrade and uninstall on the local control plane', async () 
     assert.match(install, /kubectl patch crun RUN_NAME -n RUN_NAMESPACE --type merge -p '\{"spec":\{"signalState":"PAUSE"\}\}'/);
     assert.match(install, new RegExp(`kubectl port-forward -n ${ns} svc/${fullname} 8081:8081`));
     assert.match(install, /curl -sS -X POST -H "Authorization: Bearer \$TOKEN" http:\/\/localhost:8081\/runs\/RUN_NAMESPACE\/RUN_NAME\/PAUSE/);
+    assert.match(install, new RegExp(`the ValidatingAdmissionPolicy ${fullname}-author-rights\\s+checks each author's own RBAC`));
 
     const crd = JSON.parse(env.kubectl(['get', 'crd', 'chaosruns.chaosrun.dev', '-o', 'json'])) as { status: { conditions: Array<{ type: string; status: string }> } };
     assert.ok(crd.status.conditions.some((c) => c.type === 'Established' && c.status === 'True'));
