@@ -422,3 +422,52 @@ test('dead-man: a Job Kubernetes failed at the timeout cap is recorded as timed 
   assert.equal(h.reason, undefined);
   assert.match(h.message!, /^timed out after 25s/);
 });
+
+// Chaos windows: schedule gates are evaluated by decide itself (src/safety/window.ts).
+const hours = (start: string, end: string, extra: Partial<ChaosRunSpec> = {}): ChaosRun =>
+  mkRun({ gates: { pauseWhen: [{ name: 'office', schedule: { timeZone: 'UTC', allowed: [{ start, end }] } }] }, ...extra });
+
+test('schedule: outside the allowed window the run holds, names the window, and wakes exactly when it opens', () => {
+  const d = decide(hours('01:00', '02:00'), [], T0); // T0 is 00:00 UTC
+  const s = statusOf(d)!;
+  assert.equal(s.phase, 'Paused');
+  assert.equal(creates(d).length, 0);
+  const gated = s.conditions?.find((c) => c.type === 'Gated');
+  assert.equal(gated?.status, 'True');
+  assert.equal(gated?.reason, 'office');
+  assert.match(gated!.message, /outside the allowed windows \(daily 01:00-02:00 UTC\); the next opens at 2026-01-01T01:00:00.000Z/);
+  assert.ok(events(d).includes('GateHeld'));
+  assert.equal(d.requeueAfterMs, 3_600_000, 'requeued at the boundary, no polling');
+  // Deciding again inside the hold writes nothing.
+  assert.equal(statusOf(decide(after(hours('01:00', '02:00'), d), [], T0 + 60_000)), undefined);
+  // At the boundary the run resumes by itself.
+  const open = decide(after(hours('01:00', '02:00'), d), [], T0 + 3_600_000);
+  assert.equal(statusOf(open)?.phase, 'Running');
+  assert.deepEqual(creates(open).map((c) => c.name), [name(1, 0)]);
+  assert.ok(events(open).includes('GateReleased'));
+  assert.equal(open.requeueAfterMs, 3_600_000, 'and wakes again when the window closes');
+});
+
+test('schedule: when the window closes mid-step the step finishes and nothing new starts', () => {
+  const r0 = hours('00:00', '00:10');
+  const r1 = after(r0, decide(r0, [], T0));
+  const d = decide(r1, [job(1, 0, 'Succeeded', { finishTime: new Date(T0 + 11 * 60_000).toISOString() })], T0 + 11 * 60_000);
+  assert.equal(statusOf(d)?.history?.[0].result, 'Succeeded');
+  assert.equal(creates(d).length, 0);
+  assert.equal(statusOf(d)?.phase, 'Paused');
+});
+
+test('schedule: a blackout as a stopWhen gate ends the run; an unknown time zone holds (the safe side)', () => {
+  const r = mkRun({ gates: { stopWhen: [{ name: 'release', schedule: { timeZone: 'UTC', blackout: [{ date: '2026-01-01', start: '00:00', end: '06:00' }] } }] } });
+  const d = decide(r, [], T0 + 1000);
+  assert.equal(statusOf(d)?.phase, 'Stopped');
+  assert.match(statusOf(d)!.report!.message, /stopped by gate release: inside blackout window 2026-01-01 00:00-06:00 UTC/);
+  const bad = decide(mkRun({ gates: { pauseWhen: [{ name: 'w', schedule: { timeZone: 'Nowhere/City', allowed: [{ start: '00:00', end: '24:00' }] } }] } }), [], T0);
+  assert.equal(statusOf(bad)?.phase, 'Paused');
+  assert.match(statusOf(bad)!.conditions!.find((c) => c.type === 'Gated')!.message, /unknown time zone "Nowhere\/City"/);
+});
+
+test('schedule: a far boundary is reached in requeues of at most a day', () => {
+  const r = mkRun({ gates: { pauseWhen: [{ name: 'later', schedule: { timeZone: 'UTC', allowed: [{ date: '2026-06-01', start: '00:00', end: '01:00' }] } }] } });
+  assert.equal(decide(r, [], T0).requeueAfterMs, 86_400_000);
+});

@@ -14,6 +14,7 @@ import {
   isFinal, type ChaosRun, type ChaosRunStatus, type Phase, type Report, type StepCounts, type StepReason, type StepRecord, type StepResult,
 } from '../api/types.ts';
 import { deadManSecondsOf, DEADLINE_EXCEEDED, deadlineCause, renewDeadline } from '../safety/dead-man.ts';
+import { evaluateSchedule } from '../safety/window.ts';
 import { phaseConditions, setCondition } from './conditions.ts';
 import { jobName } from './job-name.ts';
 
@@ -70,10 +71,45 @@ const iso = (ms: number) => new Date(ms).toISOString();
 const before = (a: { iteration: number; stepIndex: number }, it: number, idx: number) =>
   a.iteration < it || (a.iteration === it && a.stepIndex < idx);
 
+/** The longest requeue decide asks for (a far window boundary is reached in several steps). */
+export const MAX_REQUEUE_MS = 86_400_000;
+
+/**
+ * Schedule gates (chaos windows) are pure arithmetic on `now`, so decide evaluates them itself, merged
+ * after the shell's verdicts, and wakes the run at the next boundary. A schedule that cannot be
+ * evaluated (an unknown time zone) holds as a pauseWhen gate and never fires as a stopWhen gate.
+ */
+function withSchedules(run: ChaosRun, now: number, view: GateView | undefined): { gates: GateView; wakeAt?: number } {
+  let wakeAt: number | undefined;
+  const first = (role: 'pause' | 'stop') => {
+    for (const gate of (role === 'pause' ? run.spec.gates?.pauseWhen : run.spec.gates?.stopWhen) ?? []) {
+      if (!gate.schedule) continue;
+      try {
+        const v = evaluateSchedule(gate.schedule, now);
+        if (v.nextChangeMs !== undefined) wakeAt = Math.min(wakeAt ?? Infinity, v.nextChangeMs);
+        if (v.true) return { gate: gate.name, message: v.message };
+      } catch (err) {
+        if (role === 'pause') return { gate: gate.name, message: `schedule cannot be evaluated: ${(err as Error).message}` };
+      }
+    }
+    return undefined;
+  };
+  const held = view?.held ?? first('pause');
+  const stop = view?.stop ?? first('stop');
+  return { gates: { ...(held ? { held } : {}), ...(stop ? { stop } : {}) }, ...(wakeAt !== undefined ? { wakeAt } : {}) };
+}
+
 export function decide(run: ChaosRun, jobs: ObservedJob[], now: number, options: DecideOptions = defaultDecideOptions): Decision {
   if (run.metadata.deletionTimestamp) return onDeletion(run, jobs);
   if (isFinal(run.status?.phase)) return onFinished(run, jobs, now, options);
-  return new Step(run, jobs, now, options).decide();
+  if (!run.spec.gates?.pauseWhen?.some((g) => g.schedule) && !run.spec.gates?.stopWhen?.some((g) => g.schedule)) {
+    return new Step(run, jobs, now, options).decide();
+  }
+  const { gates, wakeAt } = withSchedules(run, now, options.gates);
+  const decision = new Step(run, jobs, now, { ...options, gates }).decide();
+  if (wakeAt === undefined) return decision;
+  const after = Math.min(Math.max(0, wakeAt - now), MAX_REQUEUE_MS);
+  return { ...decision, requeueAfterMs: Math.min(decision.requeueAfterMs ?? Infinity, after) };
 }
 
 /** Deleting the run stops it cleanly: delete the running Job, wait until it is gone, then release. */

@@ -99,6 +99,7 @@ export class GateEvaluator {
     const live = new Set<string>();
     const firstTrue = (list: Gate[] | undefined, role: 'pause' | 'stop') => {
       for (const gate of list ?? []) {
+        if (gate.schedule) continue; // pure: decide() evaluates schedule gates itself (src/safety/window.ts)
         const id = `${runKey}|${role}|${gate.name}`;
         live.add(id);
         const v = this.evaluate(run, id, gate);
