@@ -59,6 +59,7 @@ const fullGate = {
   rollout: { kind: 'Deployment' as const, namespace: '', name: '', labelSelector: '' },
   prometheus: { url: '', query: '', comparison: '', interval: '', bearerTokenSecret: { name: '', key: '' }, onError: 'Hold' as const },
   alerts: { url: '', severity: '', matchers: '', interval: '', bearerTokenSecret: { name: '', key: '' }, onError: 'Hold' as const },
+  schedule: { timeZone: '', allowed: [{ days: ['Mon' as const], date: '', start: '', end: '' }], blackout: [{ days: ['Mon' as const], date: '', start: '', end: '' }] },
 };
 const fullSpec: Required<ChaosRunSpec> = {
   signalState: 'RUN', pauseUntil: '', iterations: 1, daemonMode: false, waitDuration: '', publishStatus: true, failurePolicy: 'Continue', historyLimit: 1,
