@@ -55,7 +55,7 @@ const operatorGrants = {
   'chaosrun.dev/chaosruns': ['get', 'list', 'patch', 'update', 'watch'],
   'chaosrun.dev/chaosruns/status': ['get', 'patch', 'update'],
   'chaosrun.dev/chaosruns/finalizers': ['update'],
-  'batch/jobs': ['create', 'delete', 'get', 'list', 'watch'],
+  'batch/jobs': ['create', 'delete', 'get', 'list', 'patch', 'watch'],
   'core/pods': ['get', 'list'],
   'core/events': ['create', 'patch'],
   'apps/deployments': ['list', 'watch'],

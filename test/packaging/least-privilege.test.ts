@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { KubeConfig } from '@kubernetes/client-node';
-import { KubeClient, KubeError } from '../../src/kube/client.ts';
+import { KubeClient, KubeError, MERGE_PATCH } from '../../src/kube/client.ts';
 import { paths } from '../../src/kube/paths.ts';
 import { startController } from '../../src/controller/manager.ts';
 import { startSignalServer } from '../../src/signal/server.ts';
@@ -82,6 +82,11 @@ test('with only the chart\'s RBAC, the controller and signal server run a ChaosR
       scenarios: [{ name: 'a', job: { image: 'busybox', command: ['true'], podMetadata: { annotations: { 'pod-complete.stage.kwok.x-k8s.io/delay': '3s' } } } }],
     });
     await eventually('the first step\'s Job', async () => (await listJobs(env.client, runNs, 'lp')).length === 1, 30_000);
+    // The dead-man switch's renewal: the operator may move a step Job's deadline.
+    const firstJob = (await listJobs(env.client, runNs, 'lp'))[0].name;
+    assert.equal(await status(operator.request('PATCH', paths.jobs(runNs, firstJob), {
+      body: { spec: { activeDeadlineSeconds: 120 } }, contentType: MERGE_PATCH,
+    })), 200, 'renewing a step Job\'s activeDeadlineSeconds');
 
     const paused = await post(`/runs/${runNs}/lp/PAUSE`);
     assert.equal(paused.status, 200, paused.body);
