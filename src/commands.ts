@@ -14,11 +14,16 @@ export function parseOptions<T extends NonNullable<ParseArgsConfig['options']>>(
   return parseArgs({ args, options, allowPositionals, strict: true });
 }
 
-const clusterHelp = `Usage: chaosrun cluster up|down|status [--dir DIR]
+const clusterHelp = `Usage: chaosrun cluster up|down|status [--dir DIR] [--real-node]
 
 Manages the local control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler and a
 kwok node) built from the official Go modules. 'up' builds on first use (cached under ~/.cache),
-starts it on loopback, installs the CRDs and writes DIR/kubeconfig (default .cluster/).`;
+starts it on loopback, installs the CRDs and writes DIR/kubeconfig (default .cluster/).
+
+  --real-node   (up) also start a real node: containerd, kubelet and kube-proxy, with the operator's
+                image built from the Dockerfile; needs root (installs Debian packages when missing).
+                Pods choose it with nodeSelector chaosrun.dev/node=real and a toleration of the taint
+                chaosrun.dev/real-node=true:NoSchedule; a pod with no choice runs on the kwok node.`;
 
 export const commands: Command[] = [
   {
@@ -26,23 +31,28 @@ export const commands: Command[] = [
     summary: 'start, stop or inspect the local control plane (up | down | status)',
     help: clusterHelp,
     async run(args) {
-      const { values, positionals } = parseOptions(args, { dir: { type: 'string' } }, true);
+      const { values, positionals } = parseOptions(args, { dir: { type: 'string' }, 'real-node': { type: 'boolean', default: false } }, true);
       const { clusterCommand } = await import('./local/cluster-command.ts');
-      return clusterCommand(positionals, values.dir);
+      return clusterCommand(positionals, values.dir, { realNode: values['real-node'] });
     },
   },
   {
     name: 'local',
     summary: 'run the operator and its signal server against KUBECONFIG, or a local control plane it starts',
-    help: `Usage: chaosrun local [--port 8081] [--bind 127.0.0.1]
+    help: `Usage: chaosrun local [--port 8081] [--bind 127.0.0.1] [--real-node]
 
 The main job on the embedded default: when KUBECONFIG is not set, starts the local control plane
 (chaosrun cluster up); installs the CRDs; then runs the controller and the signal server (no auth,
-bound to 127.0.0.1) in the foreground until Ctrl-C.`,
+bound to 127.0.0.1) in the foreground until Ctrl-C.
+
+  --real-node   start the plane with a real node (needs root; see chaosrun cluster --help); step
+                pods then run on it, so chaos really acts on real containers.`,
     async run(args) {
-      const { values } = parseOptions(args, { port: { type: 'string', default: '8081' }, bind: { type: 'string', default: '127.0.0.1' } });
+      const { values } = parseOptions(args, {
+        port: { type: 'string', default: '8081' }, bind: { type: 'string', default: '127.0.0.1' }, 'real-node': { type: 'boolean', default: false },
+      });
       const { runLocal } = await import('./local/run-local.ts');
-      return runLocal({ port: Number(values.port), bind: values.bind });
+      return runLocal({ port: Number(values.port), bind: values.bind, realNode: values['real-node'] });
     },
   },
   {

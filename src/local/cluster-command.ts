@@ -1,26 +1,26 @@
 // `chaosrun cluster up|down|status`: the local control plane from the command line.
 import { resolve } from 'node:path';
-import { clusterDown, clusterUp, defaultClusterDir, isRunning } from './controlplane.ts';
+import { clusterDown, clusterUp, defaultClusterDir, isRunning, type UpOptions } from './controlplane.ts';
 
-export async function clusterCommand(positionals: string[], dirOption?: string): Promise<number> {
+export async function clusterCommand(positionals: string[], dirOption?: string, options: UpOptions = {}): Promise<number> {
   const dir = dirOption ? resolve(dirOption) : defaultClusterDir;
   const [action] = positionals;
   const log = (m: string) => console.error(m);
   switch (action) {
     case 'up': {
-      const { state, alreadyRunning } = await clusterUp(dir, log);
+      const { state, alreadyRunning } = await clusterUp(dir, log, options);
       if (alreadyRunning) console.error(`the local control plane is already running at ${state.server}`);
       console.log(`export KUBECONFIG=${state.kubeconfig}`);
       return 0;
     }
     case 'down': {
-      const stopped = await clusterDown(dir);
+      const stopped = await clusterDown(dir, log);
       console.error(stopped ? `stopped ${stopped} local control-plane processes` : 'no local control plane was running');
       return 0;
     }
     case 'status': {
       const state = await isRunning(dir);
-      console.log(state ? `running ${state.kubernetesVersion} at ${state.server}; export KUBECONFIG=${state.kubeconfig}` : 'not running');
+      console.log(state ? `running ${state.kubernetesVersion} at ${state.server}${state.realNode ? ` with real node ${state.realNode.name}` : ''}; export KUBECONFIG=${state.kubeconfig}` : 'not running');
       return state ? 0 : 3;
     }
     default:

@@ -5,6 +5,8 @@ import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { clusterUp, installCrds } from './controlplane.ts';
+import { NODE_LABEL, NODE_TAINT } from '../realnode/host.ts';
+import { KubeClient, isAlreadyExists, loadKubeConfig } from '../kube/client.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -14,11 +16,16 @@ export interface LocalOptions {
   metricsPort?: number;
   /** Where both processes' output goes (default: this terminal); the bench sends it to a file. */
   stdio?: StdioOptions;
+  /** Start the local plane with a real node; step pods run there. */
+  realNode?: boolean;
 }
 
-export async function resolveKubeconfig(): Promise<string> {
-  if (process.env.KUBECONFIG) return process.env.KUBECONFIG;
-  const { state, alreadyRunning } = await clusterUp(undefined, (m) => console.error(m));
+export async function resolveKubeconfig(realNode = false): Promise<string> {
+  if (process.env.KUBECONFIG) {
+    if (realNode) throw new Error('--real-node starts a local plane; it cannot be used with KUBECONFIG set');
+    return process.env.KUBECONFIG;
+  }
+  const { state, alreadyRunning } = await clusterUp(undefined, (m) => console.error(m), { realNode });
   console.error(alreadyRunning ? `using the running local control plane at ${state.server}` : `started the local control plane at ${state.server}`);
   return state.kubeconfig;
 }
@@ -34,7 +41,7 @@ export function spawnOperator(kubeconfig: string, options: LocalOptions, extraCo
 
 export async function runLocal(options: LocalOptions): Promise<number> {
   if (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535) throw new Error(`--port must be 1-65535 (got ${options.port})`);
-  const kubeconfig = await resolveKubeconfig();
+  const kubeconfig = await resolveKubeconfig(options.realNode);
   const crds = await installCrds(kubeconfig);
   console.error(`installed CRDs: ${crds.join(', ')}`);
   console.error([
@@ -45,7 +52,13 @@ export async function runLocal(options: LocalOptions): Promise<number> {
     `  curl http://${options.bind}:${options.port}/`,
     '',
   ].join('\n'));
-  const children = spawnOperator(kubeconfig, options);
+  // On a real node, step pods choose it (the node is tainted, a pod with no choice lands on kwok).
+  const placement = options.realNode
+    ? ['--step-node-selector', `${NODE_LABEL.key}=${NODE_LABEL.value}`, '--step-tolerations', `${NODE_TAINT.key}=${NODE_TAINT.value}:${NODE_TAINT.effect}`,
+      '--scenario-bindings', 'ClusterRoleBinding/chaosrun-local-scenario']
+    : [];
+  if (options.realNode) await ensureLocalScenarioRbac(kubeconfig);
+  const children = spawnOperator(kubeconfig, options, placement);
   return new Promise<number>((done) => {
     let stopping = false;
     const stopAll = (code: number) => {
@@ -65,4 +78,25 @@ export async function runLocal(options: LocalOptions): Promise<number> {
       });
     }
   });
+}
+
+/**
+ * The scenario role for `chaosrun local --real-node`: what the chart installs for built-in scenarios
+ * (podKill lists, watches and deletes pods; reads namespaces), bound to nobody yet. The controller adds
+ * each run namespace's scenario ServiceAccount to the binding (--scenario-bindings), as in a cluster.
+ */
+async function ensureLocalScenarioRbac(kubeconfig: string): Promise<void> {
+  const client = new KubeClient(loadKubeConfig(kubeconfig));
+  const name = 'chaosrun-local-scenario';
+  const rbac = '/apis/rbac.authorization.k8s.io/v1';
+  try {
+    for (const [path, body] of [
+      [`${rbac}/clusterroles`, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name },
+        rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'delete'] }, { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list'] }] }],
+      [`${rbac}/clusterrolebindings`, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name }, subjects: [] }],
+    ] as const) {
+      await client.request('POST', path, { body }).catch((err: unknown) => { if (!isAlreadyExists(err)) throw err; });
+    }
+  } finally { client.close(); }
 }

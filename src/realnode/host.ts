@@ -103,6 +103,9 @@ export function setUpNetwork(): void {
   // Anything in the test range that is not the bridge's /24 (kwok's make-believe pod addresses, unused
   // Service addresses) goes nowhere rather than out of the default route.
   if (!run('ip', ['route', 'show', 'type', 'blackhole', TEST_RANGE]).out.trim()) execFileSync('ip', ['route', 'add', 'blackhole', TEST_RANGE]);
+  // Service addresses are routed to the bridge, so the host's own connections to a ClusterIP pass the
+  // first route lookup; kube-proxy's DNAT then sends them to the pod (or the API server).
+  if (!run('ip', ['route', 'show', SERVICE_CIDR]).out.trim()) execFileSync('ip', ['route', 'add', SERVICE_CIDR, 'dev', BRIDGE, 'src', NODE_IP]);
   setSysctl('net/ipv4/ip_forward', '1');
   try { setSysctl('net/bridge/bridge-nf-call-iptables', '1'); } catch { /* br_netfilter absent: same-node Service hairpin needs it */ }
   if (!run('iptables', ['-w', '-L', 'CHAOSRUN-FORWARD', '-n']).ok) execFileSync('iptables', ['-w', '-N', 'CHAOSRUN-FORWARD']);

@@ -117,9 +117,13 @@ export async function podKill(client: KubeClient, opts: PodKillOptions, log: Log
   for (const pod of victims) {
     const { namespace, name, uid } = pod.metadata as { namespace: string; name: string; uid: string };
     try {
+      // The grace period goes in the DeleteOptions body: with a body present the API server reads
+      // the options from it alone and ignores a gracePeriodSeconds query parameter.
       await client.request('DELETE', paths.pods(namespace, name), {
-        query: { gracePeriodSeconds: opts.gracePeriodSeconds },
-        body: { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid } },
+        body: {
+          apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid },
+          ...(opts.gracePeriodSeconds !== undefined ? { gracePeriodSeconds: opts.gracePeriodSeconds } : {}),
+        },
       });
     } catch (err) {
       // Gone already (or replaced under its name): it left, which is what the kill wanted.

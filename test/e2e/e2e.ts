@@ -6,12 +6,16 @@
 // one at a time. Every pod here (the operator's, the step pods, the test workloads) is placed on the
 // real node with its label and toleration; a pod with no choice would land on the kwok node.
 import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { after } from 'node:test';
 import { testEnv, eventually, type TestEnv } from '../helpers/env.ts';
 import { helmRunner } from '../packaging/helm.ts';
 import { chartDir } from '../packaging/helm.ts';
-import { realNodePlacement } from '../../src/realnode/node.ts';
+import { importImage, realNodePlacement } from '../../src/realnode/node.ts';
+import { buildOperatorImage } from '../../src/realnode/images.ts';
 import { NODE_TAINT, NODE_LABEL } from '../../src/realnode/host.ts';
 import type { ChaosRun } from '../../src/api/types.ts';
 
@@ -39,6 +43,14 @@ export interface Pod {
 export async function e2eEnv(prefix: string): Promise<TestEnv> {
   const env = await testEnv(prefix);
   if (!env.state.realNode) throw new Error('the e2e tests need the plane\'s real node; run them with test/run-tests.ts as root');
+  // A plane kept between runs (CHAOSRUN_KEEP_CLUSTER) may hold an image of older sources: the image
+  // under test is always the one the current Dockerfile and sources build.
+  const image = buildOperatorImage((m) => console.error(m));
+  const marker = join(env.state.dir, 'node', 'operator-image');
+  if (!existsSync(marker) || readFileSync(marker, 'utf8') !== image.archive) {
+    if (!image.cached || existsSync(marker)) importImage(image.archive);
+    writeFileSync(marker, image.archive);
+  }
   return env;
 }
 
@@ -51,7 +63,6 @@ export function realNodeValues(extra: Record<string, unknown> = {}): Record<stri
     image: { pullPolicy: 'Never' },
     nodeSelector, tolerations,
     stepPods: { nodeSelector, tolerations },
-    probes: { periodSeconds: 2, failureThreshold: 3 },
     ...extra,
   };
 }
@@ -62,13 +73,23 @@ export function installOperator(env: TestEnv, values: Record<string, unknown> = 
   const helm = helmRunner(env.state);
   const file = helm.valuesFile('e2e', realNodeValues(values));
   helm.ok(['install', name, chartDir, '--namespace', namespace, '--create-namespace', '-f', file, '--wait', '--timeout', '180s']);
+  // Leave evidence when a test fails: the operator's logs, copied next to the plane's.
+  after(() => {
+    try {
+      for (const c of ['controller', 'signal-server']) {
+        const logs = env.kubectl(['logs', '-n', namespace, '-l', `app.kubernetes.io/instance=${name}`, '-c', c, '--tail=-1', '--prefix']);
+        writeFileSync(join(env.state.dir, 'logs', `e2e-${name}-${c}.log`), logs);
+      }
+    } catch { /* gone already */ }
+  });
   const release: Release = {
     name, namespace, helm,
     pods: () => (JSON.parse(env.kubectl(['get', 'pods', '-n', namespace, '-l', `app.kubernetes.io/instance=${name}`, '-o', 'json'])).items as Pod[])
       .sort((a, b) => b.metadata.creationTimestamp.localeCompare(a.metadata.creationTimestamp)),
     serviceIp: () => env.kubectl(['get', 'svc', '-n', namespace, '-l', `app.kubernetes.io/instance=${name}`, '-o', 'jsonpath={.items[0].spec.clusterIP}']),
     leaseHolder: () => {
-      try { return env.kubectl(['get', 'lease', '-n', namespace, name, '-o', 'jsonpath={.spec.holderIdentity}']) || undefined; } catch { return undefined; }
+      // The chart names the Lease after the full release name (release + chart name).
+      try { return env.kubectl(['get', 'lease', '-n', namespace, `${name}-chaosrun-operator`, '-o', 'jsonpath={.spec.holderIdentity}']) || undefined; } catch { return undefined; }
     },
     uninstall: () => { helm.ok(['uninstall', name, '--namespace', namespace, '--wait', '--timeout', '180s']); },
   };
@@ -110,9 +131,12 @@ export function token(env: TestEnv, namespace: string, serviceAccount: string): 
   return env.kubectl(['create', 'token', '-n', namespace, serviceAccount, '--duration', '1h']).trim();
 }
 
+/** curl from the host; the body goes to a file so the status code and the body stay apart. */
 export function curl(args: string[]): { code: number; status: number; body: string } {
-  const r = spawnSync('curl', ['-sS', '-m', '10', '-o', '/dev/stderr', '-w', '%{http_code}', ...args], { encoding: 'utf8' });
-  return { code: r.status ?? 1, status: Number(r.stdout || 0), body: r.stderr };
+  const out = join(mkdtempSync(join(tmpdir(), 'chaosrun-curl-')), 'body');
+  const r = spawnSync('curl', ['-sS', '-m', '10', '-o', out, '-w', '%{http_code}', ...args], { encoding: 'utf8' });
+  const body = existsSync(out) ? readFileSync(out, 'utf8') : '';
+  return { code: r.status ?? 1, status: Number(r.stdout || 0), body: body || r.stderr };
 }
 
 export function sh(cmd: string, args: string[], input?: string): string {

@@ -1,7 +1,7 @@
 // The operator as users run it: its image (built from the Dockerfile), installed by its chart with
 // `helm install`, on the plane's real node, reached through its Service and kube-proxy, running chaos
 // that kills real processes. One release (watching every namespace) for the whole file.
-import { test, before } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import {
@@ -10,13 +10,9 @@ import {
 import type { TestEnv } from '../helpers/env.ts';
 import { BUSYBOX_IMAGE } from '../../src/realnode/images.ts';
 
-let env: TestEnv;
-let release: Release;
-
-before(async () => {
-  env = await e2eEnv('e2e-op');
-  release = installOperator(env);
-});
+// At the top level, not in before(): the helpers register after() hooks that must run at the file's end.
+const env: TestEnv = await e2eEnv('e2e-op');
+const release: Release = installOperator(env);
 
 const apply = (obj: unknown) => env.kubectl(['apply', '-f', '-'], JSON.stringify(obj));
 
@@ -120,7 +116,8 @@ test('a built-in podKill works in a namespace created after install, and gracePe
           ...placement, terminationGracePeriodSeconds: 30,
           containers: [{
             name: 'httpd', image: BUSYBOX_IMAGE,
-            command: ['sh', '-c', `trap '' TERM; mkdir -p /tmp/www && echo ok > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www -c /dev/null -u root #${marker}`],
+            // The marker is in httpd's own argv (its document root), so the host's pgrep finds the process.
+            command: ['sh', '-c', `trap '' TERM; mkdir -p /tmp/${marker} && echo ok > /tmp/${marker}/index.html && exec httpd -f -p 8080 -h /tmp/${marker}`],
             readinessProbe: { httpGet: { path: '/', port: 8080 }, periodSeconds: 1 },
           }],
         },
@@ -132,7 +129,7 @@ test('a built-in podKill works in a namespace created after install, and gracePe
   assert.equal(before.length, 2, `two httpd processes on the host: ${before}`);
   assert.throws(() => env.kubectl(['get', 'serviceaccount', '-n', ns, 'chaosrun-scenario']), /NotFound|not found/);
 
-  apply(chaosRun(ns, 'kill', { scenarios: [{ name: 'kill-one', podKill: { labelSelector: 'app=web', count: 1, gracePeriodSeconds: 0, recovery: { timeout: '90s' } } }] }));
+  apply(chaosRun(ns, 'kill', { scenarios: [{ name: 'kill-one', podKill: { namespace: ns, labelSelector: 'app=web', count: 1, gracePeriodSeconds: 0, recovery: { timeout: '90s' } } }] }));
   // The kill lands: one of the two processes ends within seconds (with the old default grace it lived 30 s).
   const killedAt = await eventually('one httpd process to be killed', () => {
     const gone = before.filter((p) => !pidAlive(p));
