@@ -59,7 +59,7 @@ test('krkn\'s client lines reach the signal server through its Service (kube-pro
   // No token: 401; a token RBAC does not allow: 403; both with a JSON body, and nothing changes.
   const none = curl(['-X', 'POST', url(`/runs/${ns}/daemon/PAUSE`)]);
   assert.equal(none.status, 401, none.body);
-  assert.ok(JSON.parse(none.body).message);
+  assert.equal(JSON.parse(none.body).reason, "Unauthorized");
   const forbidden = curl(['-X', 'POST', '-H', `Authorization: Bearer ${denied}`, url(`/runs/${ns}/daemon/PAUSE`)]);
   assert.equal(forbidden.status, 403, forbidden.body);
   assert.equal(getRun(env, ns, 'daemon').spec.signalState, 'RUN');
