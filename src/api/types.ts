@@ -154,6 +154,8 @@ export interface ChaosRunSpec {
    * The CRD defaults it (120); absent only in objects built by hand, where the same default applies.
    */
   deadManSeconds?: number;
+  /** Run every rule, but record what each step would do instead of doing it (no Job, no deletion). */
+  dryRun?: boolean;
 }
 
 export interface Condition {
@@ -167,7 +169,7 @@ export interface Condition {
 
 export type StepResult = 'Running' | 'Succeeded' | 'Failed' | 'Aborted';
 /** Why a step ended, when its result alone does not say it. */
-export const STEP_REASONS = ['DeadManSwitch'] as const;
+export const STEP_REASONS = ['DeadManSwitch', 'DryRun'] as const;
 export type StepReason = (typeof STEP_REASONS)[number];
 
 export interface StepRecord {
@@ -176,7 +178,10 @@ export interface StepRecord {
   step: string;
   job: string;
   result: StepResult;
-  /** DeadManSwitch: Kubernetes ended the step because no live operator renewed its deadline. */
+  /**
+   * DeadManSwitch: Kubernetes ended the step because no live operator renewed its deadline.
+   * DryRun: nothing ran; the message says what the step would have done.
+   */
   reason?: StepReason;
   startTime: string;
   endTime?: string;
@@ -205,6 +210,8 @@ export interface Report {
   durationSeconds: number;
   /** Time the run spent held by a pauseWhen gate. */
   gatedSeconds: number;
+  /** The run was a dry run: no step ran. */
+  dryRun?: boolean;
 }
 
 export interface ChaosRunStatus {

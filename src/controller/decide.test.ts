@@ -471,3 +471,43 @@ test('schedule: a far boundary is reached in requeues of at most a day', () => {
   const r = mkRun({ gates: { pauseWhen: [{ name: 'later', schedule: { timeZone: 'UTC', allowed: [{ date: '2026-06-01', start: '00:00', end: '01:00' }] } }] } });
   assert.equal(decide(r, [], T0).requeueAfterMs, 86_400_000);
 });
+
+// Dry runs: every rule holds, but each step is recorded with its plan instead of a Job.
+test('dry run: a step is recorded at once with the shell\'s plan, no Job; waits and iterations still apply', () => {
+  const r0 = mkRun({ dryRun: true, waitDuration: '10s' });
+  const d = decide(r0, [], T0, { keepFinishedJobs: 5, dryRunPlan: { stepIndex: 0, ok: true, plan: 'would create Job ns/x: image x' } });
+  assert.equal(creates(d).length, 0);
+  const s = statusOf(d)!;
+  assert.deepEqual(s.history?.map((h) => [h.step, h.result, h.reason, h.message]), [['a', 'Succeeded', 'DryRun', 'dry run: would create Job ns/x: image x']]);
+  assert.equal(s.activeJob, undefined);
+  assert.equal(s.phase, 'Running');
+  assert.equal(s.conditions?.find((c) => c.type === 'Running')?.reason, 'DryRun');
+  assert.ok(events(d).includes('DryRun'));
+  assert.equal(d.requeueAfterMs, 10_000, 'the wait between steps still applies');
+  // During the wait: nothing; after it, step b with its own plan, and the run completes as a dry run.
+  const r1 = after(r0, d);
+  assert.equal(statusOf(decide(r1, [], T0 + 5000, { keepFinishedJobs: 5, dryRunPlan: { stepIndex: 1, ok: true, plan: 'p' } }))?.history?.length ?? 1, 1);
+  const d2 = decide(r1, [], T0 + 10_000, { keepFinishedJobs: 5, dryRunPlan: { stepIndex: 1, ok: true, plan: 'p' } });
+  const s2 = statusOf(d2)!;
+  assert.equal(s2.phase, 'Completed');
+  assert.equal(s2.report?.dryRun, true);
+  assert.match(s2.report!.message, /^dry run: all 1 iteration\(s\) completed/);
+  assert.equal(creates(d2).length, 0);
+});
+
+test('dry run: a step that would fail follows failurePolicy; PAUSE and gates hold a dry run too', () => {
+  const d = decide(mkRun({ dryRun: true, failurePolicy: 'Stop' }), [], T0, { keepFinishedJobs: 5, dryRunPlan: { stepIndex: 0, ok: false, plan: 'podKill would fail: no pod matched (namespace shop, labels app=web)' } });
+  const s = statusOf(d)!;
+  assert.equal(s.phase, 'Failed');
+  assert.equal(s.history?.[0].result, 'Failed');
+  assert.equal(s.history?.[0].reason, 'DryRun');
+  assert.match(s.report!.message, /^dry run: step a .* failed: dry run: podKill would fail: no pod matched/);
+  const paused = decide(mkRun({ dryRun: true, signalState: 'PAUSE' }), [], T0, { keepFinishedJobs: 5, dryRunPlan: { stepIndex: 0, ok: true, plan: 'p' } });
+  assert.equal(statusOf(paused)?.phase, 'Paused');
+  assert.equal(statusOf(paused)?.history, undefined);
+  const gated = decide(mkRun({ dryRun: true }), [], T0, { keepFinishedJobs: 5, gates: { held: { gate: 'g', message: 'm' } }, dryRunPlan: { stepIndex: 0, ok: true, plan: 'p' } });
+  assert.equal(statusOf(gated)?.history, undefined);
+  // A plan for another step (a stale one) is never recorded for this one.
+  const stale = decide(mkRun({ dryRun: true }), [], T0, { keepFinishedJobs: 5, dryRunPlan: { stepIndex: 1, ok: true, plan: 'p' } });
+  assert.match(statusOf(stale)!.history![0].message!, /no plan was computed/);
+});

@@ -58,10 +58,15 @@ export type Action =
 
 export interface Decision { actions: Action[]; requeueAfterMs?: number }
 
+/** What the step at `stepIndex` would do (src/safety/dry-run.ts); `ok: false` means it would fail. */
+export interface DryRunPlan { stepIndex: number; ok: boolean; plan: string }
+
 export interface DecideOptions {
   /** Finished Jobs kept per run (older ones are deleted once recorded). */
   keepFinishedJobs: number;
   gates?: GateView;
+  /** With spec.dryRun: the plan of the step the cursor is on, computed by the shell. */
+  dryRunPlan?: DryRunPlan;
 }
 
 export const defaultDecideOptions: DecideOptions = { keepFinishedJobs: 5 };
@@ -330,9 +335,9 @@ class Step {
     if (reason === 'DeadManSwitch') counts.deadManSwitch = (counts.deadManSwitch ?? 0) + 1;
     delete this.next.activeJob;
     const where = `step ${entry.step} (iteration ${this.iteration}, job ${entry.job})`;
-    const eventReason = reason === 'DeadManSwitch' ? 'DeadManSwitch' : result === 'Failed' ? 'StepFailed' : 'StepAborted';
+    const eventReason = reason ?? (result === 'Failed' ? 'StepFailed' : 'StepAborted');
     this.events.push(result === 'Succeeded'
-      ? { kind: 'event', type: 'Normal', reason: 'StepSucceeded', message: `${where} succeeded` }
+      ? { kind: 'event', type: 'Normal', reason: reason ?? 'StepSucceeded', message: `${where} succeeded${message ? `: ${message}` : ''}` }
       : { kind: 'event', type: 'Warning', reason: eventReason, message: `${where} ${result.toLowerCase()}${message ? `: ${message}` : ''}` });
     return where;
   }
@@ -403,6 +408,7 @@ class Step {
       this.wakeAt(waitUntil);
       return;
     }
+    if (spec.dryRun) { this.dryRunStep(); return; }
     // Start the step: the intent goes into status first (see the top of this file), then the Job.
     const name = this.currentJobName();
     delete this.next.nextStepTime;
@@ -413,7 +419,26 @@ class Step {
     this.setPhase('Running', 'StepRunning', `step ${stepName} (iteration ${this.iteration}) is running`);
   }
 
+  /**
+   * A dry run's step: recorded at once with what it would do (the plan the shell computed) and no Job;
+   * every other rule (iterations, waits, gates, signals, failurePolicy for a step that would fail) holds.
+   */
+  private dryRunStep(): void {
+    const stepName = this.scenarios[this.index].name;
+    const iteration = this.iteration;
+    const given = this.options.dryRunPlan;
+    const plan = given?.stepIndex === this.index ? given : { ok: false, plan: 'no plan was computed for this step' };
+    delete this.next.nextStepTime;
+    this.recordStart(this.currentJobName());
+    const ended = this.completeStep(plan.ok ? 'Succeeded' : 'Failed', this.now, `dry run: ${plan.plan}`, 'DryRun');
+    if (ended) { this.end(ended.reason, ended.message); return; }
+    this.setPhase('Running', 'DryRun', `dry run: step ${stepName} (iteration ${iteration}) recorded what it would do; nothing is created or deleted`);
+    const waitUntil = this.next.nextStepTime ? Date.parse(this.next.nextStepTime) : 0;
+    if (waitUntil > this.now) this.wakeAt(waitUntil);
+  }
+
   private end(reason: Report['reason'], message: string): void {
+    if (this.spec.dryRun) message = `dry run: ${message}`;
     const endMs = this.now;
     const counts = this.next.counts!;
     delete this.next.nextStepTime;
@@ -428,6 +453,7 @@ class Step {
       endTime: iso(endMs),
       durationSeconds: Math.max(0, (endMs - start) / 1000),
       gatedSeconds: this.next.gatedSeconds ?? 0,
+      ...(this.spec.dryRun ? { dryRun: true } : {}),
     };
     this.next.report = report;
     this.next.completionTime = iso(endMs);

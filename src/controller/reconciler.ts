@@ -3,14 +3,15 @@
 // on the resourceVersion the decision saw; when it conflicts nothing else happens (see decide.ts).
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import { FINALIZER, LABEL_ITERATION, LABEL_RUN, LABEL_STEP_INDEX, MANAGER } from '../api/constants.ts';
-import type { ChaosRun, ChaosRunStatus } from '../api/types.ts';
+import { isFinal, type ChaosRun, type ChaosRunStatus } from '../api/types.ts';
 import { isAlreadyExists, isConflict, isNotFound, MERGE_PATCH, type KubeClient } from '../kube/client.ts';
 import { recordEvent } from '../kube/events.ts';
 import { objectKey, type Informer } from '../kube/informer.ts';
 import { paths } from '../kube/paths.ts';
 import type { Logger } from '../log.ts';
 import { deadManRenewals, gatedSeconds, signalLatency, stepResults, stepsStarted } from '../metrics/controller.ts';
-import { decide, reportLine, type Action, type DecideOptions, type GateView, type ObservedJob } from './decide.ts';
+import { decide, reportLine, type Action, type DecideOptions, type DryRunPlan, type GateView, type ObservedJob } from './decide.ts';
+import { planStep } from '../safety/dry-run.ts';
 import { renderJob, type RenderContext } from './render-job.ts';
 
 export interface ReconcilerOptions {
@@ -91,7 +92,8 @@ export class Reconciler {
     if (!run) { this.signals.forget(key); return {}; }
     const log = this.o.log.child({ run: key });
     const jobs = await this.withFailureMessages(run, this.jobsOf(run));
-    const decision = decide(run, jobs, Date.now(), this.decideOptions(run));
+    const dryRunPlan = await this.dryRunPlan(run);
+    const decision = decide(run, jobs, Date.now(), { ...this.decideOptions(run), ...(dryRunPlan ? { dryRunPlan } : {}) });
     for (const action of decision.actions) {
       if (!this.o.canAct()) return {};
       const next = await this.apply(run, action, log);
@@ -105,6 +107,16 @@ export class Reconciler {
   private decideOptions(run: ChaosRun): DecideOptions {
     const gates = this.o.gates?.(run);
     return { keepFinishedJobs: this.o.keepFinishedJobs, ...(gates ? { gates } : {}) };
+  }
+
+  /** A dry run about to record its next step: what that step would do (read-only; see src/safety/dry-run.ts). */
+  private async dryRunPlan(run: ChaosRun): Promise<DryRunPlan | undefined> {
+    const st = run.status;
+    if (!run.spec.dryRun || run.spec.signalState !== 'RUN' || run.metadata.deletionTimestamp || isFinal(st?.phase) || st?.activeJob) return undefined;
+    let iteration = st?.iteration ?? 1;
+    let index = st?.step?.index ?? 0;
+    if (index >= run.spec.scenarios.length) { iteration++; index = 0; }
+    return planStep(this.o.client, run, iteration, index, this.o.render);
   }
 
   /** A failed step's pod usually says why (the scenario's one-line reason): read it once, when it matters. */

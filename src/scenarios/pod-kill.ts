@@ -97,15 +97,24 @@ function pickRandom<T>(items: T[], count: number): T[] {
   return pool.slice(0, count);
 }
 
-export async function podKill(client: KubeClient, opts: PodKillOptions, log: Logger): Promise<PodKillResult> {
+/**
+ * The selection half of a kill, shared with the dry run (src/safety/dry-run.ts): the target
+ * namespaces and the pods that match now, or the one-line reason the kill cannot go on.
+ */
+export async function selectTargets(client: KubeClient, opts: PodKillOptions): Promise<{ namespaces: string[]; pods: V1Pod[]; target: string }> {
   validatePodKillOptions(opts);
   const namespaces = await targetNamespaces(client, opts);
   if (namespaces.length === 0) throw new Error(`no namespace matched /${opts.namespacePattern}/`);
-  const before = await matchingPods(client, namespaces, opts);
-  if (before.length === 0) throw new Error(`no pod matched (${target(opts)})`);
-  if (before.length < opts.count) {
-    throw new Error(`only ${before.length} pod(s) matched (${target(opts)}), fewer than count ${opts.count}`);
+  const pods = await matchingPods(client, namespaces, opts);
+  if (pods.length === 0) throw new Error(`no pod matched (${target(opts)})`);
+  if (pods.length < opts.count) {
+    throw new Error(`only ${pods.length} pod(s) matched (${target(opts)}), fewer than count ${opts.count}`);
   }
+  return { namespaces, pods, target: target(opts) };
+}
+
+export async function podKill(client: KubeClient, opts: PodKillOptions, log: Logger): Promise<PodKillResult> {
+  const { namespaces, pods: before } = await selectTargets(client, opts);
   // Recovery means getting back to where the target stood, not to a state it was never in.
   const expectedReady = before.filter(isReady).length;
   log.info({ matched: before.map(podId), ready: expectedReady, count: opts.count }, 'pods matched');

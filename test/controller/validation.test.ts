@@ -43,7 +43,7 @@ test('defaults are applied by the API server', async () => {
   });
   assert.deepEqual(
     { ...created.spec, scenarios: undefined },
-    { signalState: 'RUN', iterations: 1, daemonMode: false, waitDuration: '0s', publishStatus: true, failurePolicy: 'Continue', historyLimit: 50, deadManSeconds: 120, scenarios: undefined },
+    { signalState: 'RUN', iterations: 1, daemonMode: false, waitDuration: '0s', publishStatus: true, failurePolicy: 'Continue', historyLimit: 50, deadManSeconds: 120, dryRun: false, scenarios: undefined },
   );
 });
 
@@ -71,13 +71,14 @@ const fullSpec: Required<ChaosRunSpec> = {
   }],
   gates: { pauseWhen: [fullGate], stopWhen: [fullGate] },
   deadManSeconds: 120,
+  dryRun: false,
 };
 const fullStatus: Required<ChaosRunStatus> = {
   phase: 'Running', observedSignal: 'RUN', observedGeneration: 1, iteration: 1, step: { index: 0, name: '' }, progress: '', activeJob: '',
   startTime: '', completionTime: '', nextStepTime: '', counts: { succeeded: 0, failed: 0, aborted: 0, deadManSwitch: 0 }, iterationsCompleted: 0,
   conditions: [{ type: '', status: 'True', reason: '', message: '', lastTransitionTime: '', observedGeneration: 1 }],
   history: [{ iteration: 1, stepIndex: 0, step: '', job: '', result: 'Running', reason: 'DeadManSwitch', startTime: '', endTime: '', message: '' }],
-  report: { reason: 'Completed', message: '', iterationsCompleted: 0, stepsSucceeded: 0, stepsFailed: 0, stepsAborted: 0, stepsEndedByDeadManSwitch: 0, startTime: '', endTime: '', durationSeconds: 0, gatedSeconds: 0 },
+  report: { reason: 'Completed', message: '', iterationsCompleted: 0, stepsSucceeded: 0, stepsFailed: 0, stepsAborted: 0, stepsEndedByDeadManSwitch: 0, startTime: '', endTime: '', durationSeconds: 0, gatedSeconds: 0, dryRun: true },
   gatedSince: '', gatedSeconds: 0,
 };
 
