@@ -14,7 +14,7 @@ import { createLogger, type Logger } from '../log.ts';
 import { isLeader, reconcileDuration, reconciles, runsByPhase, runsGated } from '../metrics/controller.ts';
 import { WorkQueue } from './queue.ts';
 import { Reconciler } from './reconciler.ts';
-import { defaultRenderContext, type RenderContext } from './render-job.ts';
+import { defaultRenderContext, type RenderContext } from '../scenarios/step-pod.ts';
 import { ScenarioAccounts, type BindingRef } from '../scenarios/account.ts';
 import type { GateView } from './decide.ts';
 import { GateEvaluator } from '../gates/evaluator.ts';

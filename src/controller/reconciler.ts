@@ -12,7 +12,8 @@ import type { Logger } from '../log.ts';
 import { deadManRenewals, gatedSeconds, signalLatency, stepResults, stepsStarted } from '../metrics/controller.ts';
 import { decide, reportLine, type Action, type DecideOptions, type DryRunPlan, type GateView, type ObservedJob } from './decide.ts';
 import { planStep } from '../safety/dry-run.ts';
-import { renderJob, type RenderContext } from './render-job.ts';
+import { renderJob } from './render-job.ts';
+import type { RenderContext } from '../scenarios/step-pod.ts';
 
 export interface ReconcilerOptions {
   client: KubeClient;

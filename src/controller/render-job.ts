@@ -1,42 +1,15 @@
 // Renders the Kubernetes Job of one step: deterministic name, labels, a controller ownerReference to
 // the ChaosRun (deleting the run removes its Jobs), one attempt, and the scenario body's pod.
-import type { V1Container, V1Job, V1Toleration, V1Volume } from '@kubernetes/client-node';
+import type { V1Container, V1Job } from '@kubernetes/client-node';
 import {
   API_VERSION, KIND, LABEL_ITERATION, LABEL_MANAGED_BY, LABEL_RUN, LABEL_STEP, LABEL_STEP_INDEX, MANAGER,
 } from '../api/constants.ts';
-import type { ChaosRun, PodMetadata, Scenario } from '../api/types.ts';
+import type { ChaosRun, Scenario } from '../api/types.ts';
 import { krknHubPod } from '../scenarios/krkn-hub.ts';
 import { podKillPod } from '../scenarios/pod-kill-pod.ts';
 import { parseDuration } from '../api/duration.ts';
 import { deadManSecondsOf, initialDeadline } from '../safety/dead-man.ts';
-
-/** What a scenario body contributes to the step's pod. */
-export interface StepPod {
-  containers: V1Container[];
-  serviceAccountName?: string;
-  volumes?: V1Volume[];
-  podMetadata?: PodMetadata;
-}
-
-/** Operator-wide settings that built-in scenarios need. */
-export interface RenderContext {
-  /** The operator's own image, which runs the built-in scenarios (`chaosrun scenario …`). */
-  operatorImage: string;
-  /** The ServiceAccount built-in scenarios run as by default. */
-  scenarioServiceAccount: string;
-  /** Where every step pod runs (e.g. a node set aside for chaos tooling); empty: wherever the scheduler likes. */
-  stepPlacement?: StepPlacement;
-}
-
-export interface StepPlacement {
-  nodeSelector?: Record<string, string>;
-  tolerations?: V1Toleration[];
-}
-
-export const defaultRenderContext: RenderContext = {
-  operatorImage: process.env.OPERATOR_IMAGE ?? 'ghcr.io/chaosrun/chaosrun-operator:0.1.0',
-  scenarioServiceAccount: process.env.SCENARIO_SERVICE_ACCOUNT ?? 'chaosrun-scenario',
-};
+import type { RenderContext, StepPod } from '../scenarios/step-pod.ts';
 
 function jobBodyPod(scenario: Scenario): StepPod {
   const job = scenario.job!;

@@ -11,7 +11,8 @@ import { parseDuration } from '../api/duration.ts';
 import type { ChaosRun } from '../api/types.ts';
 import type { DryRunPlan } from '../controller/decide.ts';
 import { jobName } from '../controller/job-name.ts';
-import { renderJob, type RenderContext } from '../controller/render-job.ts';
+import { renderJob } from '../controller/render-job.ts';
+import type { RenderContext } from '../scenarios/step-pod.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { selectTargets } from '../scenarios/pod-kill.ts';
 

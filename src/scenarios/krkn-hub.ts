@@ -3,7 +3,7 @@
 // images read it (they run as the krkn user).
 import type { V1Container, V1Volume } from '@kubernetes/client-node';
 import type { Scenario } from '../api/types.ts';
-import type { StepPod } from '../controller/render-job.ts';
+import type { StepPod } from './step-pod.ts';
 
 export const KRKN_KUBECONFIG_PATH = '/home/krkn/.kube/config';
 /** The key of the kubeconfig in the Secret named by kubeconfigSecret. */

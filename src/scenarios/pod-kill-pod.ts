@@ -1,7 +1,7 @@
 // Renders a podKill body as the step's pod: the operator's own image running
 // `chaosrun scenario pod-kill` with flags that mirror the body, under the scenario ServiceAccount.
 import type { PodKillBody, Scenario } from '../api/types.ts';
-import type { RenderContext, StepPod } from '../controller/render-job.ts';
+import type { RenderContext, StepPod } from './step-pod.ts';
 
 /** The CLI arguments of a podKill body (see parsePodKillArgs in main.ts, which reads them back). */
 export function podKillArgs(body: PodKillBody): string[] {
