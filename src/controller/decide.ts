@@ -18,7 +18,7 @@ import { evaluateSchedule } from '../safety/window.ts';
 import { phaseConditions, setCondition } from './conditions.ts';
 import { jobName } from './job-name.ts';
 
-/** What the shell saw of one of the run's Jobs. */
+/** What the shell saw of one of the run's Jobs (one the API server refused to create is seen as Failed, with its message). */
 export interface ObservedJob {
   name: string;
   iteration: number;

@@ -47,7 +47,13 @@ export async function controllerCommand(args: string[]): Promise<number> {
     throw new Error('leader election needs --retry-period < --renew-deadline < --lease-duration');
   }
   let exiting = false;
-  const controller = await startController({
+  // The probes answer from the start: /readyz says 503 until the caches have synced.
+  let controller: Awaited<ReturnType<typeof startController>> | undefined;
+  const port = positiveInt('metrics-port', v['metrics-port']!);
+  const server = port > 0
+    ? await startMetricsServer(port, v['metrics-bind']!, () => controller?.ready() ?? false, () => controller?.refreshGauges())
+    : undefined;
+  controller = await startController({
     kubeconfig: v.kubeconfig,
     namespaces: list(v.namespaces),
     concurrency,
@@ -69,8 +75,6 @@ export async function controllerCommand(args: string[]): Promise<number> {
       process.exit(1);
     },
   });
-  const port = positiveInt('metrics-port', v['metrics-port']!);
-  const server = port > 0 ? await startMetricsServer(port, v['metrics-bind']!, controller.ready, controller.refreshGauges) : undefined;
   await new Promise<void>((resolve) => {
     // The controller runs until a signal. Its retry timers are unref'd (so stop() never waits on them),
     // so without the metrics server nothing else would hold the event loop while the API server is

@@ -1,6 +1,9 @@
 // Wires the controller: informers on ChaosRuns and the Jobs they own feed a keyed work queue, the
 // reconciler drains it, and (optionally) a Lease decides which replica may act. Informers run on
-// every replica so a new leader starts with a warm cache.
+// every replica so a new leader starts with a warm cache. Work starts only once both caches have
+// synced (a first sync slower than cacheSyncTimeoutMs is logged; /readyz stays 503 until then), and
+// on stop the reconciles in flight finish (within shutdownGraceMs) before the Lease is released and
+// the client closed, so a successor never acts beside a pass still writing.
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { KubeConfig, V1Job } from '@kubernetes/client-node';
@@ -12,7 +15,7 @@ import { LeaderElector } from '../kube/leader.ts';
 import { paths } from '../kube/paths.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { isLeader, reconcileDuration, reconciles, runsByPhase, runsGated } from '../metrics/controller.ts';
-import { WorkQueue } from './queue.ts';
+import { WorkQueue, type Outcome } from './queue.ts';
 import { Reconciler } from './reconciler.ts';
 import { defaultRenderContext, type RenderContext } from '../scenarios/step-pod.ts';
 import { ScenarioAccounts, type BindingRef } from '../scenarios/account.ts';
@@ -42,7 +45,18 @@ export interface ControllerOptions {
   gates?: (run: ChaosRun) => GateView | undefined;
   /** Bindings the scenario ServiceAccount is added to in each namespace a built-in step runs in (see scenarios/account.ts). */
   scenarioBindings?: BindingRef[];
+  /** The first cache sync taking longer than this is logged as an error (default 60 s); the controller keeps waiting. */
+  cacheSyncTimeoutMs?: number;
+  /** How long stop() lets reconciles in flight finish before releasing the Lease anyway (default 15 s). */
+  shutdownGraceMs?: number;
+  /** The slow fallback requeue of unfinished runs (default 5 min, see reconciler.ts). */
+  resyncMs?: number;
 }
+
+/** The label of each outcome on chaosrun_reconcile_total. */
+const OUTCOME_LABEL: Record<Outcome['kind'], string> = {
+  ok: 'ok', requeueAfter: 'requeue_after', conflict: 'conflict', error: 'error', terminal: 'terminal',
+};
 
 export interface RunningController {
   client: KubeClient;
@@ -67,7 +81,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
   const canAct = () => (elector ? elector.isLeader() : true);
 
   // Gate verdicts wake their run; a finished run needs no more evaluation.
-  const evaluator = new GateEvaluator(client, log, (key) => queue.add(key));
+  const evaluator = new GateEvaluator(client, log, (key) => queue.add(key, 'gate'));
   const gates = options.gates ?? ((run: ChaosRun) => {
     if (!isFinal(run.status?.phase)) return evaluator.view(run);
     evaluator.forget(objectKey(run));
@@ -80,22 +94,14 @@ export async function startController(options: ControllerOptions = {}): Promise<
       ? new ScenarioAccounts(client, (options.render ?? defaultRenderContext).scenarioServiceAccount, options.scenarioBindings)
       : undefined,
     keepFinishedJobs: options.keepFinishedJobs ?? 5,
+    ...(options.resyncMs !== undefined ? { resyncMs: options.resyncMs } : {}),
   });
-  const queue = new WorkQueue(async (key) => {
+  const queue = new WorkQueue((key, trigger) => {
     const end = reconcileDuration.startTimer();
-    try {
-      const result = await reconciler.reconcile(key);
-      reconciles.inc({ result: result.requeueAfterMs === 0 ? 'conflict' : 'ok' });
-      return result;
-    } catch (err) {
-      reconciles.inc({ result: 'error' });
-      throw err;
-    } finally {
-      end();
-    }
+    return reconciler.reconcile(key, trigger).finally(end);
   }, {
     concurrency: options.concurrency ?? 16,
-    onError: (key, err) => log.warn({ run: key, err: String((err as Error)?.message ?? err) }, 'reconcile failed; retrying with backoff'),
+    onOutcome: (_key, outcome) => reconciles.inc({ result: OUTCOME_LABEL[outcome.kind] }),
   });
 
   runs.on('add', (r) => queue.add(objectKey(r)));
@@ -113,11 +119,17 @@ export async function startController(options: ControllerOptions = {}): Promise<
   jobs.on('update', onJob);
   jobs.on('delete', onJob);
 
-  await Promise.all([runs.start(), jobs.start()]);
+  let stopped = false;
   const beginWork = () => {
     isLeader.set(1);
     queue.start();
-    for (const r of runs.list()) queue.add(objectKey(r));
+    for (const r of runs.list()) queue.add(objectKey(r), 'start');
+  };
+  const campaign = () => {
+    if (stopped) return;
+    if (!elector) { beginWork(); return; }
+    isLeader.set(0);
+    elector.start();
   };
 
   if (options.leaderElection) {
@@ -135,10 +147,21 @@ export async function startController(options: ControllerOptions = {}): Promise<
         options.onLostLeadership?.();
       },
     });
-    isLeader.set(0);
-    elector.start();
+  }
+
+  // Acting on a half-listed cache would miss runs (or Jobs, and create them twice): work waits for the sync.
+  const synced = Promise.all([runs.start(), jobs.start()]).then(() => true);
+  const syncTimeoutMs = options.cacheSyncTimeoutMs ?? 60_000;
+  let syncTimer: NodeJS.Timeout | undefined;
+  const inTime = await Promise.race([synced, new Promise<false>((r) => { syncTimer = setTimeout(() => r(false), syncTimeoutMs); })]);
+  clearTimeout(syncTimer);
+  if (inTime) {
+    campaign();
   } else {
-    beginWork();
+    log.error({ waitedMs: syncTimeoutMs, chaosruns: runs.synced, jobs: jobs.synced },
+      'caches not synced yet: is the ChaosRun CRD installed, and may this identity list and watch chaosruns and jobs? ' +
+      '/readyz stays not ready; work starts once they sync');
+    void synced.then(() => { if (!stopped) log.info('caches synced; starting work'); campaign(); });
   }
   log.info({ identity, namespaces: options.namespaces ?? 'all', leaderElection: Boolean(options.leaderElection) }, 'controller started');
 
@@ -147,7 +170,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
     identity,
     isLeader: canAct,
     ready: () => runs.synced && jobs.synced,
-    enqueue: (key) => queue.add(key),
+    enqueue: (key) => queue.add(key, 'gate'),
     refreshGauges: () => {
       const counts = new Map<string, number>(PHASES.map((p) => [p, 0]));
       for (const r of runs.list()) counts.set(r.status?.phase ?? 'Pending', (counts.get(r.status?.phase ?? 'Pending') ?? 0) + 1);
@@ -155,8 +178,10 @@ export async function startController(options: ControllerOptions = {}): Promise<
       runsGated.set(runs.list().filter((r) => r.status?.gatedSince).length);
     },
     async stop() {
-      queue.shutdown();
+      stopped = true;
       evaluator.stop();
+      const graceMs = options.shutdownGraceMs ?? 15_000;
+      if (!await queue.drain(graceMs)) log.warn({ graceMs, inFlight: queue.busy }, 'reconciles still in flight after the grace period; releasing the lease anyway');
       await elector?.stop();
       runs.stop();
       jobs.stop();

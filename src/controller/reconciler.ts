@@ -1,24 +1,30 @@
 // The imperative shell around decide(): read the run and its Jobs from the informer caches, ask the
 // pure core what to do, and carry the actions out. The status write goes first and is conditional
 // on the resourceVersion the decision saw; when it conflicts nothing else happens (see decide.ts).
+// Every pass ends in one classified outcome (see queue.ts): ok, requeueAfter, conflict, error, or
+// terminal. A Job the API server refuses (400/413/422: sending it again cannot help) is that step's
+// failure: the pass decides once more with the refused Job observed as Failed with the server's
+// message, so the run records it and follows its failurePolicy instead of retrying forever.
+import { randomUUID } from 'node:crypto';
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import { FINALIZER, LABEL_ITERATION, LABEL_RUN, LABEL_STEP_INDEX, MANAGER } from '../api/constants.ts';
 import { isFinal, type ChaosRun, type ChaosRunStatus } from '../api/types.ts';
-import { isAlreadyExists, isConflict, isNotFound, MERGE_PATCH, type KubeClient } from '../kube/client.ts';
+import { isAlreadyExists, isConflict, isNotFound, isTerminal, MERGE_PATCH, type ApiClient } from '../kube/client.ts';
 import { recordEvent } from '../kube/events.ts';
-import { objectKey, type Informer } from '../kube/informer.ts';
+import type { Store } from '../kube/informer.ts';
 import { paths } from '../kube/paths.ts';
 import type { Logger } from '../log.ts';
 import { deadManRenewals, gatedSeconds, signalLatency, stepResults, stepsStarted } from '../metrics/controller.ts';
-import { decide, reportLine, type Action, type DecideOptions, type DryRunPlan, type GateView, type ObservedJob } from './decide.ts';
 import { planStep } from '../safety/dry-run.ts';
-import { renderJob } from './render-job.ts';
 import type { RenderContext } from '../scenarios/step-pod.ts';
+import { decide, reportLine, type Action, type DecideOptions, type DryRunPlan, type GateView, type ObservedJob } from './decide.ts';
+import type { Outcome, Trigger } from './queue.ts';
+import { renderJob } from './render-job.ts';
 
 export interface ReconcilerOptions {
-  client: KubeClient;
-  runs: Informer<ChaosRun>;
-  jobs: Informer<V1Job>;
+  client: ApiClient;
+  runs: Store<ChaosRun>;
+  jobs: Store<V1Job>;
   render: RenderContext;
   keepFinishedJobs: number;
   log: Logger;
@@ -27,7 +33,19 @@ export interface ReconcilerOptions {
   gates?: (run: ChaosRun) => GateView | undefined;
   /** Makes the built-in scenarios' ServiceAccount usable in a namespace before its first step there. */
   scenarioAccounts?: { ensure(namespace: string): Promise<void> };
+  /**
+   * The slow fallback: an unfinished run is reconciled at least this often (±10 %), in case an event
+   * was missed. Such a pass reads only the caches and writes nothing when nothing changed.
+   */
+  resyncMs?: number;
+  now?: () => number;
+  random?: () => number;
 }
+
+export const DEFAULT_RESYNC_MS = 5 * 60_000;
+
+/** What carrying out one action led to. */
+type Applied = { run: ChaosRun } | { stop: 'conflict' | 'gone' } | { refused: ObservedJob };
 
 const toIso = (v: unknown): string | undefined =>
   v === undefined || v === null ? undefined : v instanceof Date ? v.toISOString() : String(v);
@@ -87,23 +105,64 @@ export class Reconciler {
       .filter((j): j is ObservedJob => j !== undefined);
   }
 
-  async reconcile(key: string): Promise<{ requeueAfterMs?: number }> {
+  /** One pass over one run: never throws; the outcome says what the queue should do next. */
+  async reconcile(key: string, trigger: Trigger = 'event'): Promise<Outcome> {
+    const log = this.o.log.child({ run: key, reconcileId: randomUUID(), trigger });
+    try {
+      return await this.pass(key, log);
+    } catch (err) {
+      if (isConflict(err)) return { kind: 'conflict' };
+      if (isTerminal(err)) {
+        log.error({ err }, 'reconcile failed and retrying cannot help; trying again only at the slow fallback');
+        return { kind: 'terminal', err, requeueAfterMs: this.resyncDelay() };
+      }
+      log.warn({ err }, 'reconcile failed; retrying with backoff');
+      return { kind: 'error', err };
+    }
+  }
+
+  private async pass(key: string, log: Logger): Promise<Outcome> {
     const [namespace, name] = key.split('/');
     let run = this.o.runs.get(name, namespace);
-    if (!run) { this.signals.forget(key); return {}; }
-    const log = this.o.log.child({ run: key });
-    const jobs = await this.withFailureMessages(run, this.jobsOf(run));
+    if (!run) { this.signals.forget(key); return { kind: 'ok' }; }
+    let jobs = await this.withFailureMessages(run, this.jobsOf(run), log);
+    let refusal: ObservedJob | undefined;
     const dryRunPlan = await this.dryRunPlan(run);
-    const decision = decide(run, jobs, Date.now(), { ...this.decideOptions(run), ...(dryRunPlan ? { dryRunPlan } : {}) });
-    for (const action of decision.actions) {
-      if (!this.o.canAct()) return {};
-      const next = await this.apply(run, action, log);
-      if (next === 'conflict') return { requeueAfterMs: 0 };
-      if (next === 'gone') return {};
-      run = next;
+    // A second round only after a refused Job, and at most one: each round records one step.
+    for (let round = 0; round < 2; round++) {
+      const decision = decide(run, jobs, this.now(), { ...this.decideOptions(run), ...(dryRunPlan ? { dryRunPlan } : {}) });
+      let refused: ObservedJob | undefined;
+      for (const action of decision.actions) {
+        if (!this.o.canAct()) return { kind: 'ok' };
+        const applied = await this.apply(run, action, log);
+        if ('stop' in applied) return applied.stop === 'conflict' ? { kind: 'conflict' } : { kind: 'ok' };
+        if ('refused' in applied) { refused = applied.refused; break; }
+        run = applied.run;
+      }
+      if (refused) {
+        refusal = refused;
+        if (round === 0) { jobs = [...jobs, refused]; continue; }
+      }
+      const wake = this.fallback(run, decision.requeueAfterMs);
+      if (refusal) return { kind: 'terminal', err: new Error(refusal.message), ...wake };
+      if (decision.requeueAfterMs !== undefined) return { kind: 'requeueAfter', requeueAfterMs: wake.requeueAfterMs ?? decision.requeueAfterMs };
+      return { kind: 'ok', ...wake };
     }
-    return decision.requeueAfterMs !== undefined ? { requeueAfterMs: decision.requeueAfterMs } : {};
+    return { kind: 'ok' }; // not reached: the second round always returns
   }
+
+  /** The wake-up a pass asks for: its own, or the slow fallback for a run that is not finished. */
+  private fallback(run: ChaosRun, requeueAfterMs: number | undefined): { requeueAfterMs?: number } {
+    if (isFinal(run.status?.phase) || run.metadata.deletionTimestamp) return requeueAfterMs === undefined ? {} : { requeueAfterMs };
+    return { requeueAfterMs: Math.min(requeueAfterMs ?? Infinity, this.resyncDelay()) };
+  }
+
+  private resyncDelay(): number {
+    const base = this.o.resyncMs ?? DEFAULT_RESYNC_MS;
+    return Math.round(base * (0.9 + 0.2 * (this.o.random ?? Math.random)()));
+  }
+
+  private now(): number { return (this.o.now ?? Date.now)(); }
 
   private decideOptions(run: ChaosRun): DecideOptions {
     const gates = this.o.gates?.(run);
@@ -121,7 +180,7 @@ export class Reconciler {
   }
 
   /** A failed step's pod usually says why (the scenario's one-line reason): read it once, when it matters. */
-  private async withFailureMessages(run: ChaosRun, jobs: ObservedJob[]): Promise<ObservedJob[]> {
+  private async withFailureMessages(run: ChaosRun, jobs: ObservedJob[], log: Logger): Promise<ObservedJob[]> {
     const current = run.status?.activeJob;
     const failed = jobs.find((j) => j.name === current && j.state === 'Failed');
     if (!failed) return jobs;
@@ -134,13 +193,13 @@ export class Reconciler {
         (terminated ? `${terminated.reason ?? 'Error'} (exit code ${terminated.exitCode})` : undefined);
       if (reason) failed.message = reason;
     } catch (err) {
-      this.o.log.warn({ run: objectKey(run), err: String(err) }, 'could not read the failed step pod');
+      log.warn({ err }, 'could not read the failed step pod');
     }
     return jobs;
   }
 
-  /** Carries out one action; returns the run as it now stands, or why to stop here. */
-  private async apply(run: ChaosRun, action: Action, log: Logger): Promise<ChaosRun | 'conflict' | 'gone'> {
+  /** Carries out one action; says how the run now stands, or why to stop here. */
+  private async apply(run: ChaosRun, action: Action, log: Logger): Promise<Applied> {
     const { client } = this.o;
     const { name, namespace } = run.metadata;
     const rv = run.metadata.resourceVersion;
@@ -149,22 +208,35 @@ export class Reconciler {
         case 'writeStatus': {
           const updated = await client.request<ChaosRun>('PUT', paths.chaosRunStatus(namespace, name), { body: { ...run, status: action.status } });
           this.afterStatusWrite(`${namespace}/${name}`, run.status, action.status);
-          return updated;
+          return { run: updated };
         }
         case 'addFinalizer':
         case 'removeFinalizer': {
           const current = run.metadata.finalizers ?? [];
           const finalizers = action.kind === 'addFinalizer' ? [...current, FINALIZER] : current.filter((f) => f !== FINALIZER);
-          return await client.request<ChaosRun>('PATCH', paths.chaosRuns(namespace, name), {
-            body: { metadata: { resourceVersion: rv, finalizers } }, contentType: MERGE_PATCH,
-          });
+          return {
+            run: await client.request<ChaosRun>('PATCH', paths.chaosRuns(namespace, name), {
+              body: { metadata: { resourceVersion: rv, finalizers } }, contentType: MERGE_PATCH,
+            }),
+          };
         }
         case 'endTimedPause':
-          return await client.request<ChaosRun>('PATCH', paths.chaosRuns(namespace, name), {
-            body: { metadata: { resourceVersion: rv }, spec: { signalState: 'RUN', pauseUntil: null } }, contentType: MERGE_PATCH,
-          });
+          return {
+            run: await client.request<ChaosRun>('PATCH', paths.chaosRuns(namespace, name), {
+              body: { metadata: { resourceVersion: rv }, spec: { signalState: 'RUN', pauseUntil: null } }, contentType: MERGE_PATCH,
+            }),
+          };
         case 'createJob': {
-          const job = renderJob(run, action.name, action.iteration, action.stepIndex, this.o.render);
+          const refused = (message: string): Applied => {
+            log.warn({ job: action.name, iteration: action.iteration, step: action.stepIndex, message }, 'step job refused; the step fails');
+            return { refused: { name: action.name, iteration: action.iteration, stepIndex: action.stepIndex, state: 'Failed', deleting: false, message } };
+          };
+          let job: V1Job;
+          try {
+            job = renderJob(run, action.name, action.iteration, action.stepIndex, this.o.render);
+          } catch (err) {
+            return refused(`the step's Job cannot be rendered: ${(err as Error).message}`);
+          }
           if (this.o.scenarioAccounts && job.spec?.template.spec?.serviceAccountName === this.o.render.scenarioServiceAccount) {
             await this.o.scenarioAccounts.ensure(namespace);
           }
@@ -173,9 +245,10 @@ export class Reconciler {
             stepsStarted.inc();
             log.info({ job: action.name, iteration: action.iteration, step: action.stepIndex }, 'step job created');
           } catch (err) {
+            if (isTerminal(err)) return refused(`the API server refused the step's Job: ${(err as Error).message}`);
             if (!isAlreadyExists(err)) throw err; // the same step was created before: already done
           }
-          return run;
+          return { run };
         }
         case 'deleteJob': {
           try {
@@ -186,7 +259,7 @@ export class Reconciler {
           } catch (err) {
             if (!isNotFound(err)) throw err;
           }
-          return run;
+          return { run };
         }
         case 'renewDeadline': {
           try {
@@ -198,20 +271,20 @@ export class Reconciler {
           } catch (err) {
             if (!isNotFound(err)) throw err; // the Job is gone: nothing to keep alive
           }
-          return run;
+          return { run };
         }
         case 'event':
           // Events are the story, not the state: they never hold up the reconcile (or the next run).
           void recordEvent(client, run, action.type, action.reason, action.message, MANAGER)
-            .catch((err: unknown) => log.warn({ err: String(err), reason: action.reason }, 'could not record event'));
-          return run;
+            .catch((err: unknown) => log.warn({ err, reason: action.reason }, 'could not record event'));
+          return { run };
         case 'report':
           log.info({ report: action.report }, `run finished: ${reportLine(action.report)}`);
-          return run;
+          return { run };
       }
     } catch (err) {
-      if (isConflict(err)) { log.debug({ action: action.kind }, 'conflict; will re-read and decide again'); return 'conflict'; }
-      if (isNotFound(err) && action.kind !== 'createJob') return 'gone';
+      if (isConflict(err)) { log.debug({ action: action.kind }, 'conflict; will decide again on a newer view'); return { stop: 'conflict' }; }
+      if (isNotFound(err) && action.kind !== 'createJob') return { stop: 'gone' };
       throw err;
     }
   }

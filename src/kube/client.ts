@@ -24,6 +24,8 @@ export class KubeError extends Error {
 export const isNotFound = (e: unknown) => e instanceof KubeError && e.status === 404;
 export const isConflict = (e: unknown) => e instanceof KubeError && e.status === 409 && e.reason !== 'AlreadyExists';
 export const isAlreadyExists = (e: unknown) => e instanceof KubeError && e.status === 409 && e.reason === 'AlreadyExists';
+/** The API server refuses what was sent (malformed, invalid, too large): sending it again cannot help. */
+export const isTerminal = (e: unknown) => e instanceof KubeError && (e.status === 400 || e.status === 413 || e.status === 422);
 export const isUnreachable = (e: unknown) => e instanceof KubeError && (e.status === 0 || e.status === 503 || e.status === 504);
 
 export interface CallOptions {
@@ -66,7 +68,12 @@ function verbOf(method: Method, path: string): string {
   }
 }
 
-export class KubeClient {
+/** What code that only calls the API needs of a client (narrow, so it can be replaced in unit tests). */
+export interface ApiClient {
+  request<T>(method: Method, path: string, options?: CallOptions): Promise<T>;
+}
+
+export class KubeClient implements ApiClient {
   readonly kc: KubeConfig;
   readonly server: URL;
   private agent?: HttpAgent | HttpsAgent;

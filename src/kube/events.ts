@@ -1,13 +1,13 @@
 // Kubernetes Events on a ChaosRun (core/v1), so `kubectl describe crun` tells the run's story.
 import { randomBytes } from 'node:crypto';
 import { API_VERSION, KIND } from '../api/constants.ts';
-import type { KubeClient } from './client.ts';
+import type { ApiClient } from './client.ts';
 import { paths } from './paths.ts';
 
 export interface EventTarget { metadata: { name: string; namespace: string; uid: string } }
 
 export async function recordEvent(
-  client: KubeClient, run: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string, component: string,
+  client: ApiClient, run: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string, component: string,
 ): Promise<void> {
   const { name, namespace, uid } = run.metadata;
   const now = new Date().toISOString();

@@ -1,5 +1,6 @@
 // Informers over @kubernetes/client-node's ListWatch, with the robustness it lacks on its own:
-// - it stops for good on any error but 410 Gone: we restart it with exponential backoff capped at 2 s;
+// - it stops for good on any error but 410 Gone: we restart it with exponential backoff capped at 2 s,
+//   jittered so the per-namespace watches that failed together do not retry in step;
 // - a watch can stall silently on a half-open connection: a watchdog aborts a watch that shows no
 //   event or bookmark for `watchdogMs` and drops the pooled request sockets with it; the error path
 //   then re-watches (or re-lists on 410 Gone). Bookmarks are requested so a quiet but healthy watch
@@ -8,6 +9,7 @@
 import { ListWatch, Watch, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
 import { apiRequests } from '../metrics/registry.ts';
+import { Backoff } from './backoff.ts';
 import type { KubeClient } from './client.ts';
 
 export type Handler<T> = (obj: T) => void;
@@ -40,7 +42,13 @@ export interface ApiObject { metadata?: { name?: string; namespace?: string } }
 /** namespace/name: the key of an object in caches, work queues and logs. */
 export const objectKey = (o: ApiObject) => `${o.metadata?.namespace}/${o.metadata?.name}`;
 
-export class Informer<T extends ApiObject> {
+/** What a reader of an informer's cache needs (narrow, so a plain Map can stand in for it in unit tests). */
+export interface Store<T> {
+  get(name: string, namespace: string): T | undefined;
+  list(namespace?: string): T[];
+}
+
+export class Informer<T extends ApiObject> implements Store<T> {
   private readonly watches: Array<ListWatch<KubernetesObject>> = [];
   private readonly handlers: Record<'add' | 'update' | 'delete', Array<Handler<T>>> = { add: [], update: [], delete: [] };
   private readonly client: KubeClient;
@@ -122,16 +130,15 @@ export class Informer<T extends ApiObject> {
       return list;
     };
     const lw = new ListWatch<KubernetesObject>(path, watcher, listFn as never, false, labelSelector);
-    let backoff = 500;
+    const backoff = new Backoff({ initialMs: 500, maxMs: MAX_BACKOFF_MS });
     for (const event of ['add', 'update', 'delete'] as const) {
-      lw.on(event, (o) => { backoff = 500; this.emit(event, o as unknown as T); });
+      lw.on(event, (o) => { backoff.reset(); this.emit(event, o as unknown as T); });
     }
     lw.on('error', (err: unknown) => {
       if (this.stopped) return;
       this.restarts++;
-      log.warn({ informer: name, namespace, err: String((err as Error)?.message ?? err), retryInMs: backoff }, 'watch failed; restarting');
-      const delay = backoff;
-      backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+      const delay = backoff.next();
+      log.warn({ informer: name, namespace, err, retryInMs: delay }, 'watch failed; restarting');
       setTimeout(() => { if (!this.stopped) void lw.start(); }, delay).unref();
     });
     void lw.start();

@@ -63,7 +63,7 @@ export class LeaderElector {
         await this.o.client.request('PUT', paths.leases(this.o.namespace, this.o.name), { body: lease, timeoutMs: 2000 });
       }
     } catch (err) {
-      this.o.log.warn({ err: String(err) }, 'could not release the leader lease; a peer takes over when it expires');
+      this.o.log.warn({ err }, 'could not release the leader lease; a peer takes over when it expires');
     }
   }
 
@@ -73,7 +73,7 @@ export class LeaderElector {
     try {
       ok = await this.tryAcquireOrRenew();
     } catch (err) {
-      this.o.log.warn({ err: String(err) }, 'leader election: lease request failed');
+      this.o.log.warn({ err }, 'leader election: lease request failed');
     }
     if (this.stopped) return;
     if (ok) {

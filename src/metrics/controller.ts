@@ -12,7 +12,7 @@ export const signalLatency = new Histogram({
 
 export const reconciles = new Counter({
   name: 'chaosrun_reconcile_total',
-  help: 'Reconciles of ChaosRuns, by result (ok, conflict, error).',
+  help: 'Reconciles of ChaosRuns, by outcome: ok, requeue_after (woken again at a time the run asked for), conflict (stale cache; retried with backoff or on the newer object), error (retried with backoff), terminal (the API server refuses what was sent; a refused step Job fails its step).',
   labelNames: ['result'] as const,
   registers: [registry],
 });

@@ -13,7 +13,7 @@ import type { DryRunPlan } from '../controller/decide.ts';
 import { jobName } from '../controller/job-name.ts';
 import { renderJob } from '../controller/render-job.ts';
 import type { RenderContext } from '../scenarios/step-pod.ts';
-import type { KubeClient } from '../kube/client.ts';
+import type { ApiClient } from '../kube/client.ts';
 import { selectTargets } from '../scenarios/pod-kill.ts';
 
 /** One line naming what the Job would run: image, command, args and ServiceAccount of each container. */
@@ -28,7 +28,7 @@ export function describeJob(job: V1Job): string {
 }
 
 /** The plan of step `stepIndex` of `iteration`: read-only. */
-export async function planStep(client: KubeClient, run: ChaosRun, iteration: number, stepIndex: number, render: RenderContext): Promise<DryRunPlan> {
+export async function planStep(client: ApiClient, run: ChaosRun, iteration: number, stepIndex: number, render: RenderContext): Promise<DryRunPlan> {
   const scenario = run.spec.scenarios[stepIndex];
   if (scenario.podKill) {
     const body = scenario.podKill;

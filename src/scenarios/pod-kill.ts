@@ -3,7 +3,7 @@
 // message is the one-line reason the step history shows.
 import { randomInt } from 'node:crypto';
 import type { V1Namespace, V1Pod } from '@kubernetes/client-node';
-import { KubeError, isNotFound, type KubeClient } from '../kube/client.ts';
+import { KubeError, isNotFound, type ApiClient } from '../kube/client.ts';
 import { paths } from '../kube/paths.ts';
 import { formatDuration } from '../api/duration.ts';
 import type { Logger } from '../log.ts';
@@ -67,7 +67,7 @@ function target(opts: PodKillOptions): string {
   ].filter(Boolean).join(', ');
 }
 
-async function targetNamespaces(client: KubeClient, opts: PodKillOptions): Promise<string[]> {
+async function targetNamespaces(client: ApiClient, opts: PodKillOptions): Promise<string[]> {
   if (opts.namespace !== undefined) return [opts.namespace];
   const pattern = regex('namespacePattern', opts.namespacePattern!);
   const list = await api('listing namespaces', () => client.request<{ items: V1Namespace[] }>('GET', paths.namespaces()));
@@ -75,7 +75,7 @@ async function targetNamespaces(client: KubeClient, opts: PodKillOptions): Promi
 }
 
 /** The matching pods that are not already being deleted. */
-async function matchingPods(client: KubeClient, namespaces: string[], opts: PodKillOptions): Promise<V1Pod[]> {
+async function matchingPods(client: ApiClient, namespaces: string[], opts: PodKillOptions): Promise<V1Pod[]> {
   const names = opts.namePattern !== undefined ? regex('namePattern', opts.namePattern) : undefined;
   const pods: V1Pod[] = [];
   for (const ns of namespaces) {
@@ -101,7 +101,7 @@ function pickRandom<T>(items: T[], count: number): T[] {
  * The selection half of a kill, shared with the dry run (src/safety/dry-run.ts): the target
  * namespaces and the pods that match now, or the one-line reason the kill cannot go on.
  */
-export async function selectTargets(client: KubeClient, opts: PodKillOptions): Promise<{ namespaces: string[]; pods: V1Pod[]; target: string }> {
+export async function selectTargets(client: ApiClient, opts: PodKillOptions): Promise<{ namespaces: string[]; pods: V1Pod[]; target: string }> {
   validatePodKillOptions(opts);
   const namespaces = await targetNamespaces(client, opts);
   if (namespaces.length === 0) throw new Error(`no namespace matched /${opts.namespacePattern}/`);
@@ -113,7 +113,7 @@ export async function selectTargets(client: KubeClient, opts: PodKillOptions): P
   return { namespaces, pods, target: target(opts) };
 }
 
-export async function podKill(client: KubeClient, opts: PodKillOptions, log: Logger): Promise<PodKillResult> {
+export async function podKill(client: ApiClient, opts: PodKillOptions, log: Logger): Promise<PodKillResult> {
   const { namespaces, pods: before } = await selectTargets(client, opts);
   // Recovery means getting back to where the target stood, not to a state it was never in.
   const expectedReady = before.filter(isReady).length;

@@ -75,7 +75,7 @@ export async function signalRun(deps: SignalDeps, run: ChaosRun, signal: Signal,
   const until = pauseUntil ? ` until ${pauseUntil}` : '';
   deps.log.info({ run: objectKey(run), signal, pauseUntil, user: user.name, changed }, 'signal accepted');
   await recordEvent(deps.client, patched, 'Normal', 'SignalReceived', `signal ${signal}${until} from ${user.name} via HTTP`, EVENT_COMPONENT)
-    .catch((err: unknown) => deps.log.warn({ run: objectKey(run), err: String(err) }, 'could not record the signal Event'));
+    .catch((err: unknown) => deps.log.warn({ run: objectKey(run), err }, 'could not record the signal Event'));
   await caughtUp(deps, patched);
   return { run: patched, changed };
 }

@@ -58,7 +58,7 @@ export async function startSignalServer(opts: SignalServerOptions): Promise<Sign
     server.listen(opts.port ?? 8081, bind, () => { server.off('error', reject); resolve(); });
   });
   server.on('clientError', (err, socket) => {
-    log.debug({ err: String(err) }, 'bad HTTP request');
+    log.debug({ err }, 'bad HTTP request');
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
     else socket.destroy();
   });

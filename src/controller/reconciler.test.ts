@@ -1,0 +1,159 @@
+// Unit tests of the reconcile shell on plain objects (a Map for each cache, a recording client): the
+// order writes go out in, what stops a pass, the outcome each ending is classified as, and a Job the
+// API server refuses becoming its step's failure. Whether this works with Kubernetes itself is for the
+// integration tests under test/controller/.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { V1Job } from '@kubernetes/client-node';
+import { FINALIZER } from '../api/constants.ts';
+import type { ChaosRun, ChaosRunSpec, ChaosRunStatus } from '../api/types.ts';
+import { KubeError, type ApiClient, type CallOptions, type Method } from '../kube/client.ts';
+import type { Store } from '../kube/informer.ts';
+import { createLogger } from '../log.ts';
+import { jobName } from './job-name.ts';
+import { Reconciler, type ReconcilerOptions } from './reconciler.ts';
+
+const NOW = Date.parse('2026-01-01T00:00:00Z');
+const UID = 'abcdef12-3456';
+
+function mkRun(spec: Partial<ChaosRunSpec> = {}, status?: ChaosRunStatus, finalizers = [FINALIZER]): ChaosRun {
+  return {
+    apiVersion: 'chaosrun.dev/v1alpha1', kind: 'ChaosRun',
+    metadata: { name: 'r', namespace: 'ns', uid: UID, generation: 1, finalizers, resourceVersion: '10' },
+    spec: {
+      signalState: 'RUN', iterations: 1, daemonMode: false, waitDuration: '0s', publishStatus: true,
+      failurePolicy: 'Continue', historyLimit: 50,
+      scenarios: [{ name: 'a', job: { image: 'x' } }, { name: 'b', job: { image: 'x' } }],
+      ...spec,
+    },
+    ...(status ? { status } : {}),
+  };
+}
+
+function store<T extends { metadata?: { name?: string; namespace?: string } }>(items: T[]): Store<T> {
+  return {
+    get: (name, namespace) => items.find((i) => i.metadata?.name === name && i.metadata?.namespace === namespace),
+    list: (namespace) => items.filter((i) => namespace === undefined || i.metadata?.namespace === namespace),
+  };
+}
+
+interface Call { method: Method; path: string; body?: unknown }
+
+/** Records every request; `answer` may throw a KubeError for a call, else writes echo their body with a new resourceVersion. */
+function recordingClient(answer: (c: Call, n: number) => unknown = () => undefined): ApiClient & { calls: Call[]; writes: () => string[] } {
+  const calls: Call[] = [];
+  let rv = 10;
+  return {
+    calls,
+    writes: () => calls.filter((c) => c.method !== 'GET').map((c) => `${c.method} ${c.path.replace('/apis/chaosrun.dev/v1alpha1/namespaces/ns/', '').replace('/apis/batch/v1/namespaces/ns/', '').replace('/api/v1/namespaces/ns/', '')}`),
+    async request<T>(method: Method, path: string, options: CallOptions = {}): Promise<T> {
+      const call = { method, path, body: options.body };
+      calls.push(call);
+      const answered = answer(call, calls.length);
+      if (answered !== undefined) return answered as T;
+      const body = structuredClone(options.body ?? {}) as { metadata?: Record<string, unknown> };
+      if (method === 'PATCH' && path.includes('chaosruns')) {
+        return { ...mkRun(), metadata: { ...mkRun().metadata, ...body.metadata, resourceVersion: String(++rv) } } as T;
+      }
+      if (body.metadata) body.metadata.resourceVersion = String(++rv);
+      return body as T;
+    },
+  };
+}
+
+const silent = createLogger('test', 'silent');
+
+function reconciler(run: ChaosRun | undefined, client: ApiClient, extra: Partial<ReconcilerOptions> = {}): Reconciler {
+  return new Reconciler({
+    client, runs: store(run ? [run] : []), jobs: store<V1Job>([]),
+    render: { operatorImage: 'op', scenarioServiceAccount: 'sa' }, keepFinishedJobs: 5, log: silent,
+    canAct: () => true, now: () => NOW, random: () => 0.5, resyncMs: 300_000, ...extra,
+  });
+}
+
+const conflict = new KubeError(409, 'Conflict', 'the object has been modified');
+const invalid = new KubeError(422, 'Invalid', 'Job.batch "x" is invalid: spec.template.spec.containers[0].image: Required value');
+
+describe('Reconciler', () => {
+  it('writes in order: finalizer, status (the step\'s intent), the step\'s Job, then Events', async () => {
+    const client = recordingClient();
+    const outcome = await reconciler(mkRun({}, undefined, []), client).reconcile('ns/r');
+    assert.deepEqual(client.writes(), [
+      'PATCH chaosruns/r', 'PUT chaosruns/r/status', 'POST jobs', 'POST events', 'POST events',
+    ]);
+    const status = (client.calls[1].body as ChaosRun).status!;
+    assert.equal(status.activeJob, jobName('r', UID, 1, 0));
+    assert.equal((client.calls[1].body as ChaosRun).metadata.resourceVersion, '11', 'the status write carries the finalizer patch\'s resourceVersion');
+    assert.deepEqual(outcome, { kind: 'ok', requeueAfterMs: 300_000 }, 'an unfinished run keeps the slow fallback');
+  });
+
+  it('stops at a conflict: no Job, no Event, and the outcome is a conflict (not a hot retry)', async () => {
+    const client = recordingClient((c) => { if (c.method === 'PUT') throw conflict; });
+    const outcome = await reconciler(mkRun(), client).reconcile('ns/r');
+    assert.deepEqual(client.writes(), ['PUT chaosruns/r/status']);
+    assert.deepEqual(outcome, { kind: 'conflict' });
+  });
+
+  it('checks canAct before every write', async () => {
+    let allowed = 2;
+    const client = recordingClient();
+    const outcome = await reconciler(mkRun({}, undefined, []), client, { canAct: () => allowed-- > 0 }).reconcile('ns/r');
+    assert.deepEqual(client.writes(), ['PATCH chaosruns/r', 'PUT chaosruns/r/status'], 'leadership lost before the Job create');
+    assert.equal(outcome.kind, 'ok');
+  });
+
+  it('classifies a retryable failure as an error and a refused status write as terminal', async () => {
+    const unavailable = await reconciler(mkRun(), recordingClient((c) => { if (c.method === 'PUT') throw new KubeError(503, 'ServiceUnavailable', 'down'); })).reconcile('ns/r');
+    assert.equal(unavailable.kind, 'error');
+    const refused = await reconciler(mkRun(), recordingClient((c) => { if (c.method === 'PUT') throw invalid; })).reconcile('ns/r');
+    assert.equal(refused.kind, 'terminal');
+    assert.equal((refused as { requeueAfterMs?: number }).requeueAfterMs, 300_000, 'no retry but the slow fallback');
+    const bug = await reconciler(mkRun(), recordingClient((c) => { if (c.method === 'PUT') throw new TypeError('x is undefined'); })).reconcile('ns/r');
+    assert.equal(bug.kind, 'error');
+  });
+
+  it('returns requeueAfter when the run asks to wake up, nothing more for a finished run, ok for a missing one', async () => {
+    const name = jobName('r', UID, 1, 0);
+    const waiting = mkRun({}, {
+      phase: 'Running', iteration: 1, step: { index: 1, name: 'b' }, nextStepTime: new Date(NOW + 4000).toISOString(),
+      history: [{ iteration: 1, stepIndex: 0, step: 'a', job: name, result: 'Succeeded', startTime: new Date(NOW - 9000).toISOString() }],
+    });
+    const client = recordingClient();
+    const outcome = await reconciler(waiting, client).reconcile('ns/r');
+    assert.deepEqual(outcome, { kind: 'requeueAfter', requeueAfterMs: 4000 });
+    const finished = await reconciler(mkRun({}, { phase: 'Completed', observedGeneration: 1 }), recordingClient()).reconcile('ns/r');
+    assert.deepEqual(finished, { kind: 'ok' });
+    assert.deepEqual(await reconciler(undefined, recordingClient()).reconcile('ns/r'), { kind: 'ok' });
+  });
+
+  it('jitters the slow fallback by ±10 %', async () => {
+    const low = await reconciler(mkRun(), recordingClient(), { random: () => 0 }).reconcile('ns/r');
+    const high = await reconciler(mkRun(), recordingClient(), { random: () => 1 }).reconcile('ns/r');
+    assert.deepEqual([low, high].map((o) => (o as { requeueAfterMs: number }).requeueAfterMs), [270_000, 330_000]);
+  });
+
+  it('a step Job the API server refuses is the step\'s failure, with the server\'s message; the run follows its failurePolicy', async () => {
+    const client = recordingClient((c) => { if (c.method === 'POST' && c.path.endsWith('/jobs')) throw invalid; });
+    const outcome = await reconciler(mkRun({ failurePolicy: 'Stop' }), client).reconcile('ns/r');
+    assert.equal(outcome.kind, 'terminal');
+    const puts = client.calls.filter((c) => c.method === 'PUT').map((c) => (c.body as ChaosRun).status!);
+    assert.equal(puts.length, 2, 'intent, then the failure');
+    assert.equal(puts[0].activeJob, jobName('r', UID, 1, 0));
+    const step = puts[1].history!.find((h) => h.stepIndex === 0)!;
+    assert.equal(step.result, 'Failed');
+    assert.match(step.message!, /the API server refused the step's Job: .*image: Required value/);
+    assert.equal(puts[1].phase, 'Failed');
+    assert.equal(client.writes().filter((w) => w === 'POST jobs').length, 1, 'the refused Job is not sent again');
+  });
+
+  it('with failurePolicy Continue the next step starts after a refused one', async () => {
+    let n = 0;
+    const client = recordingClient((c) => { if (c.method === 'POST' && c.path.endsWith('/jobs') && n++ === 0) throw invalid; });
+    await reconciler(mkRun(), client).reconcile('ns/r');
+    const last = (client.calls.filter((c) => c.method === 'PUT').at(-1)!.body as ChaosRun).status!;
+    assert.equal(last.phase, 'Running');
+    assert.equal(last.activeJob, jobName('r', UID, 1, 1));
+    assert.equal(last.counts?.failed, 1);
+    assert.equal(client.writes().filter((w) => w === 'POST jobs').length, 2);
+  });
+});
