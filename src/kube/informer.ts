@@ -138,7 +138,9 @@ export class Informer<T extends ApiObject> implements Store<T> {
       if (this.stopped) return;
       this.restarts++;
       const delay = backoff.next();
-      log.warn({ informer: name, namespace, err, retryInMs: delay }, 'watch failed; restarting');
+      // The watchdog's own abort was logged when it fired.
+      if ((err as Error)?.name === 'AbortError') log.debug({ informer: name, namespace, retryInMs: delay }, 'watch aborted; restarting');
+      else log.warn({ informer: name, namespace, err, retryInMs: delay }, 'watch failed; restarting');
       setTimeout(() => { if (!this.stopped) void lw.start(); }, delay).unref();
     });
     void lw.start();
