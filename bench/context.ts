@@ -22,8 +22,8 @@ export interface Bench {
   client: KubeClient;
   watch: BenchWatch;
   operator: Operator;
-  /** Namespaces: scenarios 2-4 and 6 share `main`; idle and scale have their own. */
-  namespaces: { main: string; idle: string; scale: string };
+  /** Namespaces: scenarios 2-4 and 6 share `main`; idle, scale and safety have their own. */
+  namespaces: { main: string; idle: string; scale: string; safety: string };
   sizes: Sizes;
   floor: Summary;
   /** Lost runs, duplicated steps, signals never applied: each makes the bench exit non-zero. */

@@ -1,10 +1,13 @@
 // The operator under test: `chaosrun controller` and `chaosrun signal-server` as two child processes,
 // started exactly as `npm run local` starts them, their output in a log file, their metrics read over HTTP.
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join, resolve } from 'node:path';
 import { closeSync, openSync } from 'node:fs';
 import { freePort } from '../src/local/controlplane.ts';
 import { spawnOperator } from '../src/local/run-local.ts';
 import { byLabel, scrape, total, type Sample } from './metrics.ts';
+
+const repoRoot = resolve(import.meta.dirname, '..');
 
 export const WRITE_VERBS = ['create', 'update', 'patch', 'delete'];
 
@@ -14,6 +17,9 @@ export interface Operator {
   controllerArgs: string[];
   /** The controller's and the signal server's /metrics, read now. */
   scrape(): Promise<{ controller: Sample[]; signal: Sample[] }>;
+  /** SIGKILL the controller (the dead-man bench), and start it again as before. */
+  killController(): Promise<void>;
+  restartController(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -63,6 +69,14 @@ export async function startOperator(kubeconfig: string, controllerArgs: string[]
   const fd = openSync(logFile, 'a');
   const children = spawnOperator(kubeconfig, { port, bind: '127.0.0.1', metricsPort, stdio: ['ignore', fd, fd] }, controllerArgs);
   closeSync(fd);
+  // The controller alone, with the arguments spawnOperator gives it (for restartController).
+  const spawnController = () => {
+    const out = openSync(logFile, 'a');
+    const child = spawn(process.execPath, [join(repoRoot, 'src/cli.ts'), 'controller', '--kubeconfig', kubeconfig,
+      '--metrics-bind', '127.0.0.1', '--metrics-port', String(metricsPort), ...controllerArgs], { stdio: ['ignore', out, out] });
+    closeSync(out);
+    return child;
+  };
   const signalUrl = `http://127.0.0.1:${port}`;
   const metricsUrl = `http://127.0.0.1:${metricsPort}`;
   const stop = async () => {
@@ -80,6 +94,15 @@ export async function startOperator(kubeconfig: string, controllerArgs: string[]
   }
   return {
     signalUrl, metricsUrl, controllerArgs, stop,
+    killController: async () => {
+      const c = children[0];
+      if (c.exitCode !== null || c.signalCode !== null) return;
+      await new Promise<void>((done) => { c.once('exit', () => done()); c.kill('SIGKILL'); });
+    },
+    restartController: async () => {
+      children[0] = spawnController();
+      await ready(`${metricsUrl}/readyz`, [children[0]], 60_000);
+    },
     scrape: async () => {
       const [controller, signal] = await Promise.all([scrape(`${metricsUrl}/metrics`), scrape(`${signalUrl}/metrics`)]);
       return { controller, signal };

@@ -20,6 +20,7 @@ import { floor } from './scenarios/floor.ts';
 import { httpLoad } from './scenarios/http.ts';
 import { idleCost } from './scenarios/idle.ts';
 import { resumeLag } from './scenarios/resume.ts';
+import { safety } from './scenarios/safety.ts';
 import { scale } from './scenarios/scale.ts';
 import { signalLatency } from './scenarios/signal.ts';
 import { stopMidStep } from './scenarios/stop.ts';
@@ -27,7 +28,9 @@ import { summarize } from './stats.ts';
 import { watchBench } from './watch.ts';
 
 const repoRoot = resolve(import.meta.dirname, '..');
-const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false } }, strict: true });
+const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } }, strict: true });
+/** `--only 9,4`: run these sections only (the floor, 1, always runs: the others are measured against it). */
+const only = args.only?.split(',').map((x) => x.trim());
 const sizes: Sizes = args.quick
   ? { floorPatches: 40, signals: 40, resumes: 5, stops: 5, httpSeconds: 3, idle: { finished: 30, paused: 5, seconds: 10 }, scale: { runs: 100, stepSeconds: 5, holdSeconds: 10 } }
   : { floorPatches: 200, signals: 200, resumes: 20, stops: 20, httpSeconds: 10, idle: { finished: 100, paused: 10, seconds: 60 }, scale: { runs: 1000, stepSeconds: 30, holdSeconds: 60 } };
@@ -52,7 +55,7 @@ const machine = await machineInfo(client);
 say(machineLine(machine));
 
 const suffix = randomBytes(3).toString('hex');
-const namespaces = { main: `chaosrun-bench-${suffix}`, idle: `chaosrun-bench-idle-${suffix}`, scale: `chaosrun-bench-scale-${suffix}` };
+const namespaces = { main: `chaosrun-bench-${suffix}`, idle: `chaosrun-bench-idle-${suffix}`, scale: `chaosrun-bench-scale-${suffix}`, safety: `chaosrun-bench-safety-${suffix}` };
 for (const name of Object.values(namespaces)) {
   await client.request('POST', paths.namespaces(), { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } } });
 }
@@ -72,6 +75,7 @@ const figures: Figure[] = [
 ];
 
 async function section(title: string, run: () => Promise<Figure[]>): Promise<void> {
+  if (only && !only.includes(title.split(' ')[0])) return;
   say(title);
   try {
     figures.push(...await run());
@@ -92,6 +96,8 @@ try {
   await section(`6 HTTP: ${sizes.httpSeconds}s per route`, () => httpLoad(b, postMs));
   await section(`7 idle: ${sizes.idle.finished} finished + ${sizes.idle.paused} paused runs, ${sizes.idle.seconds}s`, () => idleCost(b));
   await section(`5 scale: ${sizes.scale.runs} runs`, () => scale(b));
+  // Last: it SIGKILLs (and restarts) the controller, and its kill switch stops every unfinished run.
+  await section('9 safety: kill switch at 10 and 100 runs, dead-man renewal cost and detection', () => safety(b, args.quick));
   const duplicates = watch.duplicateSteps();
   if (duplicates.length) b.failures.push(`duplicated steps (more than one Job for one run, iteration and step): ${duplicates.join('; ')}`);
 } finally {
@@ -111,7 +117,7 @@ try {
 }
 
 machine.loadAverage.end = os.loadavg()[0];
-const order = ['1', '2', '3', '4', '5', '6', '7'];
+const order = ['1', '2', '3', '4', '5', '6', '7', '9'];
 figures.sort((x, y) => order.indexOf(x.section) - order.indexOf(y.section));
 const file = writeResults(join(repoRoot, 'bench/results'), {
   mode: args.quick ? 'quick' : 'full', startedAt, durationSeconds: Math.round((performance.now() - began) / 1000),
