@@ -42,6 +42,15 @@ export interface Pod {
 
 export async function e2eEnv(prefix: string): Promise<TestEnv> {
   const env = await testEnv(prefix);
+  // The file's client sits idle while helm installs; a pooled socket the server has closed meanwhile
+  // fails the next call with "socket hang up" before it reaches the server, so that one is retried.
+  const create = env.createNamespace;
+  env.createNamespace = async (p) => {
+    try { return await create(p); } catch (err) {
+      if ((err as { status?: number }).status !== 0) throw err;
+      return create(p);
+    }
+  };
   if (!env.state.realNode) throw new Error('the e2e tests need the plane\'s real node; run them with test/run-tests.ts as root');
   // A plane kept between runs (CHAOSRUN_KEEP_CLUSTER) may hold an image of older sources: the image
   // under test is always the one the current Dockerfile and sources build.

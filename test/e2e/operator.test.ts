@@ -8,7 +8,7 @@ import {
   chaosRun, curl, e2eEnv, eventually, getRun, hostPids, installOperator, pidAlive, placement, runInPhase, token, type Pod, type Release,
 } from './e2e.ts';
 import type { TestEnv } from '../helpers/env.ts';
-import { BUSYBOX_IMAGE } from '../../src/realnode/images.ts';
+import { BUSYBOX_IMAGE, OPERATOR_IMAGE } from '../../src/realnode/images.ts';
 
 // At the top level, not in before(): the helpers register after() hooks that must run at the file's end.
 const env: TestEnv = await e2eEnv('e2e-op');
@@ -230,3 +230,33 @@ function spawnText(cmd: string, args: string[]): string {
   if (r.status !== 0) throw new Error(`${cmd} exited ${r.status}: ${r.stderr}`);
   return r.stdout;
 }
+
+test('the image runs the chaosrun CLI as `docker run IMAGE import …` does: its entrypoint, a mounted config, the manifest on stdout', async () => {
+  const ns = await env.createNamespace('e2e-cli');
+  // A krkn config and its scenario file, mounted read-only as a user would mount a directory.
+  env.kubectl(['create', 'configmap', 'krkn', '-n', ns,
+    '--from-literal=config.yaml=kraken:\n  signal_state: PAUSE\n  chaos_scenarios:\n    - pod_disruption_scenarios:\n      - pod.yml\ntunings:\n  iterations: 3\n  wait_duration: 5\n',
+    '--from-literal=pod.yml=- id: kill-pods\n  config:\n    namespace_pattern: ^shop$\n    label_selector: app=web\n    kill: 1\n']);
+  apply({
+    apiVersion: 'v1', kind: 'Pod', metadata: { name: 'import', namespace: ns },
+    spec: {
+      ...placement, restartPolicy: 'Never',
+      // No command: the image's ENTRYPOINT (the CLI) gets these arguments, as with `docker run IMAGE import …`.
+      containers: [{ name: 'chaosrun', image: OPERATOR_IMAGE, imagePullPolicy: 'Never', args: ['import', '/work/config.yaml', '--name', 'imported', '--base-dir', '/work'],
+        volumeMounts: [{ name: 'work', mountPath: '/work', readOnly: true }] }],
+      volumes: [{ name: 'work', configMap: { name: 'krkn' } }],
+    },
+  });
+  await eventually('the import pod to finish', () => {
+    const phase = env.kubectl(['get', 'pod', '-n', ns, 'import', '-o', 'jsonpath={.status.phase}']);
+    if (phase === 'Failed') throw new Error(`import failed: ${env.kubectl(['logs', '-n', ns, 'import'])}`);
+    return phase === 'Succeeded';
+  }, 60_000, 500);
+  const manifest = env.kubectl(['logs', '-n', ns, 'import']);
+  assert.match(manifest, /kind: ChaosRun/);
+  assert.match(manifest, /name: imported/);
+  assert.match(manifest, /signalState: PAUSE/);
+  assert.match(manifest, /iterations: 3/);
+  // What it printed is a ChaosRun the API server accepts as it is.
+  env.kubectl(['apply', '-n', ns, '--dry-run=server', '-f', '-'], manifest);
+});
