@@ -12,3 +12,5 @@ export const LABEL_STEP_INDEX = `${GROUP}/step-index`;
 export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
 export const MANAGER = 'chaosrun-operator';
 export const FINALIZER = `${GROUP}/cleanup`;
+/** On a ChaosRun: who sent its current signal, as JSON { signal, by, via, generation } (see src/controller/transitions.ts). */
+export const ANNOTATION_SIGNAL_SOURCE = `${GROUP}/signal-source`;

@@ -214,6 +214,26 @@ export interface Report {
   dryRun?: boolean;
 }
 
+/**
+ * A change of what holds or drives the run, kept so its timeline can be drawn from the ChaosRun alone:
+ * a signal the operator acted on (with who sent it, and the end of a timed pause), a pauseWhen gate
+ * starting or ending its hold, a stopWhen gate ending the run.
+ */
+export interface Transition {
+  time: string;
+  kind: 'Signal' | 'GateHeld' | 'GateReleased' | 'GateStopped';
+  signal?: Signal;
+  /** The end of a timed PAUSE. */
+  pauseUntil?: string;
+  /** Who or what changed the signal: "alice via HTTP", "timed pause ended", "spec edit (kubectl or another client)". */
+  source?: string;
+  gate?: string;
+  message?: string;
+}
+
+/** status.transitions keeps this many, the newest. */
+export const TRANSITIONS_LIMIT = 50;
+
 export interface ChaosRunStatus {
   phase?: Phase;
   observedSignal?: Signal;
@@ -232,6 +252,8 @@ export interface ChaosRunStatus {
   iterationsCompleted?: number;
   conditions?: Condition[];
   history?: StepRecord[];
+  /** Signal changes and gate holds, oldest first, at most TRANSITIONS_LIMIT. */
+  transitions?: Transition[];
   report?: Report;
   /** Since when a pauseWhen gate holds the run (absent when none does). */
   gatedSince?: string;

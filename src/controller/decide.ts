@@ -17,6 +17,7 @@ import { deadManSecondsOf, DEADLINE_EXCEEDED, deadlineCause, renewDeadline } fro
 import { evaluateSchedule } from '../safety/window.ts';
 import { phaseConditions, setCondition } from './conditions.ts';
 import { jobName } from './job-name.ts';
+import { addTransition, signalTransition } from './transitions.ts';
 
 /** What the shell saw of one of the run's Jobs (one the API server refused to create is seen as Failed, with its message). */
 export interface ObservedJob {
@@ -208,6 +209,10 @@ class Step {
       this.wakeAt(until);
     }
 
+    // A new signal (or timed pause) goes on the timeline, in the status write that observes it anyway.
+    const signalChange = signalTransition(this.run, this.st, iso(this.now));
+    if (signalChange) addTransition(this.next, signalChange);
+
     // The scenario list may have shrunk under a running run: a cursor past the end starts the next iteration.
     if (this.index >= this.scenarios.length) this.advanceIteration();
     this.next.startTime ??= iso(this.now);
@@ -232,6 +237,7 @@ class Step {
       ended = spec.signalState === 'STOP'
         ? { reason: 'Stopped', message: 'stopped by signal STOP' }
         : { reason: 'Stopped', message: `stopped by gate ${stopGate!.gate}: ${stopGate!.message}` };
+      if (spec.signalState !== 'STOP') addTransition(this.next, { time: iso(this.now), kind: 'GateStopped', gate: stopGate!.gate, message: stopGate!.message });
     }
     this.accountGates(ended === undefined);
     if (ended) this.end(ended.reason, ended.message);
@@ -248,6 +254,7 @@ class Step {
     if (held) {
       if (!this.next.gatedSince) {
         this.next.gatedSince = now;
+        addTransition(this.next, { time: now, kind: 'GateHeld', gate: held.gate, message: held.message });
         this.events.push({ kind: 'event', type: 'Normal', reason: 'GateHeld', message: `gate ${held.gate} holds the run: ${held.message}` });
       }
       this.next.conditions = setCondition(this.next.conditions ?? [], 'Gated', true, held.gate, held.message, generation, now);
@@ -256,6 +263,8 @@ class Step {
     if (this.next.gatedSince) {
       this.next.gatedSeconds = (this.next.gatedSeconds ?? 0) + (this.now - Date.parse(this.next.gatedSince)) / 1000;
       delete this.next.gatedSince;
+      const holder = this.next.transitions?.findLast((t) => t.kind === 'GateHeld')?.gate;
+      addTransition(this.next, { time: now, kind: 'GateReleased', ...(holder ? { gate: holder } : {}) });
       this.events.push({ kind: 'event', type: 'Normal', reason: 'GateReleased', message: `no gate holds the run any more (gated ${this.next.gatedSeconds.toFixed(1)}s in all)` });
     }
     this.next.conditions = setCondition(this.next.conditions ?? [], 'Gated', false, 'Clear', 'no gate holds the run', generation, now);

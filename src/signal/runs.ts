@@ -2,6 +2,7 @@
 // the one write it makes, a merge patch of spec.signalState (and spec.pauseUntil).
 import type { ChaosRun, Signal } from '../api/types.ts';
 import { isFinal } from '../api/types.ts';
+import { signalStamp } from '../api/signal-source.ts';
 import { MERGE_PATCH, isConflict, type KubeClient } from '../kube/client.ts';
 import { recordEvent } from '../kube/events.ts';
 import { objectKey } from '../kube/informer.ts';
@@ -15,6 +16,8 @@ export interface RunCache {
   list(): ChaosRun[];
   get(name: string, namespace: string): ChaosRun | undefined;
   readonly synced: boolean;
+  /** Changes as the informer sees them (the console's live stream). */
+  on(event: 'add' | 'update' | 'delete', handler: (run: ChaosRun) => void): void;
 }
 
 export const EVENT_COMPONENT = 'chaosrun-signal-server';
@@ -61,7 +64,7 @@ export async function signalRun(deps: SignalDeps, run: ChaosRun, signal: Signal,
   const { namespace, name } = run.metadata;
   const changed = run.spec.signalState !== signal || (run.spec.pauseUntil ?? null) !== pauseUntil;
   const patch = () => deps.client.request<ChaosRun>('PATCH', paths.chaosRuns(namespace, name), {
-    body: { spec: { signalState: signal, pauseUntil } }, contentType: MERGE_PATCH,
+    body: { metadata: { annotations: signalStamp(run, signal, pauseUntil, user.name, 'HTTP') }, spec: { signalState: signal, pauseUntil } }, contentType: MERGE_PATCH,
   });
   let patched: ChaosRun;
   // The API server retries a precondition-free patch itself; a conflict can still surface under heavy

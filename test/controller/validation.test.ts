@@ -78,6 +78,7 @@ const fullStatus: Required<ChaosRunStatus> = {
   startTime: '', completionTime: '', nextStepTime: '', counts: { succeeded: 0, failed: 0, aborted: 0, deadManSwitch: 0 }, iterationsCompleted: 0,
   conditions: [{ type: '', status: 'True', reason: '', message: '', lastTransitionTime: '', observedGeneration: 1 }],
   history: [{ iteration: 1, stepIndex: 0, step: '', job: '', result: 'Running', reason: 'DeadManSwitch', startTime: '', endTime: '', message: '' }],
+  transitions: [{ time: '', kind: 'Signal', signal: 'PAUSE', pauseUntil: '', source: '', gate: '', message: '' }],
   report: { reason: 'Completed', message: '', iterationsCompleted: 0, stepsSucceeded: 0, stepsFailed: 0, stepsAborted: 0, stepsEndedByDeadManSwitch: 0, startTime: '', endTime: '', durationSeconds: 0, gatedSeconds: 0, dryRun: true },
   gatedSince: '', gatedSeconds: 0,
 };
