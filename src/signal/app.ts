@@ -6,6 +6,9 @@ import { SIGNALS, isFinal, type ChaosRun, type Signal } from '../api/types.ts';
 import { parseDuration } from '../api/duration.ts';
 import { KubeError, isNotFound, isUnreachable, type KubeClient } from '../kube/client.ts';
 import { objectKey } from '../kube/informer.ts';
+import { consoleRouter } from '../console/assets.ts';
+import { RunHub } from '../console/hub.ts';
+import { openStream } from '../console/stream.ts';
 import type { Logger } from '../log.ts';
 import { registry } from '../metrics/registry.ts';
 import { signalRequestDuration, signalRequests } from '../metrics/signal.ts';
@@ -21,6 +24,8 @@ export interface SignalAppOptions {
   log: Logger;
   /** Default 2000 ms. */
   cacheWaitMs?: number;
+  /** An event stream ends after this long (the client reconnects, and its access is reviewed again); default 30 min. */
+  streamMaxMs?: number;
 }
 
 /** Every route the app serves; test/signal/openapi.test.ts holds openapi.ts to exactly this list. */
@@ -28,6 +33,8 @@ export const ROUTES = [
   { id: 'state', method: 'GET', path: '/', format: 'text' },
   ...SIGNALS.map((s) => ({ id: 'broadcast', method: 'POST', path: `/${s}`, format: 'text' }) as const),
   { id: 'list', method: 'GET', path: '/runs', format: 'json' },
+  { id: 'stream', method: 'GET', path: '/runs/stream', format: 'json' },
+  { id: 'runStream', method: 'GET', path: '/runs/:namespace/:name/stream', format: 'json' },
   { id: 'get', method: 'GET', path: '/runs/:namespace/:name', format: 'json' },
   { id: 'signal', method: 'POST', path: '/runs/:namespace/:name/:signal', format: 'json' },
   { id: 'healthz', method: 'GET', path: '/healthz', format: 'text' },
@@ -52,6 +59,8 @@ export function createSignalApp(options: SignalAppOptions) {
   app.set('x-powered-by', false);
   app.set('etag', false);
   app.set('query parser', 'simple');
+  const hub = new RunHub(cache);
+  const streamMaxMs = options.streamMaxMs ?? 30 * 60_000;
 
   const userOf = async (req: Request): Promise<User> => {
     const user = await auth.authenticate(req.get('authorization'));
@@ -129,6 +138,24 @@ export function createSignalApp(options: SignalAppOptions) {
       res.json({ runs: runs.map(runSummary) });
     },
 
+    // Server-sent events from the informer cache (src/console/stream.ts): the console's live view.
+    async stream(req, res) {
+      const user = await userOf(req);
+      openStream(req, res, { hub, log, streamMaxMs, access: {
+        canList: (namespace) => auth.allowed(user, { verb: 'list', namespace }),
+        canPatch: (namespace) => auth.allowed(user, { verb: 'patch', namespace }),
+      } });
+    },
+
+    async runStream(req, res) {
+      const user = await userOf(req);
+      const run = await namedRun(req, user, 'get');
+      openStream(req, res, { hub, log, streamMaxMs, only: run.metadata, access: {
+        canList: async () => true,
+        canPatch: (namespace) => auth.allowed(user, { verb: 'patch', namespace, name: run.metadata.name }),
+      } });
+    },
+
     async get(req, res) {
       res.json(runDetail(await namedRun(req, await userOf(req), 'get')));
     },
@@ -168,6 +195,7 @@ export function createSignalApp(options: SignalAppOptions) {
     next();
   });
 
+  app.use(consoleRouter(auth.mode));
   const readBody = express.raw({ type: () => true, limit: BODY_LIMIT });
   for (const r of ROUTES) {
     const handler = handlers[r.id];

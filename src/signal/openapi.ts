@@ -21,6 +21,12 @@ const forQuery = {
   description: 'A timed pause (PAUSE only): sets spec.pauseUntil to now plus this duration (at most 8760h); the operator resumes the run then.',
   schema: { type: 'string', pattern: DURATION_PATTERN, example: '10m' },
 };
+const sse = (description: string) => ({
+  description, content: { 'text/event-stream': { schema: { type: 'string', description: 'Events "event: NAME" with "data: JSON" (a RunView, see RunView), and ": ping" comments.' } } },
+});
+const STREAM_DESCRIPTION = 'text/event-stream, read from the signal server\'s cache (no API-server load per viewer). A run\'s view ' +
+  '(schema RunView) holds its signal, phase, progress, step, gate, history and transitions. The stream ends after the server\'s ' +
+  'stream limit (30 minutes by default); SSE clients reconnect by themselves and get a fresh first event.';
 const runParams = [
   { name: 'namespace', in: 'path', required: true, schema: { type: 'string' } },
   { name: 'name', in: 'path', required: true, schema: { type: 'string' } },
@@ -66,6 +72,15 @@ export const openApiDocument = {
         responses: { 200: json('The runs.', 'RunList'), ...errors('json', { 401: UNAUTHORIZED, ...BODY_ERRORS, 503: UNREACHABLE }) },
       },
     },
+    '/runs/stream': {
+      get: {
+        summary: 'Server-sent events of run changes (the console\'s live feed; curl -N works)',
+        description: STREAM_DESCRIPTION + ' First event: snapshot {runs, access} with the runs this user may list and, per namespace, ' +
+          'whether they may patch there; then run (a run\'s new view), delete {namespace, name}, and access {namespace, patch} for a namespace seen for the first time.',
+        security,
+        responses: { 200: sse('The stream of changes to the runs in scope that this user may list.'), ...errors('json', { 401: UNAUTHORIZED, ...BODY_ERRORS, 503: UNREACHABLE }) },
+      },
+    },
     '/runs/{namespace}/{name}': {
       get: {
         summary: 'One run: signal, phase, iteration, step, conditions, and its report once final',
@@ -73,6 +88,18 @@ export const openApiDocument = {
         parameters: runParams,
         responses: {
           200: json('The run.', 'RunDetail'),
+          ...errors('json', { 401: UNAUTHORIZED, 403: 'RBAC denies get, or the run has publishStatus: false.', 404: 'No such run in scope.', ...BODY_ERRORS, 503: UNREACHABLE }),
+        },
+      },
+    },
+    '/runs/{namespace}/{name}/stream': {
+      get: {
+        summary: 'Server-sent events of one run\'s changes',
+        description: STREAM_DESCRIPTION + ' First event: run (the run now); then run on every change, delete when it leaves the scope.',
+        security,
+        parameters: runParams,
+        responses: {
+          200: sse('The stream of the run\'s changes.'),
           ...errors('json', { 401: UNAUTHORIZED, 403: 'RBAC denies get, or the run has publishStatus: false.', 404: 'No such run in scope.', ...BODY_ERRORS, 503: UNREACHABLE }),
         },
       },
@@ -123,6 +150,25 @@ export const openApiDocument = {
           progress: { type: 'string', example: '2/3' },
           iteration: { type: 'integer' },
           step: { type: 'object', properties: { index: { type: 'integer' }, name: { type: 'string' } } },
+        },
+      },
+      RunView: {
+        type: 'object', description: 'A run as the console and the event streams show it (src/console/view.ts).',
+        required: ['namespace', 'name', 'signal', 'phase', 'finished', 'history', 'transitions', 'conditions'],
+        properties: {
+          namespace: { type: 'string' }, name: { type: 'string' }, created: { type: 'string', format: 'date-time' },
+          signal: { type: 'string', enum: [...SIGNALS] }, pauseUntil: { type: 'string', format: 'date-time' },
+          phase: { type: 'string', enum: [...PHASES] }, finished: { type: 'boolean' },
+          progress: { type: 'string' }, iteration: { type: 'integer' },
+          step: { type: 'object', properties: { index: { type: 'integer' }, name: { type: 'string' } } },
+          steps: { type: 'array', items: { type: 'string' } }, iterations: { type: 'integer', nullable: true, description: 'null in daemon mode.' },
+          gate: { type: 'object', description: 'The pauseWhen gate holding the run, if one does.' },
+          nextStepTime: { type: 'string', format: 'date-time' }, startTime: { type: 'string', format: 'date-time' },
+          completionTime: { type: 'string', format: 'date-time' },
+          history: { type: 'array', items: { type: 'object' }, description: 'status.history: one entry per step.' },
+          transitions: { type: 'array', items: { type: 'object' }, description: 'status.transitions: signal changes and gate holds.' },
+          conditions: { type: 'array', items: { type: 'object' } },
+          report: { type: 'object' },
         },
       },
       RunList: { type: 'object', required: ['runs'], properties: { runs: { type: 'array', items: { $ref: '#/components/schemas/RunSummary' } } } },
