@@ -8,6 +8,7 @@
 // line every HEARTBEAT_MS keeps proxies (kubectl port-forward) from closing an idle stream.
 import type { Request, Response } from 'express';
 import type { Logger } from '../log.ts';
+import { streamViewers } from '../metrics/signal.ts';
 import type { Change, RunHub } from './hub.ts';
 
 export interface StreamAccess {
@@ -84,6 +85,7 @@ export function openStream(req: Request, res: Response, options: StreamOptions):
     enqueue(async () => { if (await ok) send(change.type, change.json); });
   };
   const unsubscribe = hub.subscribe(onChange);
+  streamViewers.inc();
   const heartbeat = setInterval(() => { if (!closed) res.write(': ping\n\n'); }, HEARTBEAT_MS);
   heartbeat.unref();
   const end = setTimeout(() => chain.then(() => res.end()), streamMaxMs);
@@ -94,6 +96,7 @@ export function openStream(req: Request, res: Response, options: StreamOptions):
     clearInterval(heartbeat);
     clearTimeout(end);
     unsubscribe();
+    streamViewers.dec();
   };
   req.on('close', close);
   res.on('close', close);

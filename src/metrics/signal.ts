@@ -1,6 +1,6 @@
 // The signal server's HTTP metrics, on the shared registry (imported only by the signal server, so the
 // controller process does not export them).
-import { Counter, Histogram } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
 import { registry } from './registry.ts';
 
 export const signalRequests = new Counter({
@@ -22,5 +22,11 @@ export const signalsAccepted = new Counter({
   name: 'chaosrun_signals_accepted_total',
   help: 'Signals written to ChaosRuns by the signal server, by signal.',
   labelNames: ['signal'] as const,
+  registers: [registry],
+});
+
+export const streamViewers = new Gauge({
+  name: 'chaosrun_signal_stream_viewers',
+  help: 'Open event streams (console tabs and GET /runs/stream clients).',
   registers: [registry],
 });

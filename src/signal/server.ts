@@ -27,6 +27,8 @@ export interface SignalServerOptions {
   labelSelector?: string;
   log?: Logger;
   watchdogMs?: number;
+  /** How long an event stream lasts before the client must reconnect; default 30 min. */
+  streamMaxMs?: number;
 }
 
 export interface SignalServer { url: string; port: number; stop(): Promise<void> }
@@ -43,7 +45,7 @@ export async function startSignalServer(opts: SignalServerOptions): Promise<Sign
     watchdogMs: opts.watchdogMs, log, name: 'chaosruns',
   });
   const auth = opts.auth === 'none' ? noAuth : kubernetesAuth(client);
-  const app = createSignalApp({ client, cache, auth, log });
+  const app = createSignalApp({ client, cache, auth, log, streamMaxMs: opts.streamMaxMs });
 
   const tls = opts.tlsCert !== undefined;
   const server: Server = tls

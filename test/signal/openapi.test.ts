@@ -53,7 +53,8 @@ before(async () => {
   await idleRun(client, ns, 'hidden', { publishStatus: false });
   await idleRun(client, ns, 'done');
   await setPhase(client, ns, 'done', 'Stopped');
-  servers.push(await testSignalServer(env), await testSignalServer(env, { auth: 'kubernetes' }));
+  // Event streams end after a second here, so the fuzzer can read them to the end.
+  servers.push(await testSignalServer(env, { streamMaxMs: 1000 }), await testSignalServer(env, { auth: 'kubernetes', streamMaxMs: 1000 }));
 });
 after(async () => { for (const s of servers) await s.stop(); });
 

@@ -254,6 +254,7 @@ function listShell() {
   /** @type {HTMLSelectElement} */ (ph).value = state.filter.phase;
   return h('section', { class: 'list' },
     h('div', { class: 'toolbar' }, h('h1', {}, 'Runs'), h('span', { class: 'spacer' }), ns, ph),
+    h('p', { id: 'access-note', class: 'access-note', hidden: true }),
     h('div', { id: 'live-runs' }),
     h('details', { id: 'finished', class: 'finished' }, h('summary', { id: 'finished-summary' }, 'Finished runs'), h('div', { id: 'finished-runs' })));
 }
@@ -270,6 +271,10 @@ function updateList() {
   const runs = [...state.runs.values()]
     .filter((r) => (!state.filter.namespace || r.namespace === state.filter.namespace) && (!state.filter.phase || r.phase === state.filter.phase))
     .sort((a, b) => keyOf(a).localeCompare(keyOf(b)));
+  const readOnly = [...new Set(runs.filter((r) => !r.finished && !state.access.get(r.namespace)?.patch).map((r) => r.namespace))];
+  const note = $('access-note');
+  note.hidden = readOnly.length === 0;
+  note.textContent = `Read-only: your RBAC does not allow patching chaosruns in ${readOnly.join(', ')}, so the controls there are disabled.`;
   const live = runs.filter((r) => !r.finished);
   const done = runs.filter((r) => r.finished);
   $('live-runs').replaceChildren(live.length ? runTable(live) : h('p', { class: 'muted empty' }, state.synced ? 'No live runs in scope.' : 'Waiting for the stream…'));
@@ -292,7 +297,7 @@ function runTable(/** @type {RunView[]} */ runs) {
         h('td', { 'data-label': 'Gate' }, r.gate ? h('span', { class: 'gate-held', title: r.gate.message }, `held by ${r.gate.gate}`) : h('span', { class: 'muted' }, 'clear')),
         h('td', { 'data-label': 'Next step', 'data-next': r.finished ? undefined : r.nextStepTime }, next > 0 ? `in ${span(next)}` : '—'),
         h('td', { 'data-label': 'Age', 'data-age': r.created }, r.created ? span(now - Date.parse(r.created)) : '—'),
-        h('td', { class: 'row-controls' }, ...(r.finished ? [] : ['PAUSE', 'RUN', 'STOP'].map((sig) => controlButton(r, sig)))));
+        h('td', { class: 'row-controls' }, r.finished ? '' : h('div', { class: 'row-buttons' }, ...['PAUSE', 'RUN', 'STOP'].map((sig) => controlButton(r, sig)))));
     })));
 }
 
@@ -374,22 +379,31 @@ function updateRunPage(/** @type {string} */ namespace, /** @type {string} */ na
   drawTimeline(run);
   $('report').replaceChildren(run.report ? reportTable(run.report) : h('p', { class: 'muted' }, 'Written when the run ends.'));
   $('conditions').replaceChildren(run.conditions.length
-    ? h('table', { class: 'plain' }, h('tbody', {}, ...run.conditions.map((c) => h('tr', {},
-      h('th', {}, c.type), h('td', {}, h('span', { class: `cond cond-${c.status}` }, c.status)), h('td', {}, c.reason), h('td', { class: 'msg' }, c.message)))))
+    ? wrap(h('table', { class: 'plain' }, h('tbody', {}, ...run.conditions.map((c) => h('tr', {},
+      h('th', {}, c.type), h('td', {}, h('span', { class: `cond cond-${c.status}` }, c.status)), h('td', {}, c.reason), h('td', { class: 'msg' }, c.message))))))
     : h('p', { class: 'muted' }, 'None yet.'));
   $('transitions').replaceChildren(run.transitions.length
-    ? h('table', { class: 'plain' }, h('tbody', {}, ...[...run.transitions].reverse().map((t) => h('tr', {},
-      h('td', { class: 'time' }, clock(t.time)), h('td', {}, transitionText(t)), h('td', { class: 'muted' }, t.source ?? t.message ?? '')))))
+    ? wrap(h('table', { class: 'plain' }, h('tbody', {}, ...[...run.transitions].reverse().map((t) => h('tr', {},
+      h('td', { class: 'time' }, clock(t.time)), h('td', {}, transitionText(t)), h('td', { class: 'muted' }, t.source ?? t.message ?? ''))))))
     : h('p', { class: 'muted' }, 'No signal changes or gate holds yet.'));
   $('steps').replaceChildren(run.history.length
-    ? h('table', { class: 'plain steps' },
+    ? wrap(h('table', { class: 'plain steps' },
       h('thead', {}, h('tr', {}, ...['Iteration', 'Step', 'Result', 'Started', 'Took', 'Job', 'Message'].map((t) => h('th', {}, t)))),
       h('tbody', {}, ...[...run.history].reverse().map((e) => h('tr', {},
         h('td', {}, String(e.iteration)), h('td', {}, e.step), h('td', {}, h('span', { class: `result result-${e.result}` }, e.result)),
         h('td', { class: 'time' }, clock(e.startTime)), h('td', {}, span((e.endTime ? Date.parse(e.endTime) : Date.now()) - Date.parse(e.startTime))),
-        h('td', { class: 'job' }, e.job), h('td', { class: 'msg' }, e.message ?? '')))))
+        h('td', { class: 'job' }, e.job), h('td', { class: 'msg' }, e.message ?? ''))))))
     : h('p', { class: 'muted' }, 'No step has started yet.'));
 }
+
+/** A table that scrolls sideways on its own when the screen is too narrow for it. */
+const wrap = (/** @type {HTMLElement} */ table) => h('div', { class: 'table-wrap' }, table);
+
+/** Text cut to what fits in `px` pixels of an 11px label. */
+const fit = (/** @type {string} */ text, /** @type {number} */ px) => {
+  const n = Math.floor((px - 8) / 6.5);
+  return text.length <= n ? text : n > 2 ? `${text.slice(0, n - 1)}…` : '';
+};
 
 function transitionText(/** @type {Transition} */ t) {
   if (t.kind === 'Signal') return `${t.signal}${t.pauseUntil ? ` until ${clock(t.pauseUntil)}` : ''}`;
@@ -438,7 +452,8 @@ function drawTimeline(run) {
     const g = s('g', { class: `tl-step tl-${e.result.toLowerCase()}`, 'data-step': `${e.iteration}/${e.stepIndex}` });
     g.append(s('rect', { x: bx, y: rows.steps, width: bw, height: rowH, rx: 3 },
       `${e.step} (iteration ${e.iteration}): ${e.result}, ${span(b - a)}${e.message ? ` — ${e.message}` : ''}`));
-    if (bw > 40) g.append(stext({ x: bx + 4, y: rows.steps + rowH / 2 + 4, class: 'tl-label' }, e.step));
+    const label = fit(e.step, bw);
+    if (label) g.append(stext({ x: bx + 4, y: rows.steps + rowH / 2 + 4, class: 'tl-label' }, label));
     svg.append(g);
   });
 
