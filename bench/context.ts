@@ -16,6 +16,7 @@ export interface Sizes {
   httpSeconds: number;
   idle: { finished: number; paused: number; seconds: number };
   scale: { runs: number; stepSeconds: number; holdSeconds: number };
+  console: { viewers: number; runs: number; seconds: number };
 }
 
 export interface Bench {

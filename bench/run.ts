@@ -1,7 +1,7 @@
 // `npm run bench [-- --quick]`: the operator's figures against the floor the API server allows.
 // Without KUBECONFIG it runs on a dedicated local plane in .cluster-bench/ (stopped afterwards unless
 // it was already up); it starts the controller and the signal server as `npm run local` does, runs
-// the seven measurements, prints a table and writes bench/results/. It exits non-zero when a run
+// its measurements (--only N,M for some), prints a table and writes bench/results/. It exits non-zero when a run
 // was lost, a step duplicated or a signal never applied, never because a figure is slow.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
@@ -16,6 +16,7 @@ import type { Bench, Sizes } from './context.ts';
 import { machineInfo, machineLine } from './machine.ts';
 import { startOperator } from './operator.ts';
 import { latency, table, writeResults, type Figure } from './report.ts';
+import { consoleCost } from './scenarios/console.ts';
 import { floor } from './scenarios/floor.ts';
 import { httpLoad } from './scenarios/http.ts';
 import { idleCost } from './scenarios/idle.ts';
@@ -32,8 +33,8 @@ const { values: args } = parseArgs({ options: { quick: { type: 'boolean', defaul
 /** `--only 9,4`: run these sections only (the floor, 1, always runs: the others are measured against it). */
 const only = args.only?.split(',').map((x) => x.trim());
 const sizes: Sizes = args.quick
-  ? { floorPatches: 40, signals: 40, resumes: 5, stops: 5, httpSeconds: 3, idle: { finished: 30, paused: 5, seconds: 10 }, scale: { runs: 100, stepSeconds: 5, holdSeconds: 10 } }
-  : { floorPatches: 200, signals: 200, resumes: 20, stops: 20, httpSeconds: 10, idle: { finished: 100, paused: 10, seconds: 60 }, scale: { runs: 1000, stepSeconds: 30, holdSeconds: 60 } };
+  ? { floorPatches: 40, signals: 40, resumes: 5, stops: 5, httpSeconds: 3, idle: { finished: 30, paused: 5, seconds: 10 }, scale: { runs: 100, stepSeconds: 5, holdSeconds: 10 }, console: { viewers: 10, runs: 10, seconds: 10 } }
+  : { floorPatches: 200, signals: 200, resumes: 20, stops: 20, httpSeconds: 10, idle: { finished: 100, paused: 10, seconds: 60 }, scale: { runs: 1000, stepSeconds: 30, holdSeconds: 60 }, console: { viewers: 10, runs: 10, seconds: 30 } };
 // Finished Jobs kept per run: 1 bounds the Job count at scale (the default, 5, is a history nicety).
 const CONTROLLER_ARGS = ['--keep-jobs', '1'];
 
@@ -95,6 +96,7 @@ try {
   await section(`4 STOP mid-step: ${sizes.stops} runs`, () => stopMidStep(b));
   await section(`6 HTTP: ${sizes.httpSeconds}s per route`, () => httpLoad(b, postMs));
   await section(`7 idle: ${sizes.idle.finished} finished + ${sizes.idle.paused} paused runs, ${sizes.idle.seconds}s`, () => idleCost(b));
+  await section(`8 console: ${sizes.console.viewers} viewers, ${sizes.console.runs} changing runs, ${sizes.console.seconds}s per window`, () => consoleCost(b));
   await section(`5 scale: ${sizes.scale.runs} runs`, () => scale(b));
   // Last: it SIGKILLs (and restarts) the controller, and its kill switch stops every unfinished run.
   await section('9 safety: kill switch at 10 and 100 runs, dead-man renewal cost and detection', () => safety(b, args.quick));
@@ -117,7 +119,7 @@ try {
 }
 
 machine.loadAverage.end = os.loadavg()[0];
-const order = ['1', '2', '3', '4', '5', '6', '7', '9'];
+const order = ['1', '2', '3', '4', '5', '6', '7', '8', '9'];
 figures.sort((x, y) => order.indexOf(x.section) - order.indexOf(y.section));
 const file = writeResults(join(repoRoot, 'bench/results'), {
   mode: args.quick ? 'quick' : 'full', startedAt, durationSeconds: Math.round((performance.now() - began) / 1000),

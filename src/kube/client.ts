@@ -33,6 +33,8 @@ export interface CallOptions {
   contentType?: string;
   query?: Record<string, string | number | boolean | undefined>;
   timeoutMs?: number;
+  /** Answer the body as text (a pod's log), not parsed JSON. */
+  text?: boolean;
 }
 
 /** Loads KUBECONFIG, ~/.kube/config or the in-cluster service account, as kubectl does (a loaded config passes through). */
@@ -99,7 +101,7 @@ export class KubeClient implements ApiClient {
     const url = new URL(path, this.server);
     for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
     const body = options.body === undefined ? undefined : JSON.stringify(options.body);
-    const headers: Record<string, string> = { Accept: 'application/json', ...(auth.headers as Record<string, string> | undefined) };
+    const headers: Record<string, string> = { Accept: options.text ? 'text/plain, */*' : 'application/json', ...(auth.headers as Record<string, string> | undefined) };
     if (body !== undefined) {
       headers['Content-Type'] = options.contentType ?? 'application/json';
       headers['Content-Length'] = String(Buffer.byteLength(body));
@@ -119,7 +121,7 @@ export class KubeClient implements ApiClient {
           const text = Buffer.concat(chunks).toString('utf8');
           let parsed: unknown;
           try { parsed = text ? JSON.parse(text) : undefined; } catch { parsed = undefined; }
-          if (status >= 200 && status < 300) { resolve(parsed as T); return; }
+          if (status >= 200 && status < 300) { resolve((options.text ? text : parsed) as T); return; }
           const st = (parsed ?? {}) as { reason?: string; message?: string };
           reject(new KubeError(status, st.reason ?? String(status), st.message ?? (text.slice(0, 300) || `HTTP ${status}`)));
         });

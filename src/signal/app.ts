@@ -9,6 +9,7 @@ import { objectKey } from '../kube/informer.ts';
 import { consoleRouter } from '../console/assets.ts';
 import { RunHub } from '../console/hub.ts';
 import { openStream } from '../console/stream.ts';
+import { runEvents, stepLog } from '../console/details.ts';
 import type { Logger } from '../log.ts';
 import { registry } from '../metrics/registry.ts';
 import { signalRequestDuration, signalRequests } from '../metrics/signal.ts';
@@ -35,6 +36,8 @@ export const ROUTES = [
   { id: 'list', method: 'GET', path: '/runs', format: 'json' },
   { id: 'stream', method: 'GET', path: '/runs/stream', format: 'json' },
   { id: 'runStream', method: 'GET', path: '/runs/:namespace/:name/stream', format: 'json' },
+  { id: 'events', method: 'GET', path: '/runs/:namespace/:name/events', format: 'json' },
+  { id: 'logs', method: 'GET', path: '/runs/:namespace/:name/logs', format: 'json' },
   { id: 'get', method: 'GET', path: '/runs/:namespace/:name', format: 'json' },
   { id: 'signal', method: 'POST', path: '/runs/:namespace/:name/:signal', format: 'json' },
   { id: 'healthz', method: 'GET', path: '/healthz', format: 'text' },
@@ -45,6 +48,7 @@ export const ROUTES = [
 type RouteId = (typeof ROUTES)[number]['id'];
 type Handler = (req: Request, res: Response) => Promise<void> | void;
 
+const GET_ONLY = new Set(['stream', 'events', 'logs']);
 /** Bodies are ignored, but read (up to this size) so an oversize one gets a clear 413. */
 const BODY_LIMIT = '16kb';
 /** The longest timed pause: a year keeps pauseUntil a valid RFC 3339 time far from any overflow. */
@@ -156,13 +160,37 @@ export function createSignalApp(options: SignalAppOptions) {
       } });
     },
 
+    // On demand for the console's run page: one API call per press, never live.
+    async events(req, res) {
+      const user = await userOf(req);
+      const run = await namedRun(req, user, 'get');
+      const access: Access = { verb: 'list', namespace: run.metadata.namespace, resource: 'events' };
+      if (!(await auth.allowed(user, access))) throw forbidden(`user ${user.name} may not list events in namespace ${access.namespace}`);
+      res.json({ events: await runEvents(options.client, run) });
+    },
+
+    async logs(req, res) {
+      const user = await userOf(req);
+      const job = req.query.job;
+      if (typeof job !== 'string' || !job) throw badRequest('give "job" once: the step\'s Job, as in the run\'s history');
+      const run = await namedRun(req, user, 'get');
+      if (!run.status?.history?.some((h) => h.job === job)) throw notFound(`job ${job} is not a step of ChaosRun ${objectKey(run)} (see its history)`);
+      const access: Access = { verb: 'get', namespace: run.metadata.namespace, resource: 'pods/log' };
+      if (!(await auth.allowed(user, access))) throw forbidden(`user ${user.name} may not read pod logs in namespace ${access.namespace}`);
+      const log = await stepLog(options.client, run, job);
+      if (!log.found) throw notFound(log.why);
+      res.json({ job, pod: log.pod, log: log.log });
+    },
+
     async get(req, res) {
       res.json(runDetail(await namedRun(req, await userOf(req), 'get')));
     },
 
     async signal(req, res) {
-      const user = await userOf(req);
       const signal = req.params.signal as Signal;
+      // The run's stream, Events and logs share this path's shape; they are read with GET only.
+      if (GET_ONLY.has(signal)) throw new HttpError(405, 'MethodNotAllowed', 'method not allowed here; use GET, HEAD', { headers: { Allow: 'GET, HEAD' } });
+      const user = await userOf(req);
       if (!SIGNALS.includes(signal)) throw badRequest(`unknown signal ${JSON.stringify(req.params.signal)}: use RUN, PAUSE or STOP`);
       const pauseUntil = pauseUntilOf(req, signal);
       const run = await namedRun(req, user, 'patch');

@@ -14,11 +14,23 @@ export interface User {
   extra?: Record<string, string[]>;
 }
 
-/** An access to ChaosRuns: `name` narrows it to one run, as `kubectl patch crun NAME` does. */
+/**
+ * An access to ChaosRuns: `name` narrows it to one run, as `kubectl patch crun NAME` does. `resource`
+ * asks about the core resources the console shows beside a run instead: its Events, its steps' pod logs.
+ */
 export interface Access {
   verb: 'get' | 'list' | 'patch';
   namespace: string;
   name?: string;
+  resource?: 'events' | 'pods/log';
+}
+
+/** The SubjectAccessReview resourceAttributes of an access. */
+function attributes(a: Access) {
+  const { resource, ...rest } = a;
+  if (resource === 'events') return { group: '', resource: 'events', ...rest };
+  if (resource === 'pods/log') return { group: '', resource: 'pods', subresource: 'log', ...rest };
+  return { group: GROUP, resource: PLURAL, ...rest };
 }
 
 export interface Auth {
@@ -83,14 +95,14 @@ export function kubernetesAuth(client: KubeClient, options: { cacheTtlMs?: numbe
       return user;
     },
     async allowed(user, access) {
-      const key = JSON.stringify([user.name, user.uid, user.groups, access.verb, access.namespace, access.name]);
+      const key = JSON.stringify([user.name, user.uid, user.groups, access.verb, access.namespace, access.name, access.resource]);
       if (grants.get(key)) return true;
       const review = await client.request<{ status?: { allowed?: boolean } }>('POST', paths.subjectAccessReviews(), {
         body: {
           apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview',
           spec: {
             user: user.name, uid: user.uid, groups: user.groups, extra: user.extra,
-            resourceAttributes: { group: GROUP, resource: PLURAL, ...access },
+            resourceAttributes: attributes(access),
           },
         },
       });

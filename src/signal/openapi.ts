@@ -21,8 +21,17 @@ const forQuery = {
   description: 'A timed pause (PAUSE only): sets spec.pauseUntil to now plus this duration (at most 8760h); the operator resumes the run then.',
   schema: { type: 'string', pattern: DURATION_PATTERN, example: '10m' },
 };
-const sse = (description: string) => ({
-  description, content: { 'text/event-stream': { schema: { type: 'string', description: 'Events "event: NAME" with "data: JSON" (a RunView, see RunView), and ": ping" comments.' } } },
+const sse = (description: string, events: string[]) => ({
+  description,
+  content: {
+    'text/event-stream': {
+      schema: {
+        type: 'object', required: ['event', 'data'],
+        description: 'One event: "event: NAME" and "data: JSON" (a RunView for run); ": ping" comment lines keep the stream open.',
+        properties: { event: { type: 'string', enum: events }, data: { type: 'string', description: 'JSON' } },
+      },
+    },
+  },
 });
 const STREAM_DESCRIPTION = 'text/event-stream, read from the signal server\'s cache (no API-server load per viewer). A run\'s view ' +
   '(schema RunView) holds its signal, phase, progress, step, gate, history and transitions. The stream ends after the server\'s ' +
@@ -78,7 +87,7 @@ export const openApiDocument = {
         description: STREAM_DESCRIPTION + ' First event: snapshot {runs, access} with the runs this user may list and, per namespace, ' +
           'whether they may patch there; then run (a run\'s new view), delete {namespace, name}, and access {namespace, patch} for a namespace seen for the first time.',
         security,
-        responses: { 200: sse('The stream of changes to the runs in scope that this user may list.'), ...errors('json', { 401: UNAUTHORIZED, ...BODY_ERRORS, 503: UNREACHABLE }) },
+        responses: { 200: sse('The stream of changes to the runs in scope that this user may list.', ['snapshot', 'run', 'delete', 'access']), ...errors('json', { 401: UNAUTHORIZED, ...BODY_ERRORS, 503: UNREACHABLE }) },
       },
     },
     '/runs/{namespace}/{name}': {
@@ -99,8 +108,34 @@ export const openApiDocument = {
         security,
         parameters: runParams,
         responses: {
-          200: sse('The stream of the run\'s changes.'),
+          200: sse('The stream of the run\'s changes.', ['run', 'delete']),
           ...errors('json', { 401: UNAUTHORIZED, 403: 'RBAC denies get, or the run has publishStatus: false.', 404: 'No such run in scope.', ...BODY_ERRORS, 503: UNREACHABLE }),
+        },
+      },
+    },
+    '/runs/{namespace}/{name}/events': {
+      get: {
+        summary: 'The run\'s newest Events (at most 50), read from the API server when asked',
+        security,
+        parameters: runParams,
+        responses: {
+          200: json('The Events, newest first.', 'EventList'),
+          ...errors('json', { 401: UNAUTHORIZED, 403: 'RBAC denies get on the run or list on events, or the run has publishStatus: false.', 404: 'No such run in scope.', ...BODY_ERRORS, 503: UNREACHABLE }),
+        },
+      },
+    },
+    '/runs/{namespace}/{name}/logs': {
+      get: {
+        summary: 'The log of one step\'s pod (its last 1000 lines, at most 256 KiB), read from the API server when asked',
+        security,
+        parameters: [...runParams, { name: 'job', in: 'query', required: true, description: 'The step\'s Job, as in the run\'s history.', schema: { type: 'string', minLength: 1 } }],
+        responses: {
+          200: json('The log.', 'StepLog'),
+          ...errors('json', {
+            400: 'No "job".', 401: UNAUTHORIZED, 403: 'RBAC denies get on the run or on pods/log, or the run has publishStatus: false.',
+            404: 'No such run in scope, the job is not one of its steps, or its pod is gone.', 502: 'The API server could not fetch the log (e.g. from the node).',
+            ...BODY_ERRORS, 503: UNREACHABLE,
+          }),
         },
       },
     },
@@ -170,6 +205,22 @@ export const openApiDocument = {
           conditions: { type: 'array', items: { type: 'object' } },
           report: { type: 'object' },
         },
+      },
+      EventList: {
+        type: 'object', required: ['events'],
+        properties: {
+          events: {
+            type: 'array',
+            items: {
+              type: 'object', required: ['type', 'reason', 'message', 'count', 'time', 'from'],
+              properties: { type: { type: 'string' }, reason: { type: 'string' }, message: { type: 'string' }, count: { type: 'integer' }, time: { type: 'string' }, from: { type: 'string' } },
+            },
+          },
+        },
+      },
+      StepLog: {
+        type: 'object', required: ['job', 'pod', 'log'],
+        properties: { job: { type: 'string' }, pod: { type: 'string' }, log: { type: 'string' } },
       },
       RunList: { type: 'object', required: ['runs'], properties: { runs: { type: 'array', items: { $ref: '#/components/schemas/RunSummary' } } } },
       RunDetail: {

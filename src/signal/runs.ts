@@ -64,7 +64,9 @@ export async function signalRun(deps: SignalDeps, run: ChaosRun, signal: Signal,
   const { namespace, name } = run.metadata;
   const changed = run.spec.signalState !== signal || (run.spec.pauseUntil ?? null) !== pauseUntil;
   const patch = () => deps.client.request<ChaosRun>('PATCH', paths.chaosRuns(namespace, name), {
-    body: { metadata: { annotations: signalStamp(run, signal, pauseUntil, user.name, 'HTTP') }, spec: { signalState: signal, pauseUntil } }, contentType: MERGE_PATCH,
+    // Who sent it goes beside a change (for status.transitions); a signal that changes nothing writes nothing.
+    body: { ...(changed ? { metadata: { annotations: signalStamp(run, signal, pauseUntil, user.name, 'HTTP') } } : {}), spec: { signalState: signal, pauseUntil } },
+    contentType: MERGE_PATCH,
   });
   let patched: ChaosRun;
   // The API server retries a precondition-free patch itself; a conflict can still surface under heavy

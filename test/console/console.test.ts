@@ -140,6 +140,19 @@ describe('the console', () => {
     await page.screenshot({ path: join(shots, 'run.png'), fullPage: true });
   });
 
+  it('shows the run\'s last Events and a step\'s log on demand', async () => {
+    await page.click('#load-events');
+    await page.locator('#events table.events', { hasText: 'SignalReceived' }).waitFor();
+    assert.match(await page.locator('#events').innerText(), /StepStarted/);
+    const job = await page.locator('.log-button').first().getAttribute('data-job');
+    await page.locator('.log-button').first().click();
+    await page.locator('#step-log pre.log, #step-log .error').first().waitFor();
+    const panel = await page.locator('#step-log').innerText();
+    assert.match(panel, new RegExp(`Log of \\S+ \\(iteration \\d+, job ${job}\\)`));
+    // The test plane's kwok node runs no containers, so the API server has no log to give; a real node has.
+    if (await page.locator('#step-log pre.log').count() === 0) assert.match(panel, new RegExp(`the log of pod ${job}-\\w+ is not available`));
+  });
+
   it('a narrow (phone) screen shows the runs as cards', async () => {
     const phone = await browser.context.newPage();
     await phone.setViewportSize({ width: 390, height: 844 });

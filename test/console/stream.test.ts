@@ -99,6 +99,23 @@ describe('the event stream', () => {
     assert.ok(Date.now() - started >= 1400, 'not before the limit');
   });
 
+  it('Events and logs on demand: their own RBAC, and a job must be one of the run\'s steps', async () => {
+    assert.equal((await call(server.url, 'POST', `/runs/${ns}/alpha/STOP`)).status, 200);
+    const events = await call(server.url, 'GET', `/runs/${ns}/alpha/events`);
+    assert.equal(events.status, 200);
+    assert.ok(events.json<{ events: Array<{ reason: string; message: string }> }>().events
+      .some((e) => e.reason === 'SignalReceived' && /signal STOP from anonymous via HTTP/.test(e.message)));
+    assert.equal((await call(server.url, 'GET', `/runs/${ns}/alpha/logs`)).status, 400);
+    const unknown = await call(server.url, 'GET', `/runs/${ns}/alpha/logs?job=someone-elses-job`);
+    assert.equal(unknown.status, 404);
+    assert.match(unknown.json<{ error: string }>().error, /is not a step of ChaosRun/);
+    const token = env.kubectl(['create', 'token', '-n', ns, 'reader']).trim();
+    const denied = await call(authServer.url, 'GET', `/runs/${ns}/alpha/events`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(denied.status, 403);
+    assert.match(denied.json<{ error: string }>().error, /may not list events in namespace/);
+    assert.equal((await call(server.url, 'POST', `/runs/${ns}/alpha/events`)).status, 405);
+  });
+
   it('a viewer that goes away leaves nothing behind', async () => {
     const c = curl(`${server.url}/runs/stream`);
     await eventually('the snapshot', () => c.events().some(([e]) => e === 'snapshot'));

@@ -56,6 +56,9 @@ test('with only the chart\'s RBAC, the controller and signal server run a ChaosR
     assert.equal(await status(operator.request('DELETE', paths.pods(runNs, 'anything'))), 403, 'deleting pods');
     assert.equal(await status(operator.request('GET', paths.leases(releaseNs, 'someone-elses-lease'))), 403, 'another Lease');
     assert.equal(await status(operator.request('GET', paths.chaosRuns(runNs))), 200, 'its own ChaosRuns');
+    // The console's Events and step logs, read when a user allowed to see them asks (no such pod: 404, not 403).
+    assert.equal(await status(operator.request('GET', paths.events(runNs))), 200, 'Events in the watched namespace');
+    assert.equal(await status(operator.request('GET', `${paths.pods(runNs, 'no-such-pod')}/log`)), 404, 'pod logs in the watched namespace');
 
     const controller = await startController({
       kubeconfig: operatorKc, namespaces: [runNs], log: quietLog(),

@@ -338,7 +338,56 @@ function runPageShell(/** @type {string} */ namespace, /** @type {string} */ nam
       h('div', {}, h('h2', {}, 'Report'), h('div', { id: 'report' })),
       h('div', {}, h('h2', {}, 'Conditions'), h('div', { id: 'conditions' }))),
     h('h2', {}, 'Transitions'), h('div', { id: 'transitions' }),
-    h('h2', {}, 'Steps'), h('div', { id: 'steps' }));
+    h('h2', {}, 'Steps'), h('div', { id: 'steps' }),
+    h('div', { id: 'step-log', class: 'step-log', hidden: true }),
+    h('h2', {}, 'Events'),
+    h('p', {}, h('button', { type: 'button', id: 'load-events', onclick: () => loadEvents(namespace, name) }, 'Show the last Events')),
+    h('div', { id: 'events' }));
+}
+
+/**
+ * GETs a JSON route of the run (Events, a step's log): asked for by a button, never live.
+ * @param {string} path @returns {Promise<any>}
+ */
+async function getJson(path) {
+  const res = await fetch(path, { headers: authHeaders(), cache: 'no-store' });
+  if (res.status === 401) askToken('The token was refused.');
+  const body = await res.json().catch(() => ({ error: `HTTP ${res.status}` }));
+  if (!res.ok) throw new Error(body.error ?? `HTTP ${res.status}`);
+  return body;
+}
+
+async function loadEvents(/** @type {string} */ namespace, /** @type {string} */ name) {
+  const box = $('events');
+  if (!box) return;
+  box.replaceChildren(h('p', { class: 'muted' }, 'Loading…'));
+  try {
+    const { events } = await getJson(`runs/${enc(namespace)}/${enc(name)}/events`);
+    box.replaceChildren(events.length
+      ? wrap(h('table', { class: 'plain events' },
+        h('thead', {}, h('tr', {}, ...['Time', 'Type', 'Reason', 'Message', 'From'].map((t) => h('th', {}, t)))),
+        h('tbody', {}, ...events.map((/** @type {{type: string, reason: string, message: string, count: number, time: string, from: string}} */ e) => h('tr', {},
+          h('td', { class: 'time' }, e.time ? clock(e.time) : ''), h('td', {}, h('span', { class: `evtype evtype-${e.type}` }, e.type)),
+          h('td', {}, e.reason), h('td', { class: 'msg' }, `${e.message}${e.count > 1 ? ` (×${e.count})` : ''}`), h('td', { class: 'muted' }, e.from))))))
+      : h('p', { class: 'muted' }, 'No Events (Kubernetes keeps them for an hour by default).'));
+  } catch (err) {
+    box.replaceChildren(h('p', { class: 'error' }, `Events: ${/** @type {Error} */ (err).message}`));
+  }
+}
+
+async function loadLog(/** @type {RunView} */ run, /** @type {StepRecord} */ step) {
+  const box = $('step-log');
+  if (!box) return;
+  box.hidden = false;
+  const title = h('h3', {}, `Log of ${step.step} (iteration ${step.iteration}, job ${step.job})`);
+  const close = h('button', { type: 'button', class: 'quiet close', onclick: () => { box.hidden = true; } }, 'Close');
+  box.replaceChildren(h('div', { class: 'log-head' }, title, close), h('p', { class: 'muted' }, 'Loading…'));
+  try {
+    const r = await getJson(`runs/${enc(run.namespace)}/${enc(run.name)}/logs?job=${enc(step.job)}`);
+    box.replaceChildren(h('div', { class: 'log-head' }, title, h('span', { class: 'muted' }, `pod ${r.pod}`), close), h('pre', { class: 'log' }, r.log || '(empty)'));
+  } catch (err) {
+    box.replaceChildren(h('div', { class: 'log-head' }, title, close), h('p', { class: 'error' }, /** @type {Error} */ (err).message));
+  }
 }
 
 /** The run the page shows, from the stream. */
@@ -388,11 +437,12 @@ function updateRunPage(/** @type {string} */ namespace, /** @type {string} */ na
     : h('p', { class: 'muted' }, 'No signal changes or gate holds yet.'));
   $('steps').replaceChildren(run.history.length
     ? wrap(h('table', { class: 'plain steps' },
-      h('thead', {}, h('tr', {}, ...['Iteration', 'Step', 'Result', 'Started', 'Took', 'Job', 'Message'].map((t) => h('th', {}, t)))),
+      h('thead', {}, h('tr', {}, ...['Iteration', 'Step', 'Result', 'Started', 'Took', 'Job', 'Message', ''].map((t) => h('th', {}, t)))),
       h('tbody', {}, ...[...run.history].reverse().map((e) => h('tr', {},
         h('td', {}, String(e.iteration)), h('td', {}, e.step), h('td', {}, h('span', { class: `result result-${e.result}` }, e.result)),
         h('td', { class: 'time' }, clock(e.startTime)), h('td', {}, span((e.endTime ? Date.parse(e.endTime) : Date.now()) - Date.parse(e.startTime))),
-        h('td', { class: 'job' }, e.job), h('td', { class: 'msg' }, e.message ?? ''))))))
+        h('td', { class: 'job' }, e.job), h('td', { class: 'msg' }, e.message ?? ''),
+        h('td', {}, h('button', { type: 'button', class: 'ctl log-button', 'data-job': e.job, onclick: () => loadLog(run, e) }, 'log')))))))
     : h('p', { class: 'muted' }, 'No step has started yet.'));
 }
 
@@ -516,7 +566,7 @@ function tick() {
     el.textContent = left > 0 ? `in ${span(left)}` : '—';
   }
   const run = current();
-  if (run && !run.finished) updateRunPage(run.namespace, run.name);
+  if (run && !run.finished && mountedRoute === `run:${keyOf(run)}`) updateRunPage(run.namespace, run.name);
 }
 
 // ---------- Stop everything, the token, start-up ----------
