@@ -175,7 +175,7 @@ describe('krkn-compatible signals', () => {
     child.stderr!.on('data', (c: Buffer) => { out += c.toString(); });
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
     try {
-      const url = await eventually('the listening line', () => /"url":"(http:[^"]+)".*"msg":"signal server listening"/.exec(out)?.[1], 20_000);
+      const url = await eventually('the listening line', () => /"url":"(http:[^"]+)".*"msg":"signal server listening"/.exec(out)?.[1], 60_000); // a cold start takes 20 s on a loaded 2-core machine
       assert.match(out, /authentication is OFF/);
       await eventually('ready', async () => (await call(url, 'GET', '/readyz')).status === 200);
       assert.equal((await call(url, 'GET', '/')).text, 'PAUSE');

@@ -529,7 +529,8 @@ function drawTimeline(run) {
     const hx = x(hld.from), hw = Math.max(2, x(hld.to) - hx);
     const g = s('g', { class: `tl-hold tl-${hld.cls}` });
     g.append(s('rect', { x: hx, y: rows.holds, width: hw, height: rowH - 6, rx: 3 }, `${hld.label}, ${span(hld.to - hld.from)}`));
-    if (hw > 60) g.append(stext({ x: hx + 4, y: rows.holds + rowH / 2 + 1, class: 'tl-label' }, hld.cls === 'paused' ? 'paused' : 'gated'));
+    const label = fit(hld.label, hw);
+    if (label) g.append(stext({ x: hx + 4, y: rows.holds + rowH / 2 + 1, class: 'tl-label' }, label));
     svg.append(g);
   }
 
