@@ -21,7 +21,7 @@
 // by what went into it, so a warm machine re-imports instead of rebuilding.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, symlinkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -197,13 +197,9 @@ export function ensureNodeImages(nodeBinDir: string, log: Log): void {
   const busybox = '/bin/busybox';
   assemble(BUSYBOX_IMAGE, sha('busybox-1', readFileSync(busybox)), ['--cmd', '["sh"]', '--env', 'PATH=/bin'], (root) => {
     execFileSync('install', ['-D', '-m', '0755', busybox, join(root, 'bin/busybox')]);
-    execFileSync(join(root, 'bin/busybox'), ['--install', '-s', join(root, 'bin')]);
-    // --install writes absolute links to the host path; inside the image busybox lives at /bin/busybox.
-    for (const f of readdirSync(join(root, 'bin'))) {
-      if (f === 'busybox') continue;
-      rmSync(join(root, 'bin', f));
-      execFileSync('ln', ['-s', 'busybox', join(root, 'bin', f)]);
-    }
+    // One relative link per applet busybox lists (what `busybox --install -s` does, minus its absolute paths).
+    const applets = execFileSync(busybox, ['--list'], { encoding: 'utf8' }).split('\n').filter((a) => a && a !== 'busybox');
+    for (const a of applets) symlinkSync('busybox', join(root, 'bin', a));
     for (const d of ['tmp', 'etc', 'var/www']) mkdirSync(join(root, d), { recursive: true });
     chmodSync(join(root, 'tmp'), 0o1777);
     ownedWrite(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n');
@@ -240,9 +236,26 @@ export function buildOperatorImage(log: Log, name = OPERATOR_IMAGE): BuiltImage 
     '-f', join(repoRoot, 'Dockerfile'), '-t', name, repoRoot], { log: buildLog });
   for (const old of readdirSync(cacheDir).filter((f) => /^operator-.*\.tar$/.test(f))) rmSync(join(cacheDir, old), { force: true });
   exportArchive(name, archive);
+  tidyBuildStorage();
   const seconds = (Date.now() - started) / 1000;
   log(`images: built ${name} in ${seconds.toFixed(0)}s (log: ${relative(process.cwd(), buildLog)})`);
   return { name, archive, seconds, cached: false };
+}
+
+/**
+ * Leaves buildah's storage as a cache and nothing else: no working container (a failed build leaves
+ * its own), no dangling image (each build of new sources leaves the previous one), and no mount
+ * (the overlay driver keeps its home bind-mounted until told otherwise).
+ */
+export function tidyBuildStorage(): void {
+  for (const args of [['rm', '--all'], ['rmi', '--prune'], ['unmount', '--all']]) {
+    try { buildah(args); } catch { /* nothing to tidy */ }
+  }
+  const home = join(storageRoot, 'overlay');
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n').reverse()) {
+    const point = line.split(' ')[4];
+    if (point && (point === home || point.startsWith(`${home}/`))) spawnSync('umount', [point]);
+  }
 }
 
 /** Writes an image from buildah's storage as a docker-archive tar carrying its tag. */
@@ -256,9 +269,11 @@ export function exportArchive(name: string, archive: string): string {
 /** The node's images as archives, made (or reused) now. */
 export function nodeImageArchives(nodeBinDir: string, log: Log): string[] {
   ensureNodeImages(nodeBinDir, log);
-  return [PAUSE_IMAGE, BUSYBOX_IMAGE].map((name) => {
+  const archives = [PAUSE_IMAGE, BUSYBOX_IMAGE].map((name) => {
     const key = imageLabel(name, 'dev.chaosrun.key')!;
     const archive = join(cacheDir, `${name.replace(/[^a-z0-9.]+/gi, '_')}-${key}.tar`);
     return existsSync(archive) ? archive : exportArchive(name, archive);
   });
+  tidyBuildStorage();
+  return archives;
 }
