@@ -256,6 +256,8 @@ describe('the console\'s stream', () => {
     await tab.locator('#run-badges .phase-Paused').waitFor({ timeout: 30_000 });
     await server.stop();
     await tab.locator('#conn.conn-lost', { hasText: 'reconnecting' }).waitFor();
+    await eventually('the controls to be disabled while the stream is down', () => tab.locator('#ctl-STOP').isDisabled());
+    assert.match(await tab.locator('#ctl-STOP').getAttribute('title') ?? '', /not connected/);
     await tab.screenshot({ path: join(shots, 'reconnecting.png') });
     server = await testSignalServer(env, { port });
     await tab.locator('#conn', { hasText: 'live' }).waitFor({ timeout: 30_000 });

@@ -129,6 +129,7 @@ function setConnected(/** @type {boolean} */ on, /** @type {string} */ text) {
   c.textContent = text;
   c.className = `conn ${on ? 'conn-live' : 'conn-lost'}`;
   document.body.classList.toggle('offline', !on);
+  scheduleRender(); // controls follow the connection (disabled while it is down)
 }
 
 async function connect() {
@@ -536,13 +537,16 @@ function drawTimeline(run) {
 
   // The time axis: start, a few ticks, end (or now).
   svg.append(s('line', { x1: left, x2: width - right, y1: rows.axis, y2: rows.axis, class: 'tl-axis' }));
-  const ticks = Math.max(2, Math.min(6, Math.floor(width / 140)));
+  const ticks = Math.max(2, Math.min(6, Math.floor(width / 140), Math.floor((end - start) / 1000)));
+  let lastLabel = '';
   for (let i = 0; i <= ticks; i++) {
     const t = start + ((end - start) * i) / ticks;
     const tx = x(t);
+    const tickLabel = i === ticks && !run.completionTime ? 'now' : clock(t);
+    if (tickLabel === lastLabel) continue;
+    lastLabel = tickLabel;
     svg.append(s('line', { x1: tx, x2: tx, y1: rows.axis, y2: rows.axis + 4, class: 'tl-axis' }));
-    svg.append(stext({ x: tx, y: rows.axis + 15, class: `tl-tick${i === 0 ? ' first' : i === ticks ? ' last' : ''}` },
-      i === ticks && !run.completionTime ? 'now' : clock(t)));
+    svg.append(stext({ x: tx, y: rows.axis + 15, class: `tl-tick${i === 0 ? ' first' : i === ticks ? ' last' : ''}` }, tickLabel));
   }
   box.replaceChildren(svg);
 }
