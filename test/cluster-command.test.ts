@@ -2,7 +2,7 @@
 // kubectl answers with it, and down stops every process it started and removes its state.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,4 +36,14 @@ test('cluster up, status, a second up, kubectl, and down leave no process behind
 test('cluster with no or an unknown action fails with a one-line reason', () => {
   assert.throws(() => cli(['cluster', 'sideways']), (err: { status: number; stderr: string }) =>
     err.status === 1 && /^chaosrun: cluster needs one of up, down or status \(got "sideways"\)\n$/.test(err.stderr));
+});
+
+test('cluster up --real-node without root exits 1 with one line saying it needs root, and starts nothing', () => {
+  const dir = join(mkdtempSync(join(tmpdir(), 'chaosrun-cluster-')), 'plane');
+  // As the unprivileged user nobody (setpriv from util-linux drops root for this one command).
+  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups',
+    join(repoRoot, 'node_modules/.bin/node'), join(repoRoot, 'src/cli.ts'), 'cluster', 'up', '--real-node', '--dir', dir], { encoding: 'utf8' });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /^chaosrun: --real-node needs root: [^\n]+\n$/);
+  assert.equal(existsSync(dir), false, 'nothing was started or written');
 });

@@ -15,6 +15,7 @@ import { join, resolve } from 'node:path';
 import { clusterDown, clusterUp } from '../src/local/controlplane.ts';
 import { hostLeftovers } from '../src/realnode/host.ts';
 import { realNodePrecondition } from '../src/realnode/node.ts';
+import { staleNodeIsCleared } from './helpers/stale-node.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const dir = process.env.CHAOSRUN_TEST_CLUSTER_DIR ?? join(root, '.cluster-test');
@@ -66,6 +67,7 @@ if (e2ePatterns.length && realNode) {
 }
 
 let teardownFailed = false;
+let recoveryFailed = false;
 if (!alreadyRunning && !process.env.CHAOSRUN_KEEP_CLUSTER) {
   await clusterDown(dir, (m) => console.error(m));
   if (state.realNode) {
@@ -75,14 +77,23 @@ if (!alreadyRunning && !process.env.CHAOSRUN_KEEP_CLUSTER) {
       teardownFailed = true;
       console.error(`real node teardown left host state behind: ${JSON.stringify(Object.fromEntries(dirty))}`);
     } else {
-      console.error('real node teardown: no process, mount, network namespace, bridge, route, iptables chain or directory left');
+      console.log('✔ real node teardown: no process, mount, network namespace, bridge, route, iptables chain or directory left');
+    }
+    // And what `cluster up --real-node` does after a run that was killed without cleaning up.
+    const { made, left: stale } = await staleNodeIsCleared();
+    if (Object.keys(stale).length) {
+      recoveryFailed = true;
+      console.log(`✖ a killed node's host state (${made.join(', ')}) was not all removed: ${JSON.stringify(stale)}`);
+    } else {
+      console.log(`✔ a killed node's host state (${made.join(', ')}) is removed before a node starts`);
     }
   }
 }
 
-const pass = tallies.reduce((n, t) => n + t.pass, 0) + (state.realNode && !alreadyRunning && !process.env.CHAOSRUN_KEEP_CLUSTER ? (teardownFailed ? 0 : 1) : 0);
-const fail = tallies.reduce((n, t) => n + t.fail, 0) + (teardownFailed ? 1 : 0);
+const checkedHost = state.realNode && !alreadyRunning && !process.env.CHAOSRUN_KEEP_CLUSTER;
+const pass = tallies.reduce((n, t) => n + t.pass, 0) + (checkedHost ? Number(!teardownFailed) + Number(!recoveryFailed) : 0);
+const fail = tallies.reduce((n, t) => n + t.fail, 0) + Number(teardownFailed) + Number(recoveryFailed);
 const skipped = tallies.reduce((n, t) => n + t.skipped, 0);
-const failedRun = tallies.some((t) => t.code !== 0) || teardownFailed;
+const failedRun = tallies.some((t) => t.code !== 0) || teardownFailed || recoveryFailed;
 console.log(`\ntests: ${pass} passed, ${fail} failed${skipped ? `, ${skipped} skipped` : ''}`);
 process.exit(failedRun ? 1 : 0);
