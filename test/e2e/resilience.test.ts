@@ -3,7 +3,7 @@
 // Its own release (watching every namespace), installed after operator.test.ts's was removed.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chaosRun, e2eEnv, eventually, getRun, installOperator, runInPhase, type Release } from './e2e.ts';
+import { chaosRun, e2eEnv, eventually, getRun, hostPids, installOperator, runInPhase, type Release } from './e2e.ts';
 import type { TestEnv } from '../helpers/env.ts';
 import { BUSYBOX_IMAGE } from '../../src/realnode/images.ts';
 import type { ChaosRun } from '../../src/api/types.ts';
@@ -92,6 +92,38 @@ test('two replicas: deleting the leader pod hands the Lease to the other within 
   jobs.stop();
   assert.equal(run.status?.phase, 'Completed');
   assertNoDuplicate(run, new Set([...jobs.names].filter((n) => n.startsWith('ha-'))), 5);
+});
+
+test('dead-man switch on the real node: with every controller SIGKILLed and kept down, the step\'s container stops by itself; the operator records it when back', async () => {
+  const ns = await env.createNamespace('e2e-deadman');
+  const marker = `deadman-${ns}`;
+  apply(chaosRun(ns, 'unsupervised', {
+    deadManSeconds: 10,
+    // A well-behaved chaos step: it ends on SIGTERM. $0 carries the marker into the process's argv.
+    scenarios: [{ name: 'long-chaos', job: { image: BUSYBOX_IMAGE, command: ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 1; done', marker] } }],
+  }));
+  await eventually('the step\'s process on the host', () => hostPids(marker).length === 1, 60_000, 200);
+  const deployment = env.kubectl(['get', 'deploy', '-n', release.namespace, '-o', 'jsonpath={.items[0].metadata.name}']);
+  // Keep it down (no replacement), then SIGKILL every controller process at once.
+  env.kubectl(['scale', 'deploy', '-n', release.namespace, deployment, '--replicas=0']);
+  const controllers = hostPids('/nodejs/bin/node src/cli.ts controller');
+  assert.ok(controllers.length >= 1, 'the controllers run as host processes');
+  for (const pid of controllers) process.kill(pid, 'SIGKILL');
+  const killedAt = Date.now();
+  await eventually('the step\'s process to end with no operator running', () => hostPids(marker).length === 0, 60_000, 200);
+  const endedAfter = Date.now() - killedAt;
+  console.log(`dead-man switch: step container ended ${endedAfter} ms after the controllers were SIGKILLed (deadManSeconds 10)`);
+  // The deadline was last moved at most 5 s before the kill, so 10 s + the Job controller's and the kubelet's reaction.
+  assert.ok(endedAfter < 10_000 + 10_000, `ended ${endedAfter} ms after the kill`);
+  assert.equal(release.pods().filter((p) => !p.metadata.deletionTimestamp).length, 0, 'no operator came back meanwhile');
+  env.kubectl(['scale', 'deploy', '-n', release.namespace, deployment, '--replicas=2']);
+  const run = await runInPhase(env, ns, 'unsupervised', ['Failed', 'Completed', 'Stopped'], 180_000);
+  const [step] = run.status!.history!;
+  assert.equal(step.result, 'Failed');
+  assert.match(step.message ?? '', /dead-man/i);
+  assert.equal(run.status?.report?.stepsEndedByDeadManSwitch, 1);
+  const events = env.kubectl(['get', 'events', '-n', ns, '-o', 'jsonpath={.items[*].reason}']);
+  assert.match(events, /DeadManSwitch/);
 });
 
 test('helm uninstall leaves no ChaosRun, Job, finalizer or pod of its runs behind, even with runs mid-step', async () => {
