@@ -16,7 +16,7 @@ import { signalRequestDuration, signalRequests } from '../metrics/signal.ts';
 import type { Access, Auth, User } from './auth.ts';
 import { HttpError, badRequest, forbidden, notFound } from './errors.ts';
 import { openApiDocument } from './openapi.ts';
-import { publishedRuns, runDetail, runSummary, signalRun, type RunCache, type SignalDeps } from './runs.ts';
+import { publishedRuns, runDetail, runSummary, signalRun, stateText, type RunCache, type SignalDeps } from './runs.ts';
 
 export interface SignalAppOptions {
   client: KubeClient;
@@ -102,12 +102,7 @@ export function createSignalApp(options: SignalAppOptions) {
   const handlers: Record<RouteId, Handler> = {
     // krkn's GET /: exactly its bare answer (no newline) when there is one state to tell.
     async state(req, res) {
-      const runs = await visibleRuns(await userOf(req));
-      const states = new Set(runs.map((r) => r.spec.signalState));
-      res.type('text');
-      if (states.size === 1) res.send([...states][0]);
-      else if (runs.length === 0) res.send('no ChaosRuns in scope\n');
-      else res.send(runs.map((r) => `${objectKey(r)} ${r.spec.signalState}\n`).join(''));
+      res.type('text').send(stateText(await visibleRuns(await userOf(req))));
     },
 
     // krkn's POST /RUN, /PAUSE, /STOP, applied to every unfinished run in scope: the kill switch.

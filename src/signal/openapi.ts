@@ -68,7 +68,9 @@ export const openApiDocument = {
     '/': {
       get: {
         summary: 'krkn-compatible: the current state',
-        description: 'The bare state (RUN, PAUSE or STOP) when the runs in scope agree; otherwise one "namespace/name STATE" per line.',
+        description: 'The state of the unfinished runs in scope (the runs the broadcast POSTs act on): the bare state (RUN, PAUSE or STOP) ' +
+          'when they agree, otherwise one "namespace/name STATE" per line. Finished runs count only when no run is unfinished; ' +
+          'in a listing they are marked with their phase ("namespace/name STOP (Stopped)"). With no runs in scope: "no ChaosRuns in scope".',
         security,
         responses: { 200: text('The state, or the listing.', 'RUN'), ...errors('text', { 401: UNAUTHORIZED, ...BODY_ERRORS, 503: UNREACHABLE }) },
       },

@@ -28,6 +28,22 @@ const byKey = (a: ChaosRun, b: ChaosRun) => objectKey(a).localeCompare(objectKey
 /** The runs the server may show and steer: in its cache, with publishStatus (krkn's publish_kraken_status). */
 export const publishedRuns = (cache: RunCache): ChaosRun[] => cache.list().filter((r) => r.spec.publishStatus !== false).sort(byKey);
 
+/**
+ * krkn's `GET /` over many runs. Scripts poll it for the state of *the* run, so finished runs (kept
+ * until someone deletes them) do not count while any run is unfinished: the same set the broadcast
+ * POSTs act on. Only when every run has finished does it answer from all of them (after POST /STOP:
+ * `STOP`, as krkn). The bare state when the runs it reads agree, else one line per run, a finished one
+ * marked with its phase.
+ */
+export function stateText(runs: ChaosRun[]): string {
+  if (runs.length === 0) return 'no ChaosRuns in scope\n';
+  const unfinished = runs.filter((r) => !isFinal(r.status?.phase));
+  const read = unfinished.length ? unfinished : runs;
+  const states = new Set(read.map((r) => r.spec.signalState));
+  if (states.size === 1) return [...states][0];
+  return read.map((r) => `${objectKey(r)} ${r.spec.signalState}${isFinal(r.status?.phase) ? ` (${r.status!.phase})` : ''}\n`).join('');
+}
+
 export function runSummary(run: ChaosRun) {
   const s = run.status ?? {};
   return {

@@ -124,16 +124,30 @@ describe('krkn-compatible signals', () => {
     assert.equal((await getRun(client, ns, 'timed-two')).spec.pauseUntil, undefined);
   });
 
-  it('GET / lists namespace/name STATE when the runs disagree', async () => {
+  it('GET / lists namespace/name STATE when the unfinished runs disagree', async () => {
     const url = await serverFor('mixed');
     await run('mixed', 'mixed-a', { signalState: 'PAUSE', scenarios: [kwokStep('a', 1)] });
-    await run('mixed', 'mixed-b', { signalState: 'PAUSE', scenarios: [kwokStep('a', 1)] });
+    // A step that lasts: mixed-b stays unfinished (Running) while the two disagree.
+    await run('mixed', 'mixed-b', { signalState: 'RUN', scenarios: [kwokStep('a', 600)] });
     await eventually('both runs in the cache', async () => (await call(url, 'GET', '/runs')).json<{ runs: unknown[] }>().runs.length === 2);
+    assert.equal((await call(url, 'GET', '/')).text, `${ns}/mixed-a PAUSE\n${ns}/mixed-b RUN\n`);
+  });
+
+  it('GET / answers exactly PAUSE with one live PAUSEd run and one Stopped run, and STOP once all are stopped', async () => {
+    const url = await serverFor('finished');
+    await run('finished', 'live', { signalState: 'PAUSE', scenarios: [kwokStep('a', 1)] });
+    await run('finished', 'done', { signalState: 'RUN', scenarios: [kwokStep('a', 600)] });
+    await waitForPhase(client, ns, 'done', ['Running']);
+    await seen(url, 'done');
+    assert.equal((await call(url, 'POST', `/runs/${ns}/done/STOP`)).json().changed, true);
+    await waitForPhase(client, ns, 'done', ['Stopped']);
+    await eventually('the server to see done Stopped', async () => (await call(url, 'GET', `/runs/${ns}/done`)).json().phase === 'Stopped');
+    // The finished run stays until someone deletes it, and a krkn script waiting for PAUSE still sees it.
     assert.equal((await call(url, 'GET', '/')).text, 'PAUSE');
-    assert.equal((await call(url, 'POST', `/runs/${ns}/mixed-b/STOP`)).json().changed, true);
-    assert.equal((await call(url, 'GET', '/')).text, `${ns}/mixed-a PAUSE\n${ns}/mixed-b STOP\n`);
-    // mixed-b may already be Stopped (finished runs are not counted) or still stopping.
-    assert.match((await call(url, 'POST', '/STOP')).text, /^STOP: 1 run changed(, 1 already STOP)?\n$/);
+    assert.equal(await exec('curl', ['-s', `${url}/`]), 'PAUSE');
+    assert.equal((await call(url, 'POST', '/STOP')).text, 'STOP: 1 run changed\n');
+    await waitForPhase(client, ns, 'live', ['Stopped']);
+    assert.equal((await call(url, 'GET', '/')).text, 'STOP');
   });
 
   it('STOP is final: a later RUN or PAUSE is refused with 409 and the run stays stopped', async () => {
