@@ -124,8 +124,9 @@ test('STOP during the wait between steps ends the run without a new Job', () => 
   r = after(r, decide(r, [], T0));
   const done = decide(r, [job(1, 0, 'Succeeded')], T0 + 2000);
   assert.equal(creates(done).length, 0, 'the wait comes first');
-  assert.equal(statusOf(done)?.nextStepTime, new Date(T0 + 1000 + 30_000).toISOString());
-  assert.equal(done.requeueAfterMs, 29_000);
+  // The Job finished within the whole second T0+1s (the API truncates): the wait counts from its end.
+  assert.equal(statusOf(done)?.nextStepTime, new Date(T0 + 2000 + 30_000).toISOString());
+  assert.equal(done.requeueAfterMs, 30_000);
   r = after(r, done);
   const stop = decide({ ...r, spec: { ...r.spec, signalState: 'STOP' } }, [job(1, 0, 'Succeeded')], T0 + 5000);
   assert.equal(statusOf(stop)?.phase, 'Stopped');
@@ -138,8 +139,30 @@ test('after the wait the next step starts', () => {
   let r = mkRun({ waitDuration: '30s' });
   r = after(r, decide(r, [], T0));
   r = after(r, decide(r, [job(1, 0, 'Succeeded')], T0 + 2000));
-  assert.equal(creates(decide(r, [job(1, 0, 'Succeeded')], T0 + 30_000)).length, 0);
-  assert.deepEqual(creates(decide(r, [job(1, 0, 'Succeeded')], T0 + 31_000)).map((c) => c.name), [name(1, 1)]);
+  assert.equal(creates(decide(r, [job(1, 0, 'Succeeded')], T0 + 31_999)).length, 0);
+  assert.deepEqual(creates(decide(r, [job(1, 0, 'Succeeded')], T0 + 32_000)).map((c) => c.name), [name(1, 1)]);
+});
+
+test('the wait is never shorter than asked: a Job condition time is truncated to the second, so the wait counts from the end of that second', () => {
+  for (const realEndMs of [0, 1, 499, 999]) {
+    let r = mkRun({ waitDuration: '10s' });
+    r = after(r, decide(r, [], T0));
+    // The step ended at T0+5s+realEndMs; the API says T0+5s (metav1.Time has whole seconds).
+    const finished = [job(1, 0, 'Succeeded', { finishTime: new Date(T0 + 5000).toISOString() })];
+    const seenAt = T0 + 5000 + realEndMs + 20;
+    const d = decide(r, finished, seenAt);
+    const next = Date.parse(statusOf(d)!.nextStepTime!);
+    assert.ok(next - (T0 + 5000 + realEndMs) >= 10_000, `the wait after a step that ended ${realEndMs} ms into its second is ${next - (T0 + 5000 + realEndMs)} ms`);
+    assert.ok(next - (T0 + 5000) <= 11_000, 'and at most one second longer');
+    r = after(r, d);
+    assert.equal(creates(decide(r, finished, next - 1)).length, 0, 'no step starts before nextStepTime');
+    assert.equal(creates(decide(r, finished, next)).length, 1);
+  }
+  // A step that ends by the operator's own clock (a timeout) has millisecond precision: no rounding.
+  let r = mkRun({ waitDuration: '10s', scenarios: [{ name: 'a', timeout: '1s', job: { image: 'x' } }, { name: 'b', job: { image: 'x' } }] });
+  r = after(r, decide(r, [], T0));
+  const d = decide(r, [job(1, 0, 'Active')], T0 + 1234);
+  assert.equal(statusOf(d)?.nextStepTime, new Date(T0 + 1234 + 10_000).toISOString());
 });
 
 test('2 iterations x 2 steps run in order and complete with a report', () => {

@@ -367,7 +367,10 @@ class Step {
       this.advanceIteration();
     }
     const wait = parseDuration(this.spec.waitDuration);
-    if (wait > 0) this.next.nextStepTime = iso(endMs + wait);
+    // A Job's reported end (its condition time) is truncated to the whole second, up to 1 s before the
+    // real end: the wait counts from when the operator saw the step end, never before it really ended,
+    // so it is never shorter than asked (after an operator outage, it starts on the operator's return).
+    if (wait > 0) this.next.nextStepTime = iso(Math.max(endMs, this.now) + wait);
     else delete this.next.nextStepTime;
     return undefined;
   }
