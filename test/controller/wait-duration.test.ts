@@ -23,8 +23,8 @@ before(async () => { controller = await inProcessController(env); });
 after(async () => { await controller.stop(); });
 
 it(`waitDuration: ${WAIT_MS / 1000}s: a step starts no sooner than ${WAIT_MS} ms after the previous one ended`, async () => {
-  const completedAt = new Map<string, number>();
-  const addedAt = new Map<string, number>();
+  const completedAt = new Map<number, number>();
+  const addedAt = new Map<number, number>();
   const jobs = new Informer<JobLike>(client, { path: (n) => paths.jobs(n), namespaces: [ns], labelSelector: 'chaosrun.dev/run=waiter', log: quietLog(), name: 'jobs' });
   const step = (j: JobLike) => Number(j.metadata.labels['chaosrun.dev/step-index']);
   jobs.on('add', (j) => { if (!addedAt.has(step(j))) addedAt.set(step(j), Date.now()); });
