@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// The single entry point of the product: `chaosrun <command> [options]`.
+// The single entry point of the product: `chaosrun <command> [options]`. Installed, it is started by
+// bin/chaosrun.js, which checks the Node version first; the kubectl plugin is src/kubectl-chaosrun.ts.
 import { readFileSync } from 'node:fs';
 import { commands } from './commands.ts';
+import { runMain } from './options.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -16,6 +18,7 @@ export function usage(): string {
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
     'Options: --help, --version',
+    'The kubectl plugin: kubectl chaosrun --help',
   ].join('\n');
 }
 
@@ -29,23 +32,17 @@ async function main(argv: string[]): Promise<number> {
     console.log(pkg.version);
     return 0;
   }
-  const command = commands.find((c) => c.name === first);
-  if (!command) {
+  const entry = commands.find((c) => c.name === first);
+  if (!entry) {
     console.error(`chaosrun: unknown command ${JSON.stringify(first)}; see chaosrun --help`);
     return 2;
   }
+  const command = await entry.load();
   if (rest.includes('--help') || rest.includes('-h')) {
-    console.log(command.help);
+    console.log(command.help());
     return 0;
   }
   return command.run(rest);
 }
 
-main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
-  (err: unknown) => {
-    // One line, as promised to scripts: the reason, not a stack trace.
-    console.error(`chaosrun: ${err instanceof Error ? err.message : String(err)}`);
-    process.exitCode = 1;
-  },
-);
+runMain('chaosrun', () => main(process.argv.slice(2)));

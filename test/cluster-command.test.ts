@@ -35,7 +35,7 @@ test('cluster up, status, a second up, kubectl, and down leave no process behind
 
 test('cluster with no or an unknown action fails with a one-line reason', () => {
   assert.throws(() => cli(['cluster', 'sideways']), (err: { status: number; stderr: string }) =>
-    err.status === 1 && /^chaosrun: cluster needs one of up, down or status \(got "sideways"\)\n$/.test(err.stderr));
+    err.status === 1 && /^chaosrun cluster: needs one of up, down or status \(got "sideways"\)\n$/.test(err.stderr));
 });
 
 test('cluster up --real-node without root exits 1 with one line saying it needs root, and starts nothing', () => {

@@ -1,71 +1,73 @@
 // `chaosrun controller`: the controller process, with its metrics and probe endpoint.
 import { parseDuration } from '../api/duration.ts';
-import { parseOptions } from '../commands.ts';
 import { createLogger } from '../log.ts';
 import { startMetricsServer } from '../metrics/server.ts';
+import { defineCommand, wholeNumber, type OptionSpecs, type OptionValues } from '../options.ts';
 import { startController } from './manager.ts';
 import { parseStepPlacement } from './step-placement.ts';
 import { parseBindingRef } from '../scenarios/account.ts';
 
 const list = (s: string | undefined) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : undefined);
 
-function positiveInt(name: string, text: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a whole number >= 0 (got ${JSON.stringify(text)})`);
-  return n;
-}
+const options = {
+  kubeconfig: { type: 'string', value: 'PATH', help: 'kubeconfig (default: KUBECONFIG, ~/.kube/config, or in-cluster)' },
+  namespaces: { type: 'string', value: 'a,b', env: 'WATCH_NAMESPACES', help: 'namespaces to watch (default: all)' },
+  concurrency: { type: 'string', value: 'N', default: '16', help: 'runs reconciled in parallel' },
+  'leader-elect': { type: 'boolean', help: 'elect a leader on a Lease so only one replica acts' },
+  'lease-name': { type: 'string', value: 'NAME', default: 'chaosrun-operator', help: 'the Lease' },
+  'lease-namespace': { type: 'string', value: 'NS', env: 'POD_NAMESPACE', default: 'default', help: 'the Lease\'s namespace' },
+  'lease-duration': { type: 'string', value: 'D', default: '15s', help: 'how long a Lease holds without renewal' },
+  'renew-deadline': { type: 'string', value: 'D', default: '10s', help: 'how long a leader tries to renew before it lets go' },
+  'retry-period': { type: 'string', value: 'D', default: '2s', help: 'between tries to acquire or renew' },
+  'metrics-port': { type: 'string', value: 'N', default: '8080', help: '/metrics, /healthz, /readyz (0 = off)' },
+  'metrics-bind': { type: 'string', value: 'ADDR', default: '0.0.0.0', help: 'the metrics server\'s address' },
+  'watch-timeout': { type: 'string', value: 'D', default: '75s', help: 'watchdog: restart a watch silent this long' },
+  'keep-jobs': { type: 'string', value: 'N', default: '5', help: 'finished Jobs kept per run' },
+  'operator-image': { type: 'string', value: 'IMAGE', env: 'OPERATOR_IMAGE', default: 'ghcr.io/chaosrun/chaosrun-operator:0.1.0', help: 'image that runs built-in scenarios' },
+  'scenario-service-account': { type: 'string', value: 'NAME', env: 'SCENARIO_SERVICE_ACCOUNT', default: 'chaosrun-scenario', help: 'ServiceAccount of built-in scenarios' },
+  'scenario-bindings': { type: 'string', value: 'B,...', help: 'ClusterRoleBinding/NAME or RoleBinding/NS/NAME the scenario ServiceAccount is added to in each namespace a built-in step runs in (the account is created there)' },
+  'step-node-selector': { type: 'string', value: 'k=v,...', help: 'node selector of every step pod' },
+  'step-tolerations': { type: 'string', value: 'k=v:Effect,...', help: 'tolerations of every step pod (kubectl\'s taint spelling)' },
+  'log-level': { type: 'string', value: 'LEVEL', env: 'LOG_LEVEL', default: 'info', help: 'trace, debug, info, warn or error' },
+} as const satisfies OptionSpecs;
 
-export async function controllerCommand(args: string[]): Promise<number> {
-  const { values: v } = parseOptions(args, {
-    kubeconfig: { type: 'string' },
-    namespaces: { type: 'string', default: process.env.WATCH_NAMESPACES ?? '' },
-    concurrency: { type: 'string', default: '16' },
-    'leader-elect': { type: 'boolean', default: false },
-    'lease-name': { type: 'string', default: 'chaosrun-operator' },
-    'lease-namespace': { type: 'string', default: process.env.POD_NAMESPACE ?? 'default' },
-    'lease-duration': { type: 'string', default: '15s' },
-    'renew-deadline': { type: 'string', default: '10s' },
-    'retry-period': { type: 'string', default: '2s' },
-    'metrics-port': { type: 'string', default: '8080' },
-    'metrics-bind': { type: 'string', default: '0.0.0.0' },
-    'watch-timeout': { type: 'string', default: '75s' },
-    'keep-jobs': { type: 'string', default: '5' },
-    'operator-image': { type: 'string', default: process.env.OPERATOR_IMAGE ?? 'ghcr.io/chaosrun/chaosrun-operator:0.1.0' },
-    'scenario-service-account': { type: 'string', default: process.env.SCENARIO_SERVICE_ACCOUNT ?? 'chaosrun-scenario' },
-    'scenario-bindings': { type: 'string', default: '' },
-    'step-node-selector': { type: 'string', default: '' },
-    'step-tolerations': { type: 'string', default: '' },
-    'log-level': { type: 'string', default: process.env.LOG_LEVEL ?? 'info' },
-  });
+export const command = defineCommand({
+  name: 'chaosrun controller',
+  usage: '[options]',
+  description: 'Runs the ChaosRun controller (watches ChaosRuns, drives one Job per step) until SIGTERM or SIGINT.',
+  options,
+  run: (values) => controllerCommand(values),
+});
+
+async function controllerCommand(v: OptionValues<typeof options>): Promise<number> {
   const log = createLogger('controller', v['log-level']);
-  const concurrency = positiveInt('concurrency', v.concurrency!);
-  if (concurrency < 1) throw new Error('--concurrency must be at least 1');
-  const leaseDurationMs = parseDuration(v['lease-duration']!);
-  const renewDeadlineMs = parseDuration(v['renew-deadline']!);
-  const retryPeriodMs = parseDuration(v['retry-period']!);
+  const concurrency = wholeNumber('concurrency', v.concurrency, 1);
+  const leaseDurationMs = parseDuration(v['lease-duration']);
+  const renewDeadlineMs = parseDuration(v['renew-deadline']);
+  const retryPeriodMs = parseDuration(v['retry-period']);
   if (v['leader-elect'] && !(retryPeriodMs < renewDeadlineMs && renewDeadlineMs < leaseDurationMs)) {
     throw new Error('leader election needs --retry-period < --renew-deadline < --lease-duration');
   }
   let exiting = false;
   // The probes answer from the start: /readyz says 503 until the caches have synced.
   let controller: Awaited<ReturnType<typeof startController>> | undefined;
-  const port = positiveInt('metrics-port', v['metrics-port']!);
+  const port = wholeNumber('metrics-port', v['metrics-port']);
   const server = port > 0
-    ? await startMetricsServer(port, v['metrics-bind']!, () => controller?.ready() ?? false, () => controller?.refreshGauges())
+    ? await startMetricsServer(port, v['metrics-bind'], () => controller?.ready() ?? false, () => controller?.refreshGauges())
     : undefined;
   controller = await startController({
     kubeconfig: v.kubeconfig,
     namespaces: list(v.namespaces),
     concurrency,
-    watchdogMs: parseDuration(v['watch-timeout']!),
-    keepFinishedJobs: positiveInt('keep-jobs', v['keep-jobs']!),
+    watchdogMs: parseDuration(v['watch-timeout']),
+    keepFinishedJobs: wholeNumber('keep-jobs', v['keep-jobs']),
     render: {
-      operatorImage: v['operator-image']!, scenarioServiceAccount: v['scenario-service-account']!,
-      stepPlacement: parseStepPlacement(v['step-node-selector']!, v['step-tolerations']!),
+      operatorImage: v['operator-image'], scenarioServiceAccount: v['scenario-service-account'],
+      stepPlacement: parseStepPlacement(v['step-node-selector'] ?? '', v['step-tolerations'] ?? ''),
     },
     scenarioBindings: (list(v['scenario-bindings']) ?? []).map(parseBindingRef),
     leaderElection: v['leader-elect'] ? {
-      leaseName: v['lease-name']!, leaseNamespace: v['lease-namespace']!, leaseDurationMs, renewDeadlineMs, retryPeriodMs,
+      leaseName: v['lease-name'], leaseNamespace: v['lease-namespace'], leaseDurationMs, renewDeadlineMs, retryPeriodMs,
     } : false,
     log,
     onLostLeadership: () => {

@@ -24,6 +24,6 @@ export async function clusterCommand(positionals: string[], dirOption?: string, 
       return state ? 0 : 3;
     }
     default:
-      throw new Error(`cluster needs one of up, down or status (got ${JSON.stringify(action ?? '')})`);
+      throw new Error(`needs one of up, down or status (got ${JSON.stringify(action ?? '')})`);
   }
 }

@@ -2,32 +2,30 @@
 // one-line reason goes to the container's termination message, where the controller reads it into the
 // step history, and to stderr.
 import { accessSync, constants, writeFileSync } from 'node:fs';
-import { parseOptions } from '../commands.ts';
 import { parseDuration } from '../api/duration.ts';
 import { KubeClient, loadKubeConfig } from '../kube/client.ts';
 import { createLogger } from '../log.ts';
+import { parseOptions, renderOptions, wholeNumber, type Command, type OptionSpecs } from '../options.ts';
 import { podKill, validatePodKillOptions, type PodKillOptions } from './pod-kill.ts';
 
 export const TERMINATION_LOG = '/dev/termination-log';
 
-function integer(flag: string, text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  if (!/^\d+$/.test(text)) throw new Error(`--${flag} must be a whole number, not ${JSON.stringify(text)}`);
-  return Number(text);
-}
+const integer = (flag: string, text: string | undefined) => (text === undefined ? undefined : wholeNumber(flag, text));
 
 /** The flags mirror the podKill body, so a rendered step and a hand-run command read alike. */
+const podKillOptions = {
+  namespace: { type: 'string', value: 'NS', help: 'where the pods are (this or --namespace-pattern)' },
+  'namespace-pattern': { type: 'string', value: 'REGEX', help: 'namespaces whose pods may be chosen' },
+  'label-selector': { type: 'string', value: 'SEL', help: 'the pods, e.g. app=web,tier!=db' },
+  'name-pattern': { type: 'string', value: 'REGEX', help: 'pod names (with or instead of --label-selector)' },
+  count: { type: 'string', value: 'N', default: '1', help: 'pods to delete' },
+  'grace-period-seconds': { type: 'string', value: 'N', help: 'deletion grace period (default: the pods\' own)' },
+  'recovery-timeout': { type: 'string', value: 'D', default: '120s', help: 'how long recovery may take' },
+  kubeconfig: { type: 'string', value: 'PATH', help: 'kubeconfig (default: KUBECONFIG, ~/.kube/config, or in-cluster)' },
+} as const satisfies OptionSpecs;
+
 export function parsePodKillArgs(args: string[]): { opts: PodKillOptions; kubeconfig?: string } {
-  const { values } = parseOptions(args, {
-    namespace: { type: 'string' },
-    'namespace-pattern': { type: 'string' },
-    'label-selector': { type: 'string' },
-    'name-pattern': { type: 'string' },
-    count: { type: 'string', default: '1' },
-    'grace-period-seconds': { type: 'string' },
-    'recovery-timeout': { type: 'string', default: '120s' },
-    kubeconfig: { type: 'string' },
-  });
+  const { values } = parseOptions(args, podKillOptions);
   const opts: PodKillOptions = {
     namespace: values.namespace,
     namespacePattern: values['namespace-pattern'],
@@ -79,3 +77,15 @@ export async function scenarioCommand(args: string[], terminationLog = TERMINATI
     return 1;
   }
 }
+
+export const command: Command = {
+  help: () => `Usage: chaosrun scenario pod-kill [options]
+
+Deletes --count matching pods chosen at random, then waits until as many matching pods are Ready
+again as were Ready before. Exits 0 when they recovered; otherwise 1 with a one-line reason on stderr
+and in /dev/termination-log (the step's termination message).
+
+Options:
+${renderOptions(podKillOptions)}`,
+  run: (args) => scenarioCommand(args),
+};
