@@ -42,7 +42,7 @@ it(`waitDuration: ${WAIT_MS / 1000}s: a step starts no sooner than ${WAIT_MS} ms
   console.log(`waits between steps (ms, asked ${WAIT_MS}): ${gaps.join(', ')}`);
   for (const gap of gaps) {
     assert.ok(gap >= WAIT_MS - TOLERANCE_MS, `a wait of ${gap} ms is shorter than the ${WAIT_MS} ms asked`);
-    // Up to one second for the API's whole-second times, plus the reconcile and Job create on a busy machine.
+    // The operator's reaction and the Job create, on a busy machine.
     assert.ok(gap < WAIT_MS + 4000, `a wait of ${gap} ms is far longer than the ${WAIT_MS} ms asked`);
   }
 });
