@@ -2,7 +2,9 @@
 // per process (client-node's generated APIs open a new TLS connection per request), explicit patch
 // content types, a timeout on every call, and a count of every request by verb for the metrics.
 import { KubeConfig } from '@kubernetes/client-node';
+import { existsSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { delimiter } from 'node:path';
 import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from 'node:https';
 import { apiRequests } from '../metrics/registry.ts';
 
@@ -37,13 +39,29 @@ export interface CallOptions {
   text?: boolean;
 }
 
-/** Loads KUBECONFIG, ~/.kube/config or the in-cluster service account, as kubectl does (a loaded config passes through). */
+/**
+ * Loads KUBECONFIG, ~/.kube/config or the in-cluster service account, as kubectl does (a loaded config
+ * passes through). A missing or unreadable file is a one-line error naming it (`KUBECONFIG /x: no such
+ * file`), for every command that starts with one.
+ */
 export function loadKubeConfig(path?: string | KubeConfig): KubeConfig {
   if (path instanceof KubeConfig) return path;
+  const named = path ? { source: '--kubeconfig', files: [path] }
+    : { source: 'KUBECONFIG', files: (process.env.KUBECONFIG ?? '').split(delimiter).filter(Boolean) };
+  for (const file of named.files) {
+    if (!existsSync(file)) throw new Error(`${named.source} ${file}: no such file`);
+  }
   const kc = new KubeConfig();
-  if (path) kc.loadFromFile(path);
-  else kc.loadFromDefault();
-  if (!kc.getCurrentCluster()) throw new Error('no Kubernetes cluster configured: set KUBECONFIG or run in a pod');
+  const where = named.files.length ? `${named.source} ${named.files.join(delimiter)}` : 'the kubeconfig';
+  try {
+    if (path) kc.loadFromFile(path);
+    else kc.loadFromDefault();
+  } catch (err) {
+    throw new Error(`${where}: not a usable kubeconfig: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (!kc.getCurrentCluster()) {
+    throw new Error(named.files.length ? `${where}: no cluster for its current context` : 'no Kubernetes cluster configured: set KUBECONFIG or run in a pod');
+  }
   return kc;
 }
 

@@ -2,7 +2,7 @@
 // It keeps krkn's wire contract (POST /RUN|/PAUSE|/STOP, GET / answering the bare state) but holds no
 // state: reads come from the informer cache, every signal is a patch of the ChaosRun's spec.
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { SIGNALS, isFinal, type ChaosRun, type Signal } from '../api/types.ts';
+import { SIGNALS, type ChaosRun, type Signal } from '../api/types.ts';
 import { parseDuration } from '../api/duration.ts';
 import { KubeError, isNotFound, isUnreachable, type KubeClient } from '../kube/client.ts';
 import { objectKey } from '../kube/informer.ts';
@@ -16,7 +16,7 @@ import { signalRequestDuration, signalRequests } from '../metrics/signal.ts';
 import type { Access, Auth, User } from './auth.ts';
 import { HttpError, badRequest, forbidden, notFound } from './errors.ts';
 import { openApiDocument } from './openapi.ts';
-import { publishedRuns, runDetail, runSummary, signalRun, stateText, type RunCache, type SignalDeps } from './runs.ts';
+import { broadcastSignal, publishedRuns, runDetail, runSummary, signalRefusal, signalRun, stateText, type RunCache, type SignalDeps } from './runs.ts';
 
 export interface SignalAppOptions {
   client: KubeClient;
@@ -110,26 +110,10 @@ export function createSignalApp(options: SignalAppOptions) {
       const signal = req.path.slice(1) as Signal;
       const user = await userOf(req);
       const pauseUntil = pauseUntilOf(req, signal);
-      // STOP is final (the CRD refuses to change it): a stopping run takes no other signal.
-      const unfinished = publishedRuns(cache).filter((r) => !isFinal(r.status?.phase));
-      const targets = unfinished.filter((r) => signal === 'STOP' || r.spec.signalState !== 'STOP');
-      const allowed = await Promise.all(targets.map((r) => auth.allowed(user, { verb: 'patch', namespace: r.metadata.namespace, name: r.metadata.name })));
-      const denied = targets.filter((_, i) => !allowed[i]);
+      const { denied, summary } = await broadcastSignal(deps, publishedRuns(cache), signal, pauseUntil, user,
+        (r) => auth.allowed(user, { verb: 'patch', namespace: r.metadata.namespace, name: r.metadata.name }));
       if (denied.length) throw forbidden(`user ${user.name} may not patch chaosruns ${denied.map(objectKey).join(', ')}; nothing was changed`);
-      const results = await Promise.allSettled(targets.map((r) => signalRun(deps, r, signal, pauseUntil, user)));
-      // A run deleted since the cache saw it is simply not signalled, and one sent STOP since (the API
-      // server refuses to change a STOP) counts as stopping; any other failure is the answer.
-      const refused = (r: PromiseSettledResult<unknown>) => r.status === 'rejected' && r.reason instanceof KubeError && r.reason.status === 422;
-      const failure = results.find((r) => r.status === 'rejected' && !isNotFound(r.reason) && !refused(r));
-      if (failure) throw (failure as PromiseRejectedResult).reason;
-      const stopping = unfinished.length - targets.length + results.filter(refused).length;
-      const done = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-      const changed = done.filter((r) => r.changed).length;
-      const same = done.length - changed;
-      const until = pauseUntil ? ` until ${pauseUntil}` : '';
-      res.type('text').send(`${signal}${until}: ${changed} run${changed === 1 ? '' : 's'} changed` +
-        `${same ? `, ${same} already ${signal}` : ''}${stopping ? `, ${stopping} stopping (STOP is final)` : ''}` +
-        `${done.length || stopping ? '' : ' (no unfinished runs in scope)'}\n`);
+      res.type('text').send(summary);
     },
 
     async list(req, res) {
@@ -189,11 +173,8 @@ export function createSignalApp(options: SignalAppOptions) {
       if (!SIGNALS.includes(signal)) throw badRequest(`unknown signal ${JSON.stringify(req.params.signal)}: use RUN, PAUSE or STOP`);
       const pauseUntil = pauseUntilOf(req, signal);
       const run = await namedRun(req, user, 'patch');
-      const phase = run.status?.phase;
-      if (isFinal(phase)) {
-        throw new HttpError(409, 'Finished', `ChaosRun ${objectKey(run)} is finished (phase ${phase}); signals no longer apply`, { details: { phase } });
-      }
-      if (run.spec.signalState === 'STOP' && signal !== 'STOP') throw stopIsFinal(run);
+      const refusal = signalRefusal(run, signal);
+      if (refusal) throw new HttpError(409, refusal.reason, refusal.message, { details: { phase: run.status?.phase ?? 'Pending' } });
       const result = await signalRun(deps, run, signal, pauseUntil, user);
       res.json({ changed: result.changed, ...runDetail(result.run) });
     },
@@ -257,9 +238,6 @@ function pauseUntilOf(req: Request, signal: Signal): string | null {
   if (ms <= 0 || ms > MAX_PAUSE_MS) throw badRequest(`bad "for": a timed pause lasts more than 0s and at most 8760h, not ${value}`);
   return new Date(Date.now() + ms).toISOString();
 }
-
-const stopIsFinal = (run: ChaosRun) =>
-  new HttpError(409, 'Stopping', `ChaosRun ${objectKey(run)} was sent STOP, which is final; it cannot be resumed or paused`, { details: { phase: run.status?.phase ?? 'Pending' } });
 
 function toHttpError(err: unknown, log: Logger): HttpError {
   if (err instanceof HttpError) return err;

@@ -1,9 +1,10 @@
 // ChaosRuns as the signal server sees them: which runs it may show and steer, their JSON views, and
-// the one write it makes, a merge patch of spec.signalState (and spec.pauseUntil).
+// the one write it makes, a merge patch of spec.signalState (and spec.pauseUntil). The kubectl plugin
+// signals through the same functions (one code path for signals, whichever door they come in by).
 import type { ChaosRun, Signal } from '../api/types.ts';
 import { isFinal } from '../api/types.ts';
 import { signalStamp } from '../api/signal-source.ts';
-import { MERGE_PATCH, isConflict, type KubeClient } from '../kube/client.ts';
+import { KubeError, MERGE_PATCH, isConflict, isNotFound, type KubeClient } from '../kube/client.ts';
 import { recordEvent } from '../kube/events.ts';
 import { objectKey } from '../kube/informer.ts';
 import { paths } from '../kube/paths.ts';
@@ -65,10 +66,53 @@ export function runDetail(run: ChaosRun) {
 
 export interface SignalDeps {
   client: KubeClient;
-  cache: RunCache;
+  /** The server's cache, which a signal waits on; the plugin has none. */
+  cache?: RunCache;
   log: Logger;
   /** How long a signal waits for the cache to show its write, so a GET right after a POST reads it. */
   cacheWaitMs: number;
+  /** The door, for the Event: "HTTP" (the default) or "kubectl chaosrun". */
+  via?: string;
+}
+
+/** Why a run takes no `signal`: it is finished, or it was sent STOP, which is final. */
+export function signalRefusal(run: ChaosRun, signal: Signal): { reason: 'Finished' | 'Stopping'; message: string } | undefined {
+  const phase = run.status?.phase;
+  if (isFinal(phase)) return { reason: 'Finished', message: `ChaosRun ${objectKey(run)} is finished (phase ${phase}); signals no longer apply` };
+  if (run.spec.signalState === 'STOP' && signal !== 'STOP') {
+    return { reason: 'Stopping', message: `ChaosRun ${objectKey(run)} was sent STOP, which is final; it cannot be resumed or paused` };
+  }
+  return undefined;
+}
+
+/**
+ * krkn's broadcast (POST /RUN, /PAUSE, /STOP; `kubectl chaosrun pause --all`): `signal` to every
+ * unfinished run of `runs`; a stopping run takes no other signal (STOP is final). All or nothing on
+ * authorization: when `mayPatch` denies any target, nothing is written and the denied runs are returned.
+ */
+export async function broadcastSignal(
+  deps: SignalDeps, runs: ChaosRun[], signal: Signal, pauseUntil: string | null, user: User, mayPatch: (run: ChaosRun) => Promise<boolean>,
+): Promise<{ denied: ChaosRun[]; summary: string }> {
+  const unfinished = runs.filter((r) => !isFinal(r.status?.phase));
+  const targets = unfinished.filter((r) => signal === 'STOP' || r.spec.signalState !== 'STOP');
+  const allowed = await Promise.all(targets.map(mayPatch));
+  const denied = targets.filter((_, i) => !allowed[i]);
+  if (denied.length) return { denied, summary: '' };
+  const results = await Promise.allSettled(targets.map((r) => signalRun(deps, r, signal, pauseUntil, user)));
+  // A run deleted since it was read is simply not signalled, and one sent STOP since (the API server
+  // refuses to change a STOP) counts as stopping; any other failure is the answer.
+  const refused = (r: PromiseSettledResult<unknown>) => r.status === 'rejected' && r.reason instanceof KubeError && r.reason.status === 422;
+  const failure = results.find((r) => r.status === 'rejected' && !isNotFound(r.reason) && !refused(r));
+  if (failure) throw (failure as PromiseRejectedResult).reason;
+  const stopping = unfinished.length - targets.length + results.filter(refused).length;
+  const done = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const changed = done.filter((r) => r.changed).length;
+  const same = done.length - changed;
+  const until = pauseUntil ? ` until ${pauseUntil}` : '';
+  const summary = `${signal}${until}: ${changed} run${changed === 1 ? '' : 's'} changed` +
+    `${same ? `, ${same} already ${signal}` : ''}${stopping ? `, ${stopping} stopping (STOP is final)` : ''}` +
+    `${done.length || stopping ? '' : ' (no unfinished runs in scope)'}\n`;
+  return { denied: [], summary };
 }
 
 /**
@@ -81,7 +125,7 @@ export async function signalRun(deps: SignalDeps, run: ChaosRun, signal: Signal,
   const changed = run.spec.signalState !== signal || (run.spec.pauseUntil ?? null) !== pauseUntil;
   const patch = () => deps.client.request<ChaosRun>('PATCH', paths.chaosRuns(namespace, name), {
     // Who sent it goes beside a change (for status.transitions); a signal that changes nothing writes nothing.
-    body: { ...(changed ? { metadata: { annotations: signalStamp(run, signal, pauseUntil, user.name, 'HTTP') } } : {}), spec: { signalState: signal, pauseUntil } },
+    body: { ...(changed ? { metadata: { annotations: signalStamp(run, signal, pauseUntil, user.name, deps.via ?? 'HTTP') } } : {}), spec: { signalState: signal, pauseUntil } },
     contentType: MERGE_PATCH,
   });
   let patched: ChaosRun;
@@ -95,7 +139,7 @@ export async function signalRun(deps: SignalDeps, run: ChaosRun, signal: Signal,
   signalsAccepted.inc({ signal });
   const until = pauseUntil ? ` until ${pauseUntil}` : '';
   deps.log.info({ run: objectKey(run), signal, pauseUntil, user: user.name, changed }, 'signal accepted');
-  await recordEvent(deps.client, patched, 'Normal', 'SignalReceived', `signal ${signal}${until} from ${user.name} via HTTP`, EVENT_COMPONENT)
+  await recordEvent(deps.client, patched, 'Normal', 'SignalReceived', `signal ${signal}${until} from ${user.name} via ${deps.via ?? 'HTTP'}`, EVENT_COMPONENT)
     .catch((err: unknown) => deps.log.warn({ run: objectKey(run), err }, 'could not record the signal Event'));
   await caughtUp(deps, patched);
   return { run: patched, changed };
@@ -107,10 +151,12 @@ function atLeast(cached: string | undefined, wanted: string | undefined): boolea
 }
 
 async function caughtUp(deps: SignalDeps, patched: ChaosRun): Promise<void> {
+  const { cache } = deps;
+  if (!cache) return;
   const deadline = Date.now() + deps.cacheWaitMs;
   const { name, namespace, resourceVersion } = patched.metadata;
   while (Date.now() < deadline) {
-    const cached = deps.cache.get(name, namespace);
+    const cached = cache.get(name, namespace);
     if (!cached || atLeast(cached.metadata.resourceVersion, resourceVersion)) return;
     await new Promise((r) => setTimeout(r, 10));
   }
