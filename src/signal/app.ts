@@ -3,7 +3,6 @@
 // state: reads come from the informer cache, every signal is a patch of the ChaosRun's spec.
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { SIGNALS, type ChaosRun, type Signal } from '../api/types.ts';
-import { parseDuration } from '../api/duration.ts';
 import { KubeError, isNotFound, isUnreachable, type KubeClient } from '../kube/client.ts';
 import { objectKey } from '../kube/informer.ts';
 import { consoleRouter } from '../console/assets.ts';
@@ -16,7 +15,7 @@ import { signalRequestDuration, signalRequests } from '../metrics/signal.ts';
 import type { Access, Auth, User } from './auth.ts';
 import { HttpError, badRequest, forbidden, notFound } from './errors.ts';
 import { openApiDocument } from './openapi.ts';
-import { broadcastSignal, publishedRuns, runDetail, runSummary, signalRefusal, signalRun, stateText, type RunCache, type SignalDeps } from './runs.ts';
+import { broadcastSignal, pauseUntilFor, publishedRuns, runDetail, runSummary, signalRefusal, signalRun, stateText, type RunCache, type SignalDeps } from './runs.ts';
 
 export interface SignalAppOptions {
   client: KubeClient;
@@ -51,8 +50,6 @@ type Handler = (req: Request, res: Response) => Promise<void> | void;
 const GET_ONLY = new Set(['stream', 'events', 'logs']);
 /** Bodies are ignored, but read (up to this size) so an oversize one gets a clear 413. */
 const BODY_LIMIT = '16kb';
-/** The longest timed pause: a year keeps pauseUntil a valid RFC 3339 time far from any overflow. */
-const MAX_PAUSE_MS = 8760 * 3_600_000;
 
 export function createSignalApp(options: SignalAppOptions) {
   const { cache, auth, log } = options;
@@ -233,10 +230,7 @@ function pauseUntilOf(req: Request, signal: Signal): string | null {
   if (value === undefined) return null;
   if (typeof value !== 'string') throw badRequest('give "for" once, as a duration such as 10m');
   if (signal !== 'PAUSE') throw badRequest(`"for" applies to PAUSE only, not ${signal}`);
-  let ms: number;
-  try { ms = parseDuration(value); } catch (err) { throw badRequest(`bad "for": ${(err as Error).message}`); }
-  if (ms <= 0 || ms > MAX_PAUSE_MS) throw badRequest(`bad "for": a timed pause lasts more than 0s and at most 8760h, not ${value}`);
-  return new Date(Date.now() + ms).toISOString();
+  try { return pauseUntilFor(value); } catch (err) { throw badRequest(`bad "for": ${(err as Error).message}`); }
 }
 
 function toHttpError(err: unknown, log: Logger): HttpError {

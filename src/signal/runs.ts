@@ -1,6 +1,7 @@
 // ChaosRuns as the signal server sees them: which runs it may show and steer, their JSON views, and
 // the one write it makes, a merge patch of spec.signalState (and spec.pauseUntil). The kubectl plugin
 // signals through the same functions (one code path for signals, whichever door they come in by).
+import { parseDuration } from '../api/duration.ts';
 import type { ChaosRun, Signal } from '../api/types.ts';
 import { isFinal } from '../api/types.ts';
 import { signalStamp } from '../api/signal-source.ts';
@@ -73,6 +74,16 @@ export interface SignalDeps {
   cacheWaitMs: number;
   /** The door, for the Event: "HTTP" (the default) or "kubectl chaosrun". */
   via?: string;
+}
+
+/** The longest timed pause: a year keeps pauseUntil a valid RFC 3339 time far from any overflow. */
+const MAX_PAUSE_MS = 8760 * 3_600_000;
+
+/** A timed pause (`?for=10m`, `pause --for 10m`): the RFC 3339 time it ends; throws a one-line reason. */
+export function pauseUntilFor(duration: string, now = Date.now()): string {
+  const ms = parseDuration(duration);
+  if (ms <= 0 || ms > MAX_PAUSE_MS) throw new Error(`a timed pause lasts more than 0s and at most 8760h, not ${duration}`);
+  return new Date(now + ms).toISOString();
 }
 
 /** Why a run takes no `signal`: it is finished, or it was sent STOP, which is final. */
