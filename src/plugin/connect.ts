@@ -14,8 +14,9 @@ export const kubeOptions = {
   namespace: { type: 'string', short: 'n', value: 'NS', help: 'the namespace (default: the context\'s, else default)' },
 } as const satisfies OptionSpecs;
 
-export const allNamespacesOption = {
+export const listOptions = {
   'all-namespaces': { type: 'boolean', short: 'A', help: 'every namespace' },
+  selector: { type: 'string', short: 'l', value: 'SEL', help: 'only runs with these labels, e.g. team=sre,env!=prod' },
 } as const satisfies OptionSpecs;
 
 export interface Connection {
@@ -63,9 +64,9 @@ export async function getRun(client: KubeClient, namespace: string, name: string
   return client.request<ChaosRun>('GET', paths.chaosRuns(namespace, name));
 }
 
-/** The runs of one namespace, or of all (`-A`), sorted as kubectl lists them. */
-export async function listRuns(client: KubeClient, namespace: string | undefined): Promise<ChaosRun[]> {
-  const list = await client.request<{ items: ChaosRun[] }>('GET', paths.chaosRuns(namespace));
+/** The runs of one namespace, or of all (`-A`), with these labels, sorted as kubectl lists them. */
+export async function listRuns(client: KubeClient, namespace: string | undefined, labelSelector?: string): Promise<ChaosRun[]> {
+  const list = await client.request<{ items: ChaosRun[] }>('GET', paths.chaosRuns(namespace), { query: { labelSelector } });
   return list.items.sort((a, b) => a.metadata.namespace.localeCompare(b.metadata.namespace) || a.metadata.name.localeCompare(b.metadata.name));
 }
 

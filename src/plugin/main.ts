@@ -9,7 +9,7 @@ import { objectKey } from '../kube/informer.ts';
 import { createLogger } from '../log.ts';
 import { defineCommand, UsageError, wholeNumber, type Command, type OptionSpecs } from '../options.ts';
 import { broadcastSignal, pauseUntilFor, signalRefusal, signalRun, type SignalDeps } from '../signal/runs.ts';
-import { allNamespacesOption, connect, describeError, getRun, kubeOptions, listRuns, mayI, PROGRAM, whoAmI, type Connection } from './connect.ts';
+import { listOptions, connect, describeError, getRun, kubeOptions, listRuns, mayI, PROGRAM, whoAmI, type Connection } from './connect.ts';
 import { findStepPod, streamLog } from './logs.ts';
 import { reportText, reportView, statusTable, statusText, statusView } from './view.ts';
 
@@ -42,7 +42,7 @@ async function withConnection(values: { kubeconfig?: string; context?: string; n
 const signalOptions = {
   ...kubeOptions,
   all: { type: 'boolean', help: 'every unfinished run in the namespace' },
-  ...allNamespacesOption,
+  ...listOptions,
 } as const satisfies OptionSpecs;
 
 const pauseOptions = {
@@ -62,19 +62,21 @@ function signalCommand(verb: string, signal: Signal): Command {
     usage: `NAME... | --all | -A [options]`,
     description: `${SIGNAL_HELP[signal]}
 --all signals every unfinished run of the namespace, -A of every namespace (the kill switch, without
-the HTTP server): all or nothing, as your RBAC allows. The same patch as the signal server's.`,
+the HTTP server), -l narrows either to runs with these labels: all or nothing, as your RBAC allows.
+The same patch as the signal server's.`,
     options: signal === 'PAUSE' ? pauseOptions : signalOptions,
     positionals: true,
     run: (values, names) => withConnection(values, async ({ client, namespace }) => {
       const everywhere = values['all-namespaces'];
       if ((values.all || everywhere) && names.length) throw new UsageError('name runs, or use --all or -A, not both');
+      if (values.selector !== undefined && !values.all && !everywhere) throw new UsageError('-l/--selector goes with --all or -A');
       if (!values.all && !everywhere && names.length === 0) throw new UsageError(`name a run, or use --all (this namespace) or -A (every namespace); see ${PROGRAM} ${verb} --help`);
       const duration = (values as { for?: string }).for;
       const pauseUntil = duration === undefined ? null : pauseUntilFor(duration);
       const user = { name: await whoAmI(client) };
       const deps: SignalDeps = { client, log: createLogger('kubectl-chaosrun', 'silent'), cacheWaitMs: 0, via: PROGRAM };
       if (values.all || everywhere) {
-        const runs = await listRuns(client, everywhere ? undefined : namespace);
+        const runs = await listRuns(client, everywhere ? undefined : namespace, values.selector);
         const { denied, summary } = await broadcastSignal(deps, runs, signal, pauseUntil, user, (r) => mayI(client, 'patch', r));
         if (denied.length) {
           throw new Error(`User "${user.name}" cannot patch resource "chaosruns" in API group "chaosrun.dev" for ${denied.map(objectKey).join(', ')}; nothing was changed`);
@@ -100,20 +102,21 @@ const status = defineCommand({
   usage: '[NAME] [options]',
   description: `With NAME: the run's signal, phase, progress, current step, gates, the time to the next step and
 its last few steps. Without: one line per run of the namespace (-A: of every namespace).`,
-  options: { ...kubeOptions, ...allNamespacesOption, ...outputOption('text|json|yaml') },
+  options: { ...kubeOptions, ...listOptions, ...outputOption('text|json|yaml') },
   positionals: true,
   run: (values, names) => withConnection(values, async ({ client, namespace }) => {
     const format = outputFormat(values.output, ['text', 'json', 'yaml']);
     if (names.length > 1) throw new UsageError(`status takes at most one run name, not ${names.length}`);
     const now = Date.now();
     if (names.length === 1) {
+      if (values['all-namespaces'] || values.selector !== undefined) throw new UsageError('-A and -l list runs; give a run name or them, not both');
       const run = await getRun(client, namespace, names[0]);
       if (format === 'text') console.log(statusText(run, now));
       else print(format, statusView(run, now));
       return 0;
     }
     const everywhere = values['all-namespaces'];
-    const runs = await listRuns(client, everywhere ? undefined : namespace);
+    const runs = await listRuns(client, everywhere ? undefined : namespace, values.selector);
     if (format !== 'text') print(format, { runs: runs.map((r) => statusView(r, now)) });
     else if (runs.length === 0) console.error(everywhere ? 'No ChaosRuns found.' : `No ChaosRuns found in ${namespace} namespace.`);
     else console.log(statusTable(runs, now, everywhere));
