@@ -29,7 +29,18 @@ import { summarize } from './stats.ts';
 import { watchBench } from './watch.ts';
 
 const repoRoot = resolve(import.meta.dirname, '..');
-const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } }, strict: true });
+/** Bad input is one line and exit 1, never a stack trace. */
+function refuse(message: string): never {
+  console.error(`bench: ${message.split('\n')[0]}`);
+  process.exit(1);
+}
+let args: { quick?: boolean; only?: string } = {};
+try {
+  ({ values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } }, strict: true }));
+} catch (err) { refuse((err as Error).message); }
+if (process.env.KUBECONFIG) {
+  try { loadKubeConfig(); } catch (err) { refuse((err as Error).message); }
+}
 /** `--only 9,4`: run these sections only (the floor, 1, always runs: the others are measured against it). */
 const only = args.only?.split(',').map((x) => x.trim());
 const sizes: Sizes = args.quick

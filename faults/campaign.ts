@@ -35,7 +35,8 @@ export async function runCampaign(options: CampaignOptions): Promise<FaultResult
       const faultRng = rng.fork();
       if (options.only && !options.only.includes(n)) continue;
       const result = await fault({ lab, rng: faultRng, quick: options.quick, say });
-      say(`${result.fault}: ${result.trials} ${result.unit}, ${result.violations.length} violation(s), ${(result.durationMs / 1000).toFixed(0)} s`);
+      say(result.skipped ? `${result.fault}: SKIPPED (${result.skipped})`
+        : `${result.fault}: ${result.trials} ${result.unit}, ${result.violations.length} violation(s), ${(result.durationMs / 1000).toFixed(0)} s`);
       results.push(result);
     }
   } finally {

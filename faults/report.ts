@@ -19,11 +19,14 @@ export interface FaultResult {
 
 export const totalViolations = (results: FaultResult[]) => results.reduce((n, r) => n + r.violations.length, 0);
 
+/** A fault that did not run is SKIPPED, never passed: it proved nothing. */
+export const faultStatus = (r: FaultResult): 'passed' | 'failed' | 'skipped' => (r.skipped ? 'skipped' : r.violations.length ? 'failed' : 'passed');
+
 export function renderTable(results: FaultResult[], seed: number, durationMs: number): string {
   const rows = results.map((r) => {
+    if (r.skipped) return `| ${r.fault} | SKIPPED | SKIPPED: ${r.skipped} | - | ${(r.durationMs / 1000).toFixed(0)} s |`;
     const counts = r.checked.map((inv) => `${inv} ${r.violations.filter((v) => v.invariant === inv).length}`).join(', ');
-    const trials = r.skipped ? 'skipped' : `${r.trials} ${r.unit}`;
-    return `| ${r.fault} | ${trials} | ${r.skipped ? r.skipped : counts} | ${r.violations.length} | ${(r.durationMs / 1000).toFixed(0)} s |`;
+    return `| ${r.fault} | ${r.trials} ${r.unit} | ${counts} | ${r.violations.length} | ${(r.durationMs / 1000).toFixed(0)} s |`;
   });
   return [
     `seed ${seed}, ${(durationMs / 1000).toFixed(0)} s`,
@@ -34,6 +37,24 @@ export function renderTable(results: FaultResult[], seed: number, durationMs: nu
     '',
     ...results.filter((r) => r.notes.length).map((r) => `- ${r.fault}: ${r.notes.join('; ')}`),
   ].join('\n');
+}
+
+/** The closing line: how many faults passed, failed and were skipped (and why), and the violations. */
+export function summaryLine(results: FaultResult[]): string {
+  const count = (s: ReturnType<typeof faultStatus>) => results.filter((r) => faultStatus(r) === s).length;
+  const skipped = results.filter((r) => r.skipped);
+  return `faults: ${count('passed')} passed, ${count('failed')} failed, ${skipped.length} SKIPPED` +
+    `${skipped.length ? ` (${skipped.map((r) => `${r.fault}: ${r.skipped}`).join('; ')})` : ''}; ${totalViolations(results)} violation(s)`;
+}
+
+/** The campaign as JSON (`--json FILE`): each fault with its status, and the summary's counts. */
+export function resultsJson(results: FaultResult[], seed: number, durationMs: number) {
+  const count = (s: ReturnType<typeof faultStatus>) => results.filter((r) => faultStatus(r) === s).length;
+  return {
+    seed, durationMs,
+    summary: { passed: count('passed'), failed: count('failed'), skipped: count('skipped'), violations: totalViolations(results) },
+    faults: results.map((r) => ({ status: faultStatus(r), ...r })),
+  };
 }
 
 /** Every violation, one line each, for diagnosis. */

@@ -46,7 +46,7 @@ export interface CallOptions {
  */
 export function loadKubeConfig(path?: string | KubeConfig): KubeConfig {
   if (path instanceof KubeConfig) return path;
-  const named = path ? { source: '--kubeconfig', files: [path] }
+  const named = path ? { source: path === process.env.KUBECONFIG ? 'KUBECONFIG' : '--kubeconfig', files: [path] }
     : { source: 'KUBECONFIG', files: (process.env.KUBECONFIG ?? '').split(delimiter).filter(Boolean) };
   for (const file of named.files) {
     if (!existsSync(file)) throw new Error(`${named.source} ${file}: no such file`);
