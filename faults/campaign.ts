@@ -1,7 +1,7 @@
 // The fault campaign: each fault's trials against real operator processes on a cluster the
 // campaign owns (a dedicated local plane by default), then one result row per fault.
 import type { FaultResult } from './report.ts';
-import { openLab, type TrialContext } from './harness.ts';
+import { openLab, planeLagNote, type TrialContext } from './harness.ts';
 import { seededRandom } from './random.ts';
 import { sigkillFault } from './trials/sigkill.ts';
 import { apiRestartFault } from './trials/apiserver.ts';
@@ -35,6 +35,9 @@ export async function runCampaign(options: CampaignOptions): Promise<FaultResult
       const faultRng = rng.fork();
       if (options.only && !options.only.includes(n)) continue;
       const result = await fault({ lab, rng: faultRng, quick: options.quick, say });
+      const lag = planeLagNote(lab.planeLag);
+      if (lag) result.notes.push(lag);
+      lab.planeLag = { jobMs: [], unjudged: [] };
       say(result.skipped ? `${result.fault}: SKIPPED (${result.skipped})`
         : `${result.fault}: ${result.trials} ${result.unit}, ${result.violations.length} violation(s), ${(result.durationMs / 1000).toFixed(0)} s`);
       results.push(result);

@@ -13,7 +13,7 @@ import { paths } from '../src/kube/paths.ts';
 import { createLogger } from '../src/log.ts';
 import { repoRoot } from '../test/helpers/env.ts';
 import { createRun, getRun, kwokStep, signal as patchRun, spawnController } from '../test/helpers/operator.ts';
-import { checkRun, type JobRecord, type SignalRecord, type Violation } from './invariants.ts';
+import { checkRun, OPERATOR_BOUND_MS, whoseTurn, type JobRecord, type SignalRecord, type Turn, type Violation } from './invariants.ts';
 import type { Random } from './random.ts';
 
 /** What a fault's trials get from the campaign. */
@@ -43,6 +43,8 @@ export interface Lab {
   client: KubeClient;
   /** The dedicated plane the campaign started, whose API server it may restart; absent with KUBECONFIG. */
   plane?: ClusterState;
+  /** The plane's own lag, gathered by the settle waits of one fault (the campaign reports and resets it). */
+  planeLag: { jobMs: number[]; unjudged: string[] };
   namespace(prefix: string): Promise<string>;
   close(): Promise<void>;
 }
@@ -55,6 +57,7 @@ export async function openLab(target: { clusterDir: string } | { kubeconfig: str
   const created: string[] = [];
   return {
     kubeconfig, client, ...(plane ? { plane } : {}),
+    planeLag: { jobMs: [], unjudged: [] },
     async namespace(prefix) {
       const name = `faults-${prefix}-${Date.now().toString(36)}`;
       await client.request('POST', paths.namespaces(), { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } } });
@@ -157,6 +160,11 @@ export async function trialNamespace(lab: Lab, prefix: string): Promise<{ ns: st
 export class Recorder {
   private readonly jobs = new Map<string, JobRecord & { run: string }>();
   private readonly pods = new Map<string, string>();
+  /** Job uid -> when its pod was first seen ended. */
+  private readonly podEnded = new Map<string, number>();
+  /** Run name -> when its status was last seen to change (the operator moving). */
+  private readonly statusChanged = new Map<string, number>();
+  private readonly lastStatus = new Map<string, string>();
   private readonly jobInformer: Informer<V1Job>;
   private readonly podInformer: Informer<V1Pod>;
   private readonly runInformer: Informer<ChaosRun>;
@@ -175,7 +183,11 @@ export class Recorder {
     for (const e of ['add', 'update'] as const) {
       this.jobInformer.on(e, (j) => this.saw(j));
       this.podInformer.on(e, (p) => this.sawPod(p));
-      this.runInformer.on(e, (r) => { for (const l of this.runListeners) l(r); });
+      this.runInformer.on(e, (r) => {
+        const status = JSON.stringify(r.status ?? {});
+        if (this.lastStatus.get(r.metadata.name) !== status) { this.lastStatus.set(r.metadata.name, status); this.statusChanged.set(r.metadata.name, Date.now()); }
+        for (const l of this.runListeners) l(r);
+      });
     }
   }
 
@@ -193,6 +205,14 @@ export class Recorder {
 
   hasJob(name: string): boolean { return [...this.jobs.values()].some((j) => j.name === name); }
 
+  /** The Jobs of one run as the watches have shown them so far (no extra list). */
+  seenJobsOf(run: string): JobRecord[] {
+    return [...this.jobs.values()].filter((j) => j.run === run).map(({ run: _run, ...j }) => ({ ...j, ...(this.podEnded.has(j.uid) ? { podEndedAt: this.podEnded.get(j.uid) } : {}) }));
+  }
+
+  /** When the run's status last changed, as the watch saw it. */
+  statusChangedAt(run: string): number | undefined { return this.statusChanged.get(run); }
+
   /** The Jobs of one run, after a final list to catch what a watch gap may have hidden. */
   async jobsOf(run: string): Promise<JobRecord[]> {
     const [jobs, pods] = await Promise.all([
@@ -203,7 +223,7 @@ export class Recorder {
     for (const p of pods.items) this.sawPod(p);
     const podCount = new Map<string, number>();
     for (const owner of this.pods.values()) podCount.set(owner, (podCount.get(owner) ?? 0) + 1);
-    return [...this.jobs.values()].filter((j) => j.run === run).map(({ run: _run, ...j }) => ({ ...j, pods: podCount.get(j.uid) ?? 0 }));
+    return this.seenJobsOf(run).map((j) => ({ ...j, pods: podCount.get(j.uid) ?? 0 }));
   }
 
   private next<T>(listeners: Set<(v: T) => void>, match: (v: T) => boolean, timeoutMs: number): Promise<T | undefined> {
@@ -226,7 +246,7 @@ export class Recorder {
       name: j.metadata.name, uid, run: labels[LABEL_RUN] ?? '',
       iteration: Number(labels[LABEL_ITERATION]), stepIndex: Number(labels[LABEL_STEP_INDEX]),
       created: Date.parse(String(j.metadata.creationTimestamp)), pods: 0,
-      ...(outcome ?? known?.outcome ? { outcome: outcome ?? known!.outcome } : {}),
+      ...(outcome ?? known?.outcome ? { outcome: outcome ?? known!.outcome, outcomeSeenAt: known?.outcomeSeenAt ?? Date.now() } : {}),
     };
     this.jobs.set(uid, record);
     if (!known) for (const l of this.jobListeners) l(record);
@@ -235,28 +255,57 @@ export class Recorder {
   private sawPod(p: V1Pod): void {
     const owner = p.metadata?.ownerReferences?.find((o) => o.kind === 'Job')?.uid;
     if (p.metadata?.uid && owner) this.pods.set(p.metadata.uid, owner);
+    const ended = p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
+    if (owner && ended && !this.podEnded.has(owner)) this.podEnded.set(owner, Date.now());
   }
 }
 
+/** How long the settle wait may wait on the plane alone (its Job controller after API-server restarts). */
+const PLANE_GRACE_MS = 180_000;
+
 /**
- * The end of a trial: the faults are over, so a paused run gets RUN (recorded like any signal) and
- * every run has `timeoutMs` to reach a final phase; then each is checked.
+ * The end of a trial: the faults are over, so a paused run gets RUN (recorded like any signal), and the
+ * runs settle. The operator is judged from when it is its turn (whoseTurn): the wait ends when every
+ * run is final, when the operator has left a turn unplayed for OPERATOR_BOUND_MS (a settles violation),
+ * or after `timeoutMs` plus PLANE_GRACE_MS with runs still waiting on the plane (not judged; reported
+ * with the plane's lag). Then each run is checked.
  */
 export async function settleAndCheck(lab: Lab, recorder: Recorder, namespace: string, runs: Tracked[], timeoutMs: number): Promise<Violation[]> {
   for (const t of runs) {
     const run = await getRun(lab.client, namespace, t.name);
     if (!isFinal(run.status?.phase) && run.spec.signalState === 'PAUSE') t.signals.push(await sendPatch(lab.client, namespace, t.name, 'RUN'));
   }
-  await poll(async () => {
+  const start = Date.now();
+  let turns: Array<Turn | undefined> = [];
+  for (;;) {
     const all = await Promise.all(runs.map((t) => getRun(lab.client, namespace, t.name)));
-    return all.every((r) => isFinal(r.status?.phase)) || undefined;
-  }, timeoutMs, 250);
+    turns = all.map((r, i) => whoseTurn(r, recorder.seenJobsOf(runs[i].name), Math.max(start, recorder.statusChangedAt(runs[i].name) ?? 0)));
+    if (turns.every((t) => !t)) break;
+    if (turns.some((t) => t?.waiting === 'operator' && Date.now() - t.since > OPERATOR_BOUND_MS)) break;
+    if (Date.now() - start > timeoutMs + PLANE_GRACE_MS) break;
+    await sleep(250);
+  }
   const violations: Violation[] = [];
-  for (const t of runs) {
+  for (const [i, t] of runs.entries()) {
     const run = await getRun(lab.client, namespace, t.name);
-    violations.push(...checkRun({ key: `${namespace}/${t.name}`, run, jobs: await recorder.jobsOf(t.name), signals: t.signals }));
+    const jobs = await recorder.jobsOf(t.name);
+    for (const j of jobs) if (j.outcomeSeenAt && j.podEndedAt) lab.planeLag.jobMs.push(Math.max(0, j.outcomeSeenAt - j.podEndedAt));
+    // Re-judged on the final read: a run that ended meanwhile is final, one still on the plane is not the operator's.
+    const turn = whoseTurn(run, jobs, 0) ? turns[i] : undefined;
+    const waitingOnPlane = turn?.waiting === 'plane' ? turn.why : undefined;
+    if (waitingOnPlane) lab.planeLag.unjudged.push(`${namespace}/${t.name}: ${waitingOnPlane}`);
+    violations.push(...checkRun({ key: `${namespace}/${t.name}`, run, jobs, signals: t.signals, ...(waitingOnPlane ? { waitingOnPlane } : {}) }));
   }
   return violations;
+}
+
+/** The plane's lag as a figure for a fault's notes: the Job controller's delay from a pod's end to its Job's outcome. */
+export function planeLagNote(lag: Lab['planeLag']): string | undefined {
+  if (!lag.jobMs.length && !lag.unjudged.length) return undefined;
+  const sorted = [...lag.jobMs].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  return `plane lag (pod end to Job outcome): ${sorted.length ? `median ${at(0.5)} ms, max ${sorted.at(-1)} ms over ${sorted.length} Jobs` : 'no Job seen end'}` +
+    `${lag.unjudged.length ? `; settles not judged for ${lag.unjudged.length} run(s) still waiting on the plane (${lag.unjudged.slice(0, 3).join('; ')})` : ''}`;
 }
 
 /** Sends a random signal script to a run: 0-3 signals at random moments, over HTTP or as a patch. */

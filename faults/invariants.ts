@@ -31,6 +31,10 @@ export interface JobRecord {
   pods: number;
   /** Its terminal condition, if it was seen to finish. */
   outcome?: 'Succeeded' | 'Failed';
+  /** When the campaign first saw that condition (the plane reporting the step's end to the operator). */
+  outcomeSeenAt?: number;
+  /** When the campaign first saw its pod end: the Job controller's lag is outcomeSeenAt - podEndedAt. */
+  podEndedAt?: number;
 }
 
 /** One signal the campaign sent, over HTTP (signal server) or as a merge patch (as kubectl does). */
@@ -52,6 +56,8 @@ export interface RunRecord {
   run: ChaosRun;
   jobs: JobRecord[];
   signals: SignalRecord[];
+  /** Set when the settle wait ended with the run waiting on the plane, not on the operator (see whoseTurn). */
+  waitingOnPlane?: string;
 }
 
 const stepKey = (it: number, idx: number) => `${it}:${idx}`;
@@ -215,11 +221,37 @@ export function pauseHolds({ key, run, jobs, signals }: RunRecord): Violation[] 
   return out;
 }
 
-/** After the faults ended (and the campaign sent RUN to a paused run), the run reached a final phase. */
-export function settles({ key, run }: RunRecord): Violation[] {
+/** How long the operator may take to act once it is its turn (the plane has reported what it needs). */
+export const OPERATOR_BOUND_MS = 30_000;
+
+export type Turn = { waiting: 'plane'; why: string } | { waiting: 'operator'; since: number };
+
+/**
+ * Whose move it is in a run that has not ended, so `settles` blames the operator only for what it
+ * does. The plane's, while the step's Job exists but has not reported its pod's outcome (the pod runs,
+ * or kube-controller-manager's Job controller lags, as it does for a minute after API-server restarts).
+ * Otherwise the operator's, since the latest of: `since` (the faults' end, or its last status change),
+ * the step's Job reporting its outcome, and the end of the wait between steps.
+ */
+export function whoseTurn(run: ChaosRun, jobs: JobRecord[], since: number): Turn | undefined {
   const st = run.status ?? {};
-  if (isFinal(st.phase)) return [];
-  return [{ invariant: 'settles', subject: key, detail: `still ${st.phase ?? 'Pending'} (signal ${run.spec.signalState}, step ${st.iteration}:${st.step?.index}, active ${st.activeJob ?? 'none'})` }];
+  if (isFinal(st.phase)) return undefined;
+  const active = st.activeJob ? jobs.find((j) => j.name === st.activeJob) : undefined;
+  if (active && !active.outcome) {
+    return { waiting: 'plane', why: `Job ${active.name} has not reported its pod's outcome${active.podEndedAt ? ' (the pod has ended)' : ''}` };
+  }
+  const waitEnd = !st.activeJob && st.nextStepTime ? ms(st.nextStepTime) : 0;
+  return { waiting: 'operator', since: Math.max(since, active?.outcomeSeenAt ?? 0, waitEnd) };
+}
+
+/**
+ * After the faults ended (and the campaign sent RUN to a paused run), the run reached a final phase,
+ * or is only waiting on the plane: the operator never left its turn unplayed for OPERATOR_BOUND_MS.
+ */
+export function settles({ key, run, waitingOnPlane }: RunRecord): Violation[] {
+  const st = run.status ?? {};
+  if (isFinal(st.phase) || waitingOnPlane) return [];
+  return [{ invariant: 'settles', subject: key, detail: `still ${st.phase ?? 'Pending'} (signal ${run.spec.signalState}, step ${st.iteration}:${st.step?.index}, active ${st.activeJob ?? 'none'}) more than ${OPERATOR_BOUND_MS / 1000} s after it was the operator's turn` }];
 }
 
 /**

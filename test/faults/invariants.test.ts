@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChaosRun, StepRecord } from '../../src/api/types.ts';
 import {
-  checkRun, lastWriteWins, no5xx, parseReplicaLog, pauseWindows, singleDriver,
+  checkRun, lastWriteWins, no5xx, OPERATOR_BOUND_MS, parseReplicaLog, pauseWindows, singleDriver, whoseTurn,
   type JobRecord, type RunRecord, type SignalRecord, type Violation,
 } from '../../faults/invariants.ts';
 
@@ -130,6 +130,28 @@ describe('campaign invariants', () => {
     r.run.status!.phase = 'Running';
     delete r.run.status!.report;
     assert.deepEqual(names(checkRun(r)), ['settles']);
+  });
+
+  it('settles judges the operator only from its turn: a Job the plane has not completed is the plane\'s lag', () => {
+    const r = completed();
+    r.run.status = { ...r.run.status!, phase: 'Running', activeJob: 'r-abcde-2-1', nextStepTime: undefined };
+    delete r.run.status!.report;
+    // The step's pod ended, but the Job controller has not marked the Job Complete yet: the plane's move.
+    r.jobs[3] = { ...r.jobs[3], outcome: undefined, podEndedAt: T0 + 7000 };
+    const turn = whoseTurn(r.run, r.jobs, T0 + 8000);
+    assert.equal(turn?.waiting, 'plane');
+    assert.deepEqual(names(checkRun({ ...r, waitingOnPlane: turn?.waiting === 'plane' ? turn.why : undefined })), []);
+    // Once the Job reports its outcome, it is the operator's move, timed from that moment.
+    r.jobs[3] = { ...r.jobs[3], outcome: 'Succeeded', outcomeSeenAt: T0 + 60_000 };
+    assert.deepEqual(whoseTurn(r.run, r.jobs, T0 + 8000), { waiting: 'operator', since: T0 + 60_000 });
+    assert.deepEqual(names(checkRun(r)), ['settles'], 'left on its turn, the operator is blamed');
+    // A run waiting between steps is the operator's from the end of the wait; a lost Job at once.
+    r.run.status = { ...r.run.status!, activeJob: undefined, nextStepTime: at(90) };
+    assert.deepEqual(whoseTurn(r.run, r.jobs, T0), { waiting: 'operator', since: T0 + 90_000 });
+    r.run.status = { ...r.run.status!, activeJob: 'r-abcde-3-0', nextStepTime: undefined };
+    assert.deepEqual(whoseTurn(r.run, r.jobs, T0 + 5), { waiting: 'operator', since: T0 + 5 });
+    assert.equal(whoseTurn(completed().run, completed().jobs, T0), undefined, 'a final run has no turn');
+    assert.ok(OPERATOR_BOUND_MS <= 30_000, 'the operator\'s bound stays tight');
   });
 
   it('racing writers: the final signal must be a possible last write, and the phase must follow it', () => {
