@@ -1,7 +1,11 @@
 // Command-line options for every command of the product (`chaosrun …` and `kubectl chaosrun …`): one
 // declaration per option both parses it (node:util parseArgs, strict) and renders its line of help, so
 // the help never drifts from what is accepted. A leaf module (it imports nothing of ours), so command
-// modules use it without importing the command table that lazily imports them.
+// modules use it without importing the command table that lazily imports them. Why not commander:
+// parseArgs already parses strictly (unknown options, missing values, short flags) with one-line
+// messages; what was missing was help rendered from the same declaration, which is this small table.
+// commander would add a dependency to the operator image and its own help layout and exit handling
+// for the same result.
 import { parseArgs } from 'node:util';
 
 export interface OptionSpec {
