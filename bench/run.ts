@@ -34,7 +34,7 @@ function refuse(message: string): never {
   console.error(`bench: ${message.split('\n')[0]}`);
   process.exit(1);
 }
-let args: { quick?: boolean; only?: string } = {};
+let args: { quick: boolean; only?: string } = { quick: false };
 try {
   ({ values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } }, strict: true }));
 } catch (err) { refuse((err as Error).message); }
