@@ -49,6 +49,18 @@ export function parseOptions<T extends OptionSpecs>(args: string[], specs: T, al
   return { values: values as OptionValues<T>, positionals: parsed.positionals };
 }
 
+/** Help lines are wrapped to this width. */
+const LINE = 110;
+
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > width) { lines.push(line); line = word; } else line = line ? `${line} ${word}` : word;
+  }
+  return [...lines, line];
+}
+
 /** The options' help lines, aligned: `  -n, --namespace NS   help (env X; default Y)`. */
 export function renderOptions(specs: OptionSpecs): string {
   const rows = Object.entries(specs).map(([name, s]) => {
@@ -57,7 +69,7 @@ export function renderOptions(specs: OptionSpecs): string {
     return [flag, notes ? `${s.help} (${notes})` : s.help];
   });
   const width = Math.max(0, ...rows.map(([flag]) => flag.length));
-  return rows.map(([flag, help]) => `  ${flag.padEnd(width)}  ${help}`).join('\n');
+  return rows.map(([flag, help]) => `  ${flag.padEnd(width)}  ${wrap(help, Math.max(40, LINE - width - 4)).join(`\n${' '.repeat(width + 4)}`)}`).join('\n');
 }
 
 /** A command as the entry points run it. */
