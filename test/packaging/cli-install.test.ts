@@ -96,7 +96,9 @@ describe('chaosrun where users run it', { concurrency: false }, () => {
     }
   });
 
-  it('npm pack, then npm install -g from the tarball (the built JavaScript, no TypeScript at run time)', async () => {
+  // npm pack builds with tsc and the install fetches the dependencies from npm's cache: about a minute
+  // on an idle machine, far more on a loaded one.
+  it('npm pack, then npm install -g from the tarball (the built JavaScript, no TypeScript at run time)', { timeout: 1_800_000 }, async () => {
     const packs = join(work, 'packs');
     const supported = NODES.find((n) => n.supported)!;
     const pack = await run('npm', ['pack', '--pack-destination', work], supported, repoRoot, [join(repoRoot, 'node_modules/.bin')]);

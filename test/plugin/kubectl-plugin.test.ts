@@ -159,13 +159,13 @@ describe('kubectl chaosrun', { concurrency: true }, () => {
     assert.match(one.stdout, /^Signal: +RUN$/m);
     assert.match(one.stdout, /^Phase: +Running: waiting until \S+ before step second/m);
     assert.match(one.stdout, /^Progress: +iteration 1\/2, step 2\/2$/m);
-    assert.match(one.stdout, /^Next step: +in (9m\d+s|10m) \(\S+\)$/m);
+    assert.match(one.stdout, /^Next step: +in (\d+m)?(\d+s)? \(\S+Z\)$/m);
     assert.match(one.stdout, /^Gates: +none$/m);
     assert.match(one.stdout, /^Last 1 step:\n +ITERATION +STEP +RESULT +STARTED +DURATION +MESSAGE\n +1 +first +Succeeded +/m);
     const json = JSON.parse((await plugin('status', 'glance', '-n', ns, '-o', 'json')).stdout) as Record<string, unknown>;
     assert.equal(json.phase, 'Running');
     assert.deepEqual(json.step, { index: 1, name: 'second', of: 2 });
-    assert.ok(typeof json.nextStepInSeconds === 'number' && json.nextStepInSeconds > 500);
+    assert.ok(typeof json.nextStepInSeconds === 'number' && json.nextStepInSeconds > 0 && json.nextStepInSeconds <= 600);
     const asYaml = yaml.load((await plugin('status', 'glance', '-n', ns, '-o', 'yaml')).stdout) as Record<string, unknown>;
     assert.equal(asYaml.name, 'glance');
     oneLineFailure(await plugin('status', 'glance', '-n', ns, '-o', 'wide'), /--output must be one of text, json, yaml, not "wide"/);
@@ -221,7 +221,7 @@ describe('kubectl chaosrun', { concurrency: true }, () => {
     oneLineFailure(await asViewer('pause', 'guarded'),
       new RegExp(`^kubectl chaosrun pause: Error from server \\(Forbidden\\): chaosruns.chaosrun.dev "guarded" is forbidden: User "system:serviceaccount:${ns}:viewer" cannot patch resource "chaosruns" in API group "chaosrun.dev" in the namespace "${ns}"`));
     oneLineFailure(await asViewer('stop', '--all'),
-      new RegExp(`^kubectl chaosrun stop: User "system:serviceaccount:${ns}:viewer" cannot patch resource "chaosruns" in API group "chaosrun.dev" for ${ns}/guarded.*; nothing was changed$`));
+      new RegExp(`^kubectl chaosrun stop: User "system:serviceaccount:${ns}:viewer" cannot patch resource "chaosruns" in API group "chaosrun.dev" for [^;]*${ns}/guarded[^;]*; nothing was changed$`));
     oneLineFailure(await asViewer('status', '-A'), /^kubectl chaosrun status: Error from server \(Forbidden\): chaosruns.chaosrun.dev is forbidden: User "\S+" cannot list resource "chaosruns" in API group "chaosrun.dev" at the cluster scope/);
     assert.equal((await getRun(client, ns, 'guarded')).spec.signalState, 'RUN');
     assert.equal((await plugin('stop', 'guarded', '-n', ns)).code, 0);
