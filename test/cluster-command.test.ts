@@ -44,6 +44,6 @@ test('cluster up --real-node without root exits 1 with one line saying it needs 
   const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups',
     join(repoRoot, 'node_modules/.bin/node'), join(repoRoot, 'src/cli.ts'), 'cluster', 'up', '--real-node', '--dir', dir], { encoding: 'utf8' });
   assert.equal(r.status, 1, r.stderr);
-  assert.match(r.stderr, /^chaosrun: --real-node needs root: [^\n]+\n$/);
+  assert.match(r.stderr, /^chaosrun cluster: --real-node needs root: [^\n]+\n$/);
   assert.equal(existsSync(dir), false, 'nothing was started or written');
 });
