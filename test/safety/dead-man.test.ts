@@ -41,7 +41,7 @@ describe('dead-man switch', { concurrency: true }, () => {
     const jobName = await eventually('the long step\'s Job running', async () => {
       const j = (await listJobs(client, ns, 'long'))[0];
       return j?.active ? j.name : undefined;
-    });
+    }, 90_000); // a child process's start, the Job controller and kwok, on a loaded machine
     const readJob = () => client.request<V1Job>('GET', paths.jobs(ns, jobName));
     assert.equal((await readJob()).spec?.activeDeadlineSeconds, DEAD_MAN, 'created with deadManSeconds');
 
