@@ -15,7 +15,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
+import { freePort } from '../local/free-port.ts';
 import {
   BRIDGE, NODE_IP, NODE_LABEL, NODE_NAME, NODE_TAINT, POD_CIDR, containerdSocket, hostPaths, liveOwnerOtherThan,
   pidAlive, removeHostState, setUpNetwork, snapshotHost, stopPid, writeOwner, type Log,
@@ -78,17 +78,6 @@ export const realNodePlacement = {
   nodeSelector: { [NODE_LABEL.key]: NODE_LABEL.value },
   tolerations: [{ key: NODE_TAINT.key, operator: 'Equal', value: NODE_TAINT.value, effect: NODE_TAINT.effect }],
 };
-
-async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.once('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => ok(port));
-    });
-  });
-}
 
 function detached(cmd: string, args: string[], log: string): number {
   const fd = openSync(log, 'a');
