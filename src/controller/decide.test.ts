@@ -50,7 +50,7 @@ test('a new run with RUN records the first step, then creates its Job', () => {
   assert.deepEqual(s.step, { index: 0, name: 'a' });
   assert.equal(s.history?.[0].result, 'Running');
   assert.deepEqual(creates(d).map((c) => c.name), [name(1, 0)]);
-  assert.deepEqual(events(d), ['Started', 'StepStarted']);
+  assert.deepEqual(events(d), ['Started'], 'the step itself is told by status and, when its iteration ends, IterationCompleted');
   assert.equal(s.conditions?.find((c) => c.type === 'Running')?.status, 'True');
 });
 
@@ -105,7 +105,7 @@ test('PAUSE mid-step lets the step run, starts nothing new, and resumes at the r
   assert.deepEqual(creates(resumed).map((c) => c.name), [name(1, 1)]);
 });
 
-test('STOP mid-step deletes the Job (foreground), records it aborted and writes the report', () => {
+test('STOP mid-step deletes the Job (foreground) first, records it aborted and writes the report, in one end Event', () => {
   const r = after(mkRun(), decide(mkRun(), [], T0));
   const d = decide({ ...r, spec: { ...r.spec, signalState: 'STOP' } }, [job(1, 0, 'Active')], T0 + 1000);
   const s = statusOf(d)!;
@@ -116,7 +116,39 @@ test('STOP mid-step deletes the Job (foreground), records it aborted and writes 
   assert.equal(s.report?.durationSeconds, 1);
   assert.deepEqual(deletes(d).map((x) => [x.name, x.propagation]), [[name(1, 0), 'Foreground']]);
   assert.equal(creates(d).length, 0);
-  assert.ok(kinds(d).indexOf('writeStatus') < kinds(d).indexOf('deleteJob'));
+  assert.deepEqual(kinds(d).slice(0, 2), ['deleteJob', 'writeStatus'], 'STOP is final: chaos ends before the bookkeeping');
+  assert.deepEqual(events(d), ['Stopped']);
+  const stopped = d.actions.find((a) => a.kind === 'event' && a.reason === 'Stopped') as { message: string };
+  assert.match(stopped.message, /stopped by signal STOP.*\(step a \(iteration 1, job .*\) aborted: stopped by signal STOP\)$/);
+});
+
+test('a STOP whose status write did not land: the deleting Job is recorded as aborted by STOP, not deleted again', () => {
+  const r = after(mkRun(), decide(mkRun(), [], T0));
+  const d = decide({ ...r, spec: { ...r.spec, signalState: 'STOP' } }, [job(1, 0, 'Active', { deleting: true })], T0 + 1000);
+  const s = statusOf(d)!;
+  assert.equal(s.phase, 'Stopped');
+  assert.equal(s.history?.[0].result, 'Aborted');
+  assert.equal(s.history?.[0].message, 'stopped by signal STOP');
+  assert.equal(deletes(d).length, 0);
+});
+
+test('Events: about one per iteration; IterationCompleted lists the steps, a failed step warns at once', () => {
+  let r = mkRun({ iterations: 2, failurePolicy: 'Continue' });
+  const seen: string[] = [];
+  const step = (jobs: ObservedJob[], at: number) => {
+    const d = decide(r, jobs, at);
+    seen.push(...events(d));
+    r = after(r, d);
+    return d;
+  };
+  step([], T0);
+  step([job(1, 0, 'Succeeded')], T0 + 1000);
+  const it1 = step([job(1, 0, 'Succeeded'), job(1, 1, 'Failed', { message: 'boom' })], T0 + 2000);
+  const done = it1.actions.find((a) => a.kind === 'event' && a.reason === 'IterationCompleted') as { message: string };
+  assert.equal(done.message, 'iteration 1 completed: a Succeeded, b Failed');
+  step([job(2, 0, 'Succeeded')], T0 + 3000);
+  step([job(2, 0, 'Succeeded'), job(2, 1, 'Succeeded')], T0 + 4000);
+  assert.deepEqual(seen, ['Started', 'StepFailed', 'IterationCompleted', 'Completed'], '4 steps, 4 Events');
 });
 
 test('STOP during the wait between steps ends the run without a new Job', () => {

@@ -6,7 +6,13 @@
 // adding the finalizer, itself conditional), with the resourceVersion the decision was computed from,
 // and nothing else happens if it conflicts. A
 // step's intent (status.activeJob) is therefore recorded before its Job is created, and a stale view
-// of the run can never start a step: its status write fails first.
+// of the run can never start a step: its status write fails first. One exception, to end chaos first:
+// under STOP the running step's Job is deleted before the status write. STOP is final (the API server
+// refuses to change it back), so a STOP in the cache is never a stale view, and deleting starts nothing.
+//
+// Events tell the story a person reads in `kubectl describe`, at a cost of about one per iteration:
+// Started, Paused/Resumed, a Warning for each failed or aborted step, IterationCompleted with each
+// step's result, and the run's end with its report (a step that ended with the run is folded into it).
 import { isDeepStrictEqual } from 'node:util';
 import { FINALIZER } from '../api/constants.ts';
 import { parseDuration } from '../api/duration.ts';
@@ -167,6 +173,10 @@ class Step {
   private readonly actions: Action[] = [];
   private readonly effects: Action[] = [];
   private readonly events: Action[] = [];
+  /** Before everything else: the Job deletion that ends chaos under STOP. */
+  private readonly first: Action[] = [];
+  /** Warnings of failed or aborted steps; folded into the end Event when the run ends in the same pass. */
+  private readonly stepWarnings: Array<{ kind: 'event'; type: EventType; reason: string; message: string }> = [];
   private requeueAt?: number;
   private readonly st: ChaosRunStatus;
   private readonly next: ChaosRunStatus;
@@ -292,6 +302,8 @@ class Step {
       }
       return this.completeStep(job.state === 'Failed' ? 'Failed' : 'Succeeded', endMs, job.message);
     }
+    // Deleted under STOP (our own delete, before the status write): abortCurrentStep records it.
+    if (job?.deleting && this.spec.signalState === 'STOP') return undefined;
     if (job?.deleting) {
       return this.completeStep('Aborted', this.now, 'the step\'s Job was deleted outside the operator');
     }
@@ -344,10 +356,13 @@ class Step {
     if (reason === 'DeadManSwitch') counts.deadManSwitch = (counts.deadManSwitch ?? 0) + 1;
     delete this.next.activeJob;
     const where = `step ${entry.step} (iteration ${this.iteration}, job ${entry.job})`;
-    const eventReason = reason ?? (result === 'Failed' ? 'StepFailed' : 'StepAborted');
-    this.events.push(result === 'Succeeded'
-      ? { kind: 'event', type: 'Normal', reason: reason ?? 'StepSucceeded', message: `${where} succeeded${message ? `: ${message}` : ''}` }
-      : { kind: 'event', type: 'Warning', reason: eventReason, message: `${where} ${result.toLowerCase()}${message ? `: ${message}` : ''}` });
+    // A plain success is told by IterationCompleted or the end Event; a failure, an abort, or a step
+    // with a reason of its own (a dry run's plan) at once.
+    if (result !== 'Succeeded') {
+      this.stepWarnings.push({ kind: 'event', type: 'Warning', reason: reason ?? (result === 'Failed' ? 'StepFailed' : 'StepAborted'), message: `${where} ${result.toLowerCase()}${message ? `: ${message}` : ''}` });
+    } else if (reason) {
+      this.events.push({ kind: 'event', type: 'Normal', reason, message: `${where} succeeded${message ? `: ${message}` : ''}` });
+    }
     return where;
   }
 
@@ -364,6 +379,8 @@ class Step {
       if (!this.spec.daemonMode && this.iteration >= this.spec.iterations) {
         return { reason: 'Completed', message: `all ${this.spec.iterations} iteration(s) completed` };
       }
+      const steps = (this.next.history ?? []).filter((h) => h.iteration === this.iteration).map((h) => `${h.step} ${h.result}`);
+      this.events.push({ kind: 'event', type: 'Normal', reason: 'IterationCompleted', message: `iteration ${this.iteration} completed: ${steps.join(', ')}` });
       this.advanceIteration();
     }
     const wait = parseDuration(this.spec.waitDuration);
@@ -385,7 +402,12 @@ class Step {
     const name = this.next.activeJob;
     if (!name) return;
     const job = this.jobs.find((j) => j.name === name);
-    if (job && !job.deleting) this.effects.push({ kind: 'deleteJob', name, propagation: 'Foreground', reason: why });
+    if (job && !job.deleting) {
+      const del: Action = { kind: 'deleteJob', name, propagation: 'Foreground', reason: why };
+      // STOP is final: ending the chaos need not wait for the status write (see the top of this file).
+      if (this.spec.signalState === 'STOP') this.first.push(del);
+      else this.effects.push(del);
+    }
     // The cursor stays: an aborted step does not complete its iteration.
     this.recordResult('Aborted', this.now, why);
   }
@@ -427,7 +449,6 @@ class Step {
     this.recordStart(name);
     this.next.activeJob = name;
     this.effects.push({ kind: 'createJob', name, iteration: this.iteration, stepIndex: this.index });
-    this.events.push({ kind: 'event', type: 'Normal', reason: 'StepStarted', message: `step ${stepName} (iteration ${this.iteration}) started as job ${name}` });
     this.setPhase('Running', 'StepRunning', `step ${stepName} (iteration ${this.iteration}) is running`);
   }
 
@@ -470,7 +491,10 @@ class Step {
     this.next.report = report;
     this.next.completionTime = iso(endMs);
     this.setPhase(reason, reason, message);
-    this.events.push({ kind: 'event', type: reason === 'Failed' ? 'Warning' : 'Normal', reason, message: reportLine(report) });
+    // The step that ended with the run is told here, not in an Event of its own (a Failed end already names it).
+    const folded = this.stepWarnings.splice(0).map((e) => e.message);
+    const also = reason !== 'Failed' && folded.length ? ` (${folded.join('; ')})` : '';
+    this.events.push({ kind: 'event', type: reason === 'Failed' ? 'Warning' : 'Normal', reason, message: `${reportLine(report)}${also}` });
     this.effects.push({ kind: 'report', report });
   }
 
@@ -497,10 +521,10 @@ class Step {
       next.conditions = phaseConditions(next.conditions ?? [], next.phase!, this.phaseReason, this.phaseMessage, generation, iso(this.now));
       this.phaseEvents();
     }
-    const actions: Action[] = this.finalizer ? [this.finalizer] : [];
+    const actions: Action[] = [...this.first, ...(this.finalizer ? [this.finalizer] : [])];
     // Key order differs between our objects and the API server's; compare values only.
     if (!isDeepStrictEqual(JSON.parse(JSON.stringify(next)), JSON.parse(JSON.stringify(st)))) actions.push({ kind: 'writeStatus', status: next });
-    actions.push(...this.actions, ...this.effects, ...this.events);
+    actions.push(...this.actions, ...this.effects, ...this.stepWarnings, ...this.events);
     return { actions, ...(this.requeueAt !== undefined ? { requeueAfterMs: Math.max(0, this.requeueAt - this.now) } : {}) };
   }
 

@@ -16,7 +16,7 @@ import { paths } from '../kube/paths.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { isLeader, reconcileDuration, reconciles, runsByPhase, runsGated } from '../metrics/controller.ts';
 import { WorkQueue, type Outcome } from './queue.ts';
-import { Reconciler } from './reconciler.ts';
+import { cachedJob, Reconciler } from './reconciler.ts';
 import { defaultRenderContext, type RenderContext } from '../scenarios/step-pod.ts';
 import { ScenarioAccounts, type BindingRef } from '../scenarios/account.ts';
 import type { GateView } from './decide.ts';
@@ -75,7 +75,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
   const client = new KubeClient(loadKubeConfig(options.kubeconfig));
   const informerBase = { namespaces: options.namespaces, watchdogMs: options.watchdogMs, log };
   const runs = new Informer<ChaosRun>(client, { ...informerBase, name: 'chaosruns', path: (ns) => paths.chaosRuns(ns) });
-  const jobs = new Informer<V1Job>(client, { ...informerBase, name: 'jobs', path: (ns) => paths.jobs(ns), labelSelector: LABEL_RUN });
+  const jobs = new Informer<V1Job>(client, { ...informerBase, name: 'jobs', path: (ns) => paths.jobs(ns), labelSelector: LABEL_RUN, transform: cachedJob });
   const identity = (options.leaderElection && options.leaderElection.identity) || `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   let elector: LeaderElector | undefined;
   const canAct = () => (elector ? elector.isLeader() : true);
@@ -107,7 +107,12 @@ export async function startController(options: ControllerOptions = {}): Promise<
   runs.on('add', (r) => queue.add(objectKey(r)));
   runs.on('update', (r) => {
     // The signal clock starts when the watch delivers a new signal: that is "seeing" it.
-    if (r.spec?.signalState && r.spec.signalState !== r.status?.observedSignal) reconciler.signals.saw(objectKey(r), r.spec.signalState);
+    // A new signal takes the queue's priority lane.
+    if (r.spec?.signalState && r.spec.signalState !== r.status?.observedSignal) {
+      reconciler.signals.saw(objectKey(r), r.spec.signalState);
+      queue.add(objectKey(r), 'signal', true);
+      return;
+    }
     queue.add(objectKey(r));
   });
   runs.on('delete', (r) => { reconciler.signals.forget(objectKey(r)); evaluator.forget(objectKey(r)); queue.add(objectKey(r)); });

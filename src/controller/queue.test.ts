@@ -57,6 +57,22 @@ describe('WorkQueue', () => {
     assert.deepEqual(w.calls.map((c) => c.key), ['a', 'b', 'c']);
   });
 
+  it('runs keys added with priority (signals) before the routine lane, even ones queued earlier', async () => {
+    const w = manualWorker();
+    const q = new WorkQueue(w.worker, { concurrency: 1 });
+    for (const k of ['a', 'b', 'c', 'd']) q.add(k);
+    q.add('c', 'signal', true);
+    q.add('e', 'signal', true);
+    q.add('c');
+    q.start();
+    assert.deepEqual(w.calls.map((c) => `${c.key}:${c.trigger}`), ['c:signal']);
+    for (const k of ['c', 'e', 'a', 'b']) await w.finish(k);
+    assert.deepEqual(w.calls.map((c) => c.key), ['c', 'e', 'a', 'b', 'd'], 'c moved out of the routine lane; e went before a');
+    q.add('d', 'signal', true);
+    await w.finish('d');
+    assert.equal(w.calls.at(-1)!.trigger, 'signal', 'a signal during a pass runs it again right after');
+  });
+
   it('keeps only the earliest timer per key; a pass drops the key\'s timer', async () => {
     const w = manualWorker();
     const q = new WorkQueue(w.worker, { concurrency: 1 });

@@ -9,8 +9,10 @@
 // - terminal: retrying cannot help (the API server refuses what we send); no retry, only the
 //   `requeueAfterMs` the worker asks for (the controller's slow fallback).
 // A key's pending timer is dropped when the key starts: each pass computes its own next wake-up.
-/** What queued a pass: a watch event, a requeue timer, a backoff retry, leadership starting, a gate verdict. */
-export type Trigger = 'event' | 'timer' | 'retry' | 'start' | 'gate';
+// Signals take a priority lane: a key added with `priority` (a run whose signal changed) goes before
+// every key in the routine lane, so a STOP never waits behind a thousand runs' step bookkeeping.
+/** What queued a pass: a watch event, a new signal, a requeue timer, a backoff retry, leadership starting, a gate verdict. */
+export type Trigger = 'event' | 'signal' | 'timer' | 'retry' | 'start' | 'gate';
 
 export type Outcome =
   | { kind: 'ok'; requeueAfterMs?: number }
@@ -37,10 +39,11 @@ export const DEFAULT_CONFLICT_BACKOFF: Backoff = { baseMs: 50, maxMs: 10_000 };
 const delay = (b: Backoff, n: number) => Math.min(b.baseMs * 2 ** (n - 1), b.maxMs);
 
 export class WorkQueue {
-  /** Keys waiting for a worker, in arrival order, with what queued them. */
+  /** Keys waiting for a worker, in arrival order, with what queued them: the priority lane and the routine one. */
+  private readonly urgent = new Map<string, Trigger>();
   private readonly pending = new Map<string, Trigger>();
   private readonly active = new Set<string>();
-  private readonly dirty = new Map<string, Trigger>();
+  private readonly dirty = new Map<string, { trigger: Trigger; priority: boolean }>();
   private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
   private readonly errors = new Map<string, number>();
   private readonly conflicts = new Map<string, number>();
@@ -55,15 +58,25 @@ export class WorkQueue {
     this.o = { errorBackoff: DEFAULT_ERROR_BACKOFF, conflictBackoff: DEFAULT_CONFLICT_BACKOFF, ...options };
   }
 
-  get length(): number { return this.pending.size; }
+  get length(): number { return this.urgent.size + this.pending.size; }
   get busy(): number { return this.active.size; }
   /** When the key's timer fires (ms since the epoch), for tests and diagnosis. */
   wakeAt(key: string): number | undefined { return this.timers.get(key)?.at; }
 
-  add(key: string, trigger: Trigger = 'event'): void {
-    if (this.active.has(key)) { if (!this.dirty.has(key)) this.dirty.set(key, trigger); return; }
-    if (this.pending.has(key)) return;
-    this.pending.set(key, trigger);
+  add(key: string, trigger: Trigger = 'event', priority = false): void {
+    if (this.active.has(key)) {
+      const d = this.dirty.get(key);
+      if (!d || (priority && !d.priority)) this.dirty.set(key, { trigger, priority });
+      return;
+    }
+    if (this.urgent.has(key)) return;
+    if (priority) {
+      // Moves out of the routine lane, if it waited there.
+      this.pending.delete(key);
+      this.urgent.set(key, trigger);
+    } else if (!this.pending.has(key)) {
+      this.pending.set(key, trigger);
+    }
     this.pump();
   }
 
@@ -105,9 +118,10 @@ export class WorkQueue {
   }
 
   private pump(): void {
-    while (this.running && this.active.size < this.o.concurrency && this.pending.size > 0) {
-      const [key, trigger] = this.pending.entries().next().value!;
-      this.pending.delete(key);
+    while (this.running && this.active.size < this.o.concurrency && this.length > 0) {
+      const lane = this.urgent.size > 0 ? this.urgent : this.pending;
+      const [key, trigger] = lane.entries().next().value!;
+      lane.delete(key);
       this.active.add(key);
       const t = this.timers.get(key);
       if (t) { clearTimeout(t.timer); this.timers.delete(key); }
@@ -128,7 +142,7 @@ export class WorkQueue {
       this.after(key, outcome);
       this.active.delete(key);
       const again = this.dirty.get(key);
-      if (again !== undefined) { this.dirty.delete(key); this.add(key, again); }
+      if (again !== undefined) { this.dirty.delete(key); this.add(key, again.trigger, again.priority); }
       if (this.active.size === 0 && this.idle.length > 0) for (const done of this.idle.splice(0)) done();
       this.pump();
     }

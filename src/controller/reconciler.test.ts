@@ -11,7 +11,8 @@ import { KubeError, type ApiClient, type CallOptions, type Method } from '../kub
 import type { Store } from '../kube/informer.ts';
 import { createLogger } from '../log.ts';
 import { jobName } from './job-name.ts';
-import { Reconciler, type ReconcilerOptions } from './reconciler.ts';
+import { cachedJob, observeJob, Reconciler, type ReconcilerOptions } from './reconciler.ts';
+import { renderJob } from './render-job.ts';
 
 const NOW = Date.parse('2026-01-01T00:00:00Z');
 const UID = 'abcdef12-3456';
@@ -79,7 +80,7 @@ describe('Reconciler', () => {
     const client = recordingClient();
     const outcome = await reconciler(mkRun({}, undefined, []), client).reconcile('ns/r');
     assert.deepEqual(client.writes(), [
-      'PATCH chaosruns/r', 'PUT chaosruns/r/status', 'POST jobs', 'POST events', 'POST events',
+      'PATCH chaosruns/r', 'PUT chaosruns/r/status', 'POST jobs', 'POST events',
     ]);
     const status = (client.calls[1].body as ChaosRun).status!;
     assert.equal(status.activeJob, jobName('r', UID, 1, 0));
@@ -155,5 +156,24 @@ describe('Reconciler', () => {
     assert.equal(last.activeJob, jobName('r', UID, 1, 1));
     assert.equal(last.counts?.failed, 1);
     assert.equal(client.writes().filter((w) => w === 'POST jobs').length, 2);
+  });
+});
+
+describe('the Job cache transform', () => {
+  it('keeps everything observeJob and jobsOf read, and drops the pod template', () => {
+    const job = renderJob(mkRun(), jobName('r', UID, 2, 1), 2, 1, { operatorImage: 'op', scenarioServiceAccount: 'sa' });
+    job.metadata!.uid = 'job-uid';
+    job.metadata!.resourceVersion = '77';
+    job.metadata!.deletionTimestamp = '2026-01-01T00:01:00Z' as unknown as Date;
+    job.status = {
+      startTime: '2026-01-01T00:00:00Z' as unknown as Date,
+      conditions: [{ type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded', message: 'boom', lastTransitionTime: '2026-01-01T00:00:30Z' as unknown as Date, lastProbeTime: 'x' as unknown as Date }],
+    };
+    const view = cachedJob(structuredClone(job)) as V1Job;
+    assert.deepEqual(observeJob(view), observeJob(job));
+    assert.equal(view.metadata?.ownerReferences?.[0].uid, UID, 'jobsOf matches the owner by uid');
+    assert.deepEqual(view.metadata?.labels, job.metadata?.labels);
+    assert.equal(view.spec, undefined);
+    assert.ok(JSON.stringify(view).length < JSON.stringify(job).length * 0.7, `${JSON.stringify(view).length} of ${JSON.stringify(job).length} bytes kept`);
   });
 });

@@ -6,7 +6,7 @@
 // failure: the pass decides once more with the refused Job observed as Failed with the server's
 // message, so the run records it and follows its failurePolicy instead of retrying forever.
 import { randomUUID } from 'node:crypto';
-import type { V1Job, V1Pod } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Job, V1Pod } from '@kubernetes/client-node';
 import { FINALIZER, LABEL_ITERATION, LABEL_RUN, LABEL_STEP_INDEX, MANAGER } from '../api/constants.ts';
 import { isFinal, type ChaosRun, type ChaosRunStatus } from '../api/types.ts';
 import { isAlreadyExists, isConflict, isNotFound, isTerminal, MERGE_PATCH, type ApiClient } from '../kube/client.ts';
@@ -49,6 +49,31 @@ type Applied = { run: ChaosRun } | { stop: 'conflict' | 'gone' } | { refused: Ob
 
 const toIso = (v: unknown): string | undefined =>
   v === undefined || v === null ? undefined : v instanceof Date ? v.toISOString() : String(v);
+
+/**
+ * The controller's Job cache keeps only what it reads (observeJob, jobsOf, the Job event handler):
+ * a step Job's pod template, most of its size, is never read back, so it is dropped before caching.
+ */
+export function cachedJob(obj: KubernetesObject): KubernetesObject {
+  const job = obj as V1Job;
+  const m = job.metadata ?? {};
+  const view: V1Job = {
+    metadata: {
+      name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion, labels: m.labels,
+      ...(m.creationTimestamp ? { creationTimestamp: m.creationTimestamp } : {}),
+      ...(m.deletionTimestamp ? { deletionTimestamp: m.deletionTimestamp } : {}),
+      ...(m.ownerReferences ? { ownerReferences: m.ownerReferences.map(({ apiVersion, kind, name, uid }) => ({ apiVersion, kind, name, uid })) } : {}),
+    },
+    ...(job.spec?.activeDeadlineSeconds !== undefined ? { spec: { activeDeadlineSeconds: job.spec.activeDeadlineSeconds, template: {} } } : {}),
+    status: {
+      ...(job.status?.startTime ? { startTime: job.status.startTime } : {}),
+      ...(job.status?.conditions ? {
+        conditions: job.status.conditions.map(({ type, status, reason, message, lastTransitionTime }) => ({ type, status, reason, message, lastTransitionTime })),
+      } : {}),
+    },
+  };
+  return view as KubernetesObject;
+}
 
 /** The pure core's view of a Job, from its labels and conditions. */
 export function observeJob(job: V1Job): ObservedJob | undefined {

@@ -22,6 +22,11 @@ export interface InformerOptions {
   watchdogMs?: number;
   log: Logger;
   name: string;
+  /**
+   * Keeps only what the cache's readers use (as controller-runtime's cache transforms do): applied to
+   * every listed and watched object before it is stored, so the rest is garbage at once.
+   */
+  transform?: (obj: KubernetesObject) => KubernetesObject;
 }
 
 // Short, because signals must be obeyed within seconds of the API server coming back (the fault
@@ -29,10 +34,18 @@ export interface InformerOptions {
 // outage. A retry costs one list per watched namespace.
 const MAX_BACKOFF_MS = 2_000;
 
-/** managedFields are often half an object's size and nothing here reads them: the cache drops them. */
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/**
+ * managedFields are often half an object's size, and `kubectl apply`'s last-applied annotation a whole
+ * second copy of the spec; nothing here reads either: the cache drops them.
+ */
 function slim<O>(obj: O): O {
-  const meta = (obj as { metadata?: { managedFields?: unknown } } | undefined)?.metadata;
-  if (meta) delete meta.managedFields;
+  const meta = (obj as { metadata?: { managedFields?: unknown; annotations?: Record<string, string> } } | undefined)?.metadata;
+  if (meta) {
+    delete meta.managedFields;
+    if (meta.annotations?.[LAST_APPLIED] !== undefined) delete meta.annotations[LAST_APPLIED];
+  }
   return obj;
 }
 
@@ -105,7 +118,7 @@ export class Informer<T extends ApiObject> implements Store<T> {
         lastActivity = Date.now();
         current = await watch.watch(p, { ...query, allowWatchBookmarks: true }, (type, obj, raw) => {
           lastActivity = Date.now();
-          cb(type, slim(obj), raw);
+          cb(type, this.view(obj), raw);
         }, done);
         return current;
       },
@@ -126,7 +139,7 @@ export class Informer<T extends ApiObject> implements Store<T> {
     dog.unref();
     const listFn = async () => {
       const list = await this.client.request<{ items: KubernetesObject[]; metadata: { resourceVersion: string } }>('GET', path, { query: { labelSelector } });
-      list.items.forEach(slim);
+      list.items = list.items.map((o) => this.view(o));
       return list;
     };
     const lw = new ListWatch<KubernetesObject>(path, watcher, listFn as never, false, labelSelector);
@@ -145,6 +158,11 @@ export class Informer<T extends ApiObject> implements Store<T> {
     });
     void lw.start();
     return lw;
+  }
+
+  private view(obj: KubernetesObject): KubernetesObject {
+    const slimmed = slim(obj);
+    return this.options.transform ? this.options.transform(slimmed) : slimmed;
   }
 
   private emit(event: 'add' | 'update' | 'delete', obj: T): void {

@@ -105,7 +105,9 @@ export async function broadcastSignal(
   deps: SignalDeps, runs: ChaosRun[], signal: Signal, pauseUntil: string | null, user: User, mayPatch: (run: ChaosRun) => Promise<boolean>,
 ): Promise<{ denied: ChaosRun[]; summary: string }> {
   const unfinished = runs.filter((r) => !isFinal(r.status?.phase));
-  const targets = unfinished.filter((r) => signal === 'STOP' || r.spec.signalState !== 'STOP');
+  // Runs with a step running first: under STOP those are where chaos is happening now.
+  const targets = unfinished.filter((r) => signal === 'STOP' || r.spec.signalState !== 'STOP')
+    .sort((a, b) => Number(Boolean(b.status?.activeJob)) - Number(Boolean(a.status?.activeJob)));
   const allowed = await Promise.all(targets.map(mayPatch));
   const denied = targets.filter((_, i) => !allowed[i]);
   if (denied.length) return { denied, summary: '' };
@@ -150,8 +152,11 @@ export async function signalRun(deps: SignalDeps, run: ChaosRun, signal: Signal,
   signalsAccepted.inc({ signal });
   const until = pauseUntil ? ` until ${pauseUntil}` : '';
   deps.log.info({ run: objectKey(run), signal, pauseUntil, user: user.name, changed }, 'signal accepted');
-  await recordEvent(deps.client, patched, 'Normal', 'SignalReceived', `signal ${signal}${until} from ${user.name} via ${deps.via ?? 'HTTP'}`, EVENT_COMPONENT)
+  // A server answers without waiting for the Event (in a broadcast, the other runs' patches go first);
+  // a one-shot command waits for it, or the process could end before it is sent.
+  const event = recordEvent(deps.client, patched, 'Normal', 'SignalReceived', `signal ${signal}${until} from ${user.name} via ${deps.via ?? 'HTTP'}`, EVENT_COMPONENT)
     .catch((err: unknown) => deps.log.warn({ run: objectKey(run), err }, 'could not record the signal Event'));
+  if (deps.via) await event;
   await caughtUp(deps, patched);
   return { run: patched, changed };
 }

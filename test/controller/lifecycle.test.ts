@@ -42,7 +42,7 @@ describe('ChaosRun lifecycle', { concurrency: true }, () => {
     assert.match(ignored.status!.conditions!.find((c) => c.reason === 'SignalIgnored')!.message, /signal PAUSE ignored/);
     const events = await client.request<{ items: Array<{ reason: string; message: string }> }>('GET', paths.events(ns), { query: { fieldSelector: 'involvedObject.name=two-by-two' } });
     const reasons = events.items.map((e) => e.reason);
-    for (const r of ['Started', 'StepStarted', 'StepSucceeded', 'Completed', 'SignalIgnored']) assert.ok(reasons.includes(r), `event ${r}`);
+    for (const r of ['Started', 'IterationCompleted', 'Completed', 'SignalIgnored']) assert.ok(reasons.includes(r), `event ${r}`);
     assert.match(events.items.find((e) => e.reason === 'Completed')!.message, /steps succeeded 4/);
   });
 
