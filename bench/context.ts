@@ -15,7 +15,8 @@ export interface Sizes {
   stops: number;
   httpSeconds: number;
   idle: { finished: number; paused: number; seconds: number };
-  scale: { runs: number; stepSeconds: number; holdSeconds: number };
+  /** The scale section runs once per size, so growth shows. */
+  scale: { runs: number[]; stepSeconds: number; holdSeconds: number };
   console: { viewers: number; runs: number; seconds: number };
 }
 
@@ -23,8 +24,8 @@ export interface Bench {
   client: KubeClient;
   watch: BenchWatch;
   operator: Operator;
-  /** Namespaces: scenarios 2-4 and 6 share `main`; idle, scale and safety have their own. */
-  namespaces: { main: string; idle: string; scale: string; safety: string };
+  /** Namespaces: scenarios 2-4 and 6 share `main`; idle and safety have their own, and each scale size one for its runs and one for its floor. */
+  namespaces: { main: string; idle: string; scale: string[]; floor: string[]; safety: string };
   sizes: Sizes;
   floor: Summary;
   /** Lost runs, duplicated steps, signals never applied: each makes the bench exit non-zero. */

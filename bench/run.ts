@@ -44,8 +44,8 @@ if (process.env.KUBECONFIG) {
 /** `--only 9,4`: run these sections only (the floor, 1, always runs: the others are measured against it). */
 const only = args.only?.split(',').map((x) => x.trim());
 const sizes: Sizes = args.quick
-  ? { floorPatches: 40, signals: 40, resumes: 5, stops: 5, httpSeconds: 3, idle: { finished: 30, paused: 5, seconds: 10 }, scale: { runs: 100, stepSeconds: 5, holdSeconds: 10 }, console: { viewers: 10, runs: 10, seconds: 10 } }
-  : { floorPatches: 200, signals: 200, resumes: 20, stops: 20, httpSeconds: 10, idle: { finished: 100, paused: 10, seconds: 60 }, scale: { runs: 1000, stepSeconds: 30, holdSeconds: 60 }, console: { viewers: 10, runs: 10, seconds: 30 } };
+  ? { floorPatches: 40, signals: 40, resumes: 5, stops: 5, httpSeconds: 3, idle: { finished: 30, paused: 5, seconds: 10 }, scale: { runs: [100], stepSeconds: 5, holdSeconds: 10 }, console: { viewers: 10, runs: 10, seconds: 10 } }
+  : { floorPatches: 200, signals: 200, resumes: 20, stops: 20, httpSeconds: 10, idle: { finished: 100, paused: 10, seconds: 60 }, scale: { runs: [1000, 5000], stepSeconds: 30, holdSeconds: 60 }, console: { viewers: 10, runs: 10, seconds: 30 } };
 // Finished Jobs kept per run: 1 bounds the Job count at scale (the default, 5, is a history nicety).
 const CONTROLLER_ARGS = ['--keep-jobs', '1'];
 
@@ -67,11 +67,15 @@ const machine = await machineInfo(client);
 say(machineLine(machine));
 
 const suffix = randomBytes(3).toString('hex');
-const namespaces = { main: `chaosrun-bench-${suffix}`, idle: `chaosrun-bench-idle-${suffix}`, scale: `chaosrun-bench-scale-${suffix}`, safety: `chaosrun-bench-safety-${suffix}` };
-for (const name of Object.values(namespaces)) {
+const namespaces = {
+  main: `chaosrun-bench-${suffix}`, idle: `chaosrun-bench-idle-${suffix}`, safety: `chaosrun-bench-safety-${suffix}`,
+  scale: sizes.scale.runs.map((n) => `chaosrun-bench-scale-${n}-${suffix}`), floor: sizes.scale.runs.map((n) => `chaosrun-bench-floor-${n}-${suffix}`),
+};
+const allNamespaces = Object.values(namespaces).flat();
+for (const name of allNamespaces) {
   await client.request('POST', paths.namespaces(), { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } } });
 }
-const watch = await watchBench(client, Object.values(namespaces));
+const watch = await watchBench(client, allNamespaces.filter((n) => !namespaces.floor.includes(n)));
 
 say(`1 floor: ${sizes.floorPatches} merge patches, no operator running`);
 const floorSamples = await floor(client, watch, namespaces.main, sizes.floorPatches);
@@ -108,7 +112,9 @@ try {
   await section(`6 HTTP: ${sizes.httpSeconds}s per route`, () => httpLoad(b, postMs));
   await section(`7 idle: ${sizes.idle.finished} finished + ${sizes.idle.paused} paused runs, ${sizes.idle.seconds}s`, () => idleCost(b));
   await section(`8 console: ${sizes.console.viewers} viewers, ${sizes.console.runs} changing runs, ${sizes.console.seconds}s per window`, () => consoleCost(b));
-  await section(`5 scale: ${sizes.scale.runs} runs`, () => scale(b));
+  for (const [i, count] of sizes.scale.runs.entries()) {
+    await section(`5 scale: ${count} runs`, () => scale(b, count, namespaces.scale[i], namespaces.floor[i]));
+  }
   // Last: it SIGKILLs (and restarts) the controller, and its kill switch stops every unfinished run.
   await section('9 safety: kill switch at 10 and 100 runs, dead-man renewal cost and detection', () => safety(b, args.quick));
   const duplicates = watch.duplicateSteps();
@@ -117,9 +123,9 @@ try {
   if (!planeDir) {
     // A shared plane: remove our namespaces while the controller still runs to release the runs' finalizers.
     say('deleting the bench namespaces');
-    await Promise.all(Object.values(namespaces).map((n) => client.request('DELETE', paths.namespaces(n)).catch(() => {})));
+    await Promise.all(allNamespaces.map((n) => client.request('DELETE', paths.namespaces(n)).catch(() => {})));
     const deadline = Date.now() + 300_000;
-    while (Date.now() < deadline && (await Promise.all(Object.values(namespaces).map((n) => client.request('GET', paths.namespaces(n)).then(() => 1, () => 0)))).some(Boolean)) {
+    while (Date.now() < deadline && (await Promise.all(allNamespaces.map((n) => client.request('GET', paths.namespaces(n)).then(() => 1, () => 0)))).some(Boolean)) {
       await new Promise((r) => setTimeout(r, 1000));
     }
   }

@@ -15,7 +15,7 @@ async function apiServerRequests(b: Bench): Promise<number> {
   const kc = b.client.kc;
   const opts: RequestOptions = {};
   await kc.applyToHTTPSOptions(opts);
-  const url = new URL('/metrics', kc.getCurrentCluster()!.server);
+  const url = new URL('/metrics', b.client.server);
   const text = await new Promise<string>((resolve, reject) => {
     const req = httpsRequest(url, { ...opts, method: 'GET' }, (res) => {
       let body = '';

@@ -9,7 +9,8 @@ import { randomBytes } from 'node:crypto';
 import type { KubeConfig, V1Job } from '@kubernetes/client-node';
 import { LABEL_RUN } from '../api/constants.ts';
 import { isFinal, PHASES, type ChaosRun } from '../api/types.ts';
-import { KubeClient, loadKubeConfig } from '../kube/client.ts';
+import { KubeClient } from '../kube/client.ts';
+import { loadClusterAccess } from '../kube/kubeconfig.ts';
 import { Informer, objectKey } from '../kube/informer.ts';
 import { LeaderElector } from '../kube/leader.ts';
 import { paths } from '../kube/paths.ts';
@@ -72,7 +73,7 @@ export interface RunningController {
 
 export async function startController(options: ControllerOptions = {}): Promise<RunningController> {
   const log = options.log ?? createLogger('controller');
-  const client = new KubeClient(loadKubeConfig(options.kubeconfig));
+  const client = new KubeClient(loadClusterAccess(options.kubeconfig));
   const informerBase = { namespaces: options.namespaces, watchdogMs: options.watchdogMs, log };
   const runs = new Informer<ChaosRun>(client, { ...informerBase, name: 'chaosruns', path: (ns) => paths.chaosRuns(ns) });
   const jobs = new Informer<V1Job>(client, { ...informerBase, name: 'jobs', path: (ns) => paths.jobs(ns), labelSelector: LABEL_RUN, transform: cachedJob });

@@ -1,12 +1,17 @@
-// A thin REST client over the kubeconfig handling of @kubernetes/client-node. One keep-alive agent
-// per process (client-node's generated APIs open a new TLS connection per request), explicit patch
-// content types, a timeout on every call, and a count of every request by verb for the metrics.
-import { KubeConfig } from '@kubernetes/client-node';
+// A thin REST client. One keep-alive agent per process, explicit patch content types, a timeout on
+// every call, watches as streams of JSON lines on connections of their own, and a count of every
+// request by verb for the metrics. The operator's processes read their kubeconfig with kubeconfig.ts
+// and never load @kubernetes/client-node (about 80 MiB); loadKubeConfig, for the commands that need
+// client-node's KubeConfig (contexts, exec plugins: the kubectl plugin), loads it when called.
+import type { KubeConfig } from '@kubernetes/client-node';
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { createInterface } from 'node:readline';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { delimiter } from 'node:path';
 import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from 'node:https';
 import { apiRequests } from '../metrics/registry.ts';
+import { isKubeConfig, loadClusterAccess, type ClusterAccess, type TlsAuth } from './kubeconfig.ts';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 export const MERGE_PATCH = 'application/merge-patch+json';
@@ -45,7 +50,8 @@ export interface CallOptions {
  * file`), for every command that starts with one.
  */
 export function loadKubeConfig(path?: string | KubeConfig): KubeConfig {
-  if (path instanceof KubeConfig) return path;
+  if (path && typeof path !== 'string') return path;
+  const { KubeConfig } = createRequire(import.meta.url)('@kubernetes/client-node') as typeof import('@kubernetes/client-node');
   const named = path ? { source: path === process.env.KUBECONFIG ? 'KUBECONFIG' : '--kubeconfig', files: [path] }
     : { source: 'KUBECONFIG', files: (process.env.KUBECONFIG ?? '').split(delimiter).filter(Boolean) };
   for (const file of named.files) {
@@ -94,23 +100,26 @@ export interface ApiClient {
 }
 
 export class KubeClient implements ApiClient {
-  readonly kc: KubeConfig;
+  readonly access: ClusterAccess;
+  /** For callers that sign their own requests (a pod's log stream): what the client authenticates with. */
+  readonly kc: { applyToHTTPSOptions(options: object): Promise<void> };
   readonly server: URL;
   private agent?: HttpAgent | HttpsAgent;
   private readonly timeoutMs: number;
 
-  constructor(kc: KubeConfig, options: { timeoutMs?: number } = {}) {
-    this.kc = kc;
-    this.server = new URL(kc.getCurrentCluster()!.server);
+  constructor(access: ClusterAccess | KubeConfig, options: { timeoutMs?: number } = {}) {
+    this.access = isKubeConfig(access) ? loadClusterAccess(access) : access;
+    this.kc = { applyToHTTPSOptions: (o) => this.access.applyToHTTPSOptions(o as TlsAuth) };
+    this.server = new URL(this.access.server);
     this.timeoutMs = options.timeoutMs ?? 30_000;
   }
 
   /** The user this client acts as, for logs. */
-  get userName(): string { return this.kc.getCurrentUser()?.name ?? 'unknown'; }
+  get userName(): string { return this.access.userName; }
 
   async request<T>(method: Method, path: string, options: CallOptions = {}): Promise<T> {
-    const auth: RequestOptions = {};
-    await this.kc.applyToHTTPSOptions(auth);
+    const auth: TlsAuth = {};
+    await this.access.applyToHTTPSOptions(auth);
     const tls = this.server.protocol === 'https:';
     this.agent ??= tls
       ? new HttpsAgent({ keepAlive: true, maxSockets: 64, ca: auth.ca, cert: auth.cert, key: auth.key,
@@ -150,6 +159,55 @@ export class KubeClient implements ApiClient {
         reject(new KubeError(0, 'Unreachable', `${method} ${url.pathname}: ${e.message}`));
       });
       if (body !== undefined) req.write(body);
+      req.end();
+    });
+  }
+
+  /**
+   * Watches a collection: a GET with watch=1 whose answer is a stream of JSON events, one per line,
+   * on a connection of its own (a watch holds it for minutes). Resolves when the server ends the
+   * stream (its timeout), rejects on an error or an abort.
+   */
+  async watch(path: string, query: Record<string, string | number | boolean | undefined>, onEvent: (event: { type: string; object: unknown }) => void, signal: AbortSignal): Promise<void> {
+    const auth: TlsAuth = {};
+    await this.access.applyToHTTPSOptions(auth);
+    const url = new URL(path, this.server);
+    for (const [k, v] of Object.entries({ ...query, watch: 1 })) if (v !== undefined) url.searchParams.set(k, String(v));
+    const tls = this.server.protocol === 'https:';
+    const resource = resourceOf(path);
+    const options: RequestOptions = {
+      method: 'GET', signal, agent: false,
+      headers: { Accept: 'application/json', ...auth.headers },
+      ...(tls ? { ca: auth.ca, cert: auth.cert, key: auth.key, rejectUnauthorized: auth.rejectUnauthorized, servername: auth.servername } : {}),
+    };
+    await new Promise<void>((resolve, reject) => {
+      const req = (tls ? httpsRequest : httpRequest)(url, options, (res) => {
+        // A cut connection errors the response ("aborted"); it ends this watch like any other failure.
+        res.on('error', (e) => reject(e.name === 'AbortError' ? e : new KubeError(0, 'Unreachable', `watch ${url.pathname}: ${e.message}`)));
+        const status = res.statusCode ?? 0;
+        apiRequests.inc({ verb: 'watch', resource, code: String(status) });
+        if (status !== 200) {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let st: { reason?: string; message?: string } = {};
+            try { st = JSON.parse(text) as typeof st; } catch { /* not a Status */ }
+            reject(new KubeError(status, st.reason ?? String(status), st.message ?? (text.slice(0, 300) || `HTTP ${status}`)));
+          });
+          return;
+        }
+        const lines = createInterface({ input: res, crlfDelay: Infinity });
+        lines.on('error', () => {}); // readline repeats the response's error, which is handled above
+        lines.on('line', (line) => {
+          if (!line.trim()) return;
+          try { onEvent(JSON.parse(line) as { type: string; object: unknown }); } catch (err) { req.destroy(err as Error); }
+        });
+        res.on('end', () => resolve());
+        // Closed without an end or an error (the promise settles once: after 'end' this does nothing).
+        res.on('close', () => reject(new KubeError(0, 'Unreachable', `watch ${url.pathname}: connection closed`)));
+      });
+      req.on('error', (e) => reject(e.name === 'AbortError' ? e : new KubeError(0, 'Unreachable', `watch ${url.pathname}: ${e.message}`)));
       req.end();
     });
   }

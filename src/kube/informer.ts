@@ -1,16 +1,19 @@
-// Informers over @kubernetes/client-node's ListWatch, with the robustness it lacks on its own:
-// - it stops for good on any error but 410 Gone: we restart it with exponential backoff capped at 2 s,
-//   jittered so the per-namespace watches that failed together do not retry in step;
+// Informers: a list, then a watch from the list's resourceVersion, per namespace (one cluster-wide
+// when no namespace list is given), keeping a cache of the objects and telling handlers what changed.
+// Written on our REST client rather than @kubernetes/client-node's ListWatch (which loads all of
+// client-node: about 80 MiB per process, see kubeconfig.ts). What it guarantees:
+// - a watch that ends (the server's timeout) resumes from the last resourceVersion seen (bookmarks are
+//   requested so a quiet watch still advances it); one the server answers 410 Gone relists, and the
+//   handlers hear the difference (adds, updates, deletes), so nothing is missed;
+// - after an error it retries with exponential backoff capped at 2 s, jittered so the per-namespace
+//   watches that failed together do not retry in step;
 // - a watch can stall silently on a half-open connection: a watchdog aborts a watch that shows no
-//   event or bookmark for `watchdogMs` and drops the pooled request sockets with it; the error path
-//   then re-watches (or re-lists on 410 Gone). Bookmarks are requested so a quiet but healthy watch
-//   still shows signs of life.
-// One ListWatch per namespace when a namespace list is given, one cluster-wide otherwise.
-import { ListWatch, Watch, type KubernetesObject } from '@kubernetes/client-node';
+//   event or bookmark for `watchdogMs` and drops the pooled request sockets with it; the loop then
+//   re-watches.
+import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
-import { apiRequests } from '../metrics/registry.ts';
 import { Backoff } from './backoff.ts';
-import type { KubeClient } from './client.ts';
+import { KubeError, type KubeClient } from './client.ts';
 
 export type Handler<T> = (obj: T) => void;
 
@@ -61,8 +64,18 @@ export interface Store<T> {
   list(namespace?: string): T[];
 }
 
+interface Reflector {
+  store: Map<string, KubernetesObject>;
+  listed: boolean;
+}
+
+const rvOf = (o: unknown) => (o as { metadata?: { resourceVersion?: string } } | undefined)?.metadata?.resourceVersion ?? '';
+const keyOf = (o: KubernetesObject) => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+const isGone = (e: unknown) => e instanceof KubeError && e.status === 410;
+
 export class Informer<T extends ApiObject> implements Store<T> {
-  private readonly watches: Array<ListWatch<KubernetesObject>> = [];
+  private readonly reflectors: Reflector[] = [];
+  private readonly aborts = new Set<AbortController>();
   private readonly handlers: Record<'add' | 'update' | 'delete', Array<Handler<T>>> = { add: [], update: [], delete: [] };
   private readonly client: KubeClient;
   private readonly options: InformerOptions;
@@ -79,21 +92,24 @@ export class Informer<T extends ApiObject> implements Store<T> {
   on(event: 'add' | 'update' | 'delete', handler: Handler<T>): void { this.handlers[event].push(handler); }
 
   get(name: string, namespace: string): T | undefined {
-    for (const lw of this.watches) {
-      const o = lw.get(name, namespace);
+    for (const r of this.reflectors) {
+      const o = r.store.get(`${namespace}/${name}`);
       if (o) return o as unknown as T;
     }
     return undefined;
   }
 
-  list(namespace?: string): T[] { return this.watches.flatMap((lw) => lw.list(namespace)) as unknown as T[]; }
+  list(namespace?: string): T[] {
+    const all = this.reflectors.flatMap((r) => [...r.store.values()]) as unknown as T[];
+    return namespace === undefined ? all : all.filter((o) => o.metadata?.namespace === namespace);
+  }
 
-  get synced(): boolean { return this.watches.length > 0 && this.watches.every((lw) => lw.latestResourceVersion() !== ''); }
+  get synced(): boolean { return this.reflectors.length > 0 && this.reflectors.every((r) => r.listed); }
 
   /** Starts listing and watching; resolves once every namespace has been listed. */
   async start(): Promise<void> {
     const namespaces = this.options.namespaces?.length ? this.options.namespaces : [undefined];
-    for (const ns of namespaces) this.watches.push(this.startOne(ns));
+    for (const ns of namespaces) this.reflectors.push(this.startOne(ns));
     while (!this.synced) {
       if (this.stopped) return;
       await new Promise((r) => setTimeout(r, 25));
@@ -102,29 +118,73 @@ export class Informer<T extends ApiObject> implements Store<T> {
 
   stop(): void {
     this.stopped = true;
-    for (const lw of this.watches) void lw.stop();
+    for (const a of this.aborts) a.abort();
   }
 
-  private startOne(namespace: string | undefined): ListWatch<KubernetesObject> {
+  private startOne(namespace: string | undefined): Reflector {
     const { log, name, labelSelector } = this.options;
     const path = this.options.path(namespace);
-    const watch = new Watch(this.client.kc);
     const watchdogMs = this.options.watchdogMs ?? 75_000;
+    const reflector: Reflector = { store: new Map(), listed: false };
+    const { store } = reflector;
+    const backoff = new Backoff({ initialMs: 500, maxMs: MAX_BACKOFF_MS });
+    let rv = '';
     let lastActivity = Date.now();
     let current: AbortController | undefined;
-    const watcher = {
-      watch: async (p: string, query: Record<string, unknown>, cb: Parameters<Watch['watch']>[2], done: Parameters<Watch['watch']>[3]) => {
-        apiRequests.inc({ verb: 'watch', resource: p.split('/').pop() ?? '', code: '' });
-        lastActivity = Date.now();
-        current = await watch.watch(p, { ...query, allowWatchBookmarks: true }, (type, obj, raw) => {
+
+    const relist = async () => {
+      const list = await this.client.request<{ items: KubernetesObject[]; metadata: { resourceVersion: string } }>('GET', path, { query: { labelSelector } });
+      const fresh = new Map(list.items.map((o) => { const v = this.view(o); return [keyOf(v), v] as const; }));
+      for (const [k, old] of store) if (!fresh.has(k)) { store.delete(k); this.emit('delete', old); }
+      for (const [k, o] of fresh) {
+        const had = store.get(k);
+        store.set(k, o);
+        if (!had) this.emit('add', o);
+        else if (rvOf(had) !== rvOf(o)) this.emit('update', o);
+      }
+      rv = list.metadata.resourceVersion;
+      reflector.listed = true;
+    };
+
+    const watchOnce = async () => {
+      const abort = new AbortController();
+      current = abort;
+      this.aborts.add(abort);
+      lastActivity = Date.now();
+      let failure: unknown;
+      try {
+        // The server ends a watch after timeoutSeconds; spread over 5-10 min as client-go does.
+        const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
+        await this.client.watch(path, { labelSelector, resourceVersion: rv, allowWatchBookmarks: true, timeoutSeconds }, (event) => {
           lastActivity = Date.now();
-          cb(type, this.view(obj), raw);
-        }, done);
-        return current;
-      },
-    } as unknown as Watch;
+          if (event.type === 'ERROR') {
+            const st = event.object as { code?: number; reason?: string; message?: string };
+            failure = new KubeError(st.code ?? 500, st.reason ?? 'Error', st.message ?? 'watch error');
+            abort.abort();
+            return;
+          }
+          const obj = event.object as KubernetesObject;
+          if (event.type === 'BOOKMARK') { rv = rvOf(obj) || rv; return; }
+          backoff.reset();
+          const v = this.view(obj);
+          rv = rvOf(v) || rv;
+          const k = keyOf(v);
+          if (event.type === 'DELETED') { store.delete(k); this.emit('delete', v); return; }
+          const had = store.has(k);
+          store.set(k, v);
+          this.emit(had ? 'update' : 'add', v);
+        }, abort.signal);
+      } catch (err) {
+        throw failure ?? err;
+      } finally {
+        this.aborts.delete(abort);
+        current = undefined;
+      }
+      if (failure) throw failure;
+    };
+
     // The watchdog: no event or bookmark for watchdogMs means a stalled connection; abort it, and the
-    // error path below re-watches (or re-lists when the server says 410 Gone).
+    // loop below re-watches.
     const dog = setInterval(() => {
       if (this.stopped) { clearInterval(dog); return; }
       if (current && Date.now() - lastActivity > watchdogMs) {
@@ -137,27 +197,25 @@ export class Informer<T extends ApiObject> implements Store<T> {
       }
     }, Math.min(5000, Math.max(250, watchdogMs / 4)));
     dog.unref();
-    const listFn = async () => {
-      const list = await this.client.request<{ items: KubernetesObject[]; metadata: { resourceVersion: string } }>('GET', path, { query: { labelSelector } });
-      list.items = list.items.map((o) => this.view(o));
-      return list;
-    };
-    const lw = new ListWatch<KubernetesObject>(path, watcher, listFn as never, false, labelSelector);
-    const backoff = new Backoff({ initialMs: 500, maxMs: MAX_BACKOFF_MS });
-    for (const event of ['add', 'update', 'delete'] as const) {
-      lw.on(event, (o) => { backoff.reset(); this.emit(event, o as unknown as T); });
-    }
-    lw.on('error', (err: unknown) => {
-      if (this.stopped) return;
-      this.restarts++;
-      const delay = backoff.next();
-      // The watchdog's own abort was logged when it fired.
-      if ((err as Error)?.name === 'AbortError') log.debug({ informer: name, namespace, retryInMs: delay }, 'watch aborted; restarting');
-      else log.warn({ informer: name, namespace, err, retryInMs: delay }, 'watch failed; restarting');
-      setTimeout(() => { if (!this.stopped) void lw.start(); }, delay).unref();
-    });
-    void lw.start();
-    return lw;
+
+    void (async () => {
+      while (!this.stopped) {
+        try {
+          if (!rv) await relist();
+          await watchOnce();
+        } catch (err) {
+          if (this.stopped) break;
+          if (isGone(err)) { rv = ''; continue; } // too old to resume: list again (the handlers hear the difference)
+          this.restarts++;
+          const delay = backoff.next();
+          // The watchdog's own abort was logged when it fired.
+          if ((err as Error)?.name === 'AbortError') log.debug({ informer: name, namespace, retryInMs: delay }, 'watch aborted; restarting');
+          else log.warn({ informer: name, namespace, err, retryInMs: delay }, 'watch failed; restarting');
+          await new Promise((r) => setTimeout(r, delay).unref());
+        }
+      }
+    })();
+    return reflector;
   }
 
   private view(obj: KubernetesObject): KubernetesObject {
@@ -165,9 +223,9 @@ export class Informer<T extends ApiObject> implements Store<T> {
     return this.options.transform ? this.options.transform(slimmed) : slimmed;
   }
 
-  private emit(event: 'add' | 'update' | 'delete', obj: T): void {
+  private emit(event: 'add' | 'update' | 'delete', obj: KubernetesObject): void {
     for (const h of this.handlers[event]) {
-      try { h(obj); } catch (err) { this.options.log.error({ err, informer: this.options.name }, 'informer handler failed'); }
+      try { h(obj as unknown as T); } catch (err) { this.options.log.error({ err, informer: this.options.name }, 'informer handler failed'); }
     }
   }
 }

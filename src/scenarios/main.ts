@@ -3,7 +3,8 @@
 // step history, and to stderr.
 import { accessSync, constants, writeFileSync } from 'node:fs';
 import { parseDuration } from '../api/duration.ts';
-import { KubeClient, loadKubeConfig } from '../kube/client.ts';
+import { KubeClient } from '../kube/client.ts';
+import { loadClusterAccess } from '../kube/kubeconfig.ts';
 import { createLogger } from '../log.ts';
 import { parseOptions, renderOptions, wholeNumber, type Command, type OptionSpecs } from '../options.ts';
 import { podKill, validatePodKillOptions, type PodKillOptions } from './pod-kill.ts';
@@ -41,7 +42,7 @@ export function parsePodKillArgs(args: string[]): { opts: PodKillOptions; kubeco
 
 async function runPodKill(args: string[]): Promise<void> {
   const { opts, kubeconfig } = parsePodKillArgs(args);
-  const client = new KubeClient(loadKubeConfig(kubeconfig));
+  const client = new KubeClient(loadClusterAccess(kubeconfig));
   try {
     const { deleted } = await podKill(client, opts, createLogger('scenario-pod-kill'));
     console.log(`pod-kill: deleted ${deleted.join(', ')}; recovered`);

@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { ChaosRun } from '../api/types.ts';
-import { KubeClient, loadKubeConfig } from '../kube/client.ts';
+import { KubeClient } from '../kube/client.ts';
+import { loadClusterAccess } from '../kube/kubeconfig.ts';
 import { Informer } from '../kube/informer.ts';
 import { paths } from '../kube/paths.ts';
 import { createLogger, type Logger } from '../log.ts';
@@ -39,7 +40,7 @@ const CLOSE_GRACE_MS = 5000;
 export async function startSignalServer(opts: SignalServerOptions): Promise<SignalServer> {
   const log = opts.log ?? createLogger('signal-server');
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) throw new Error('TLS needs both a certificate and a key file');
-  const client = new KubeClient(loadKubeConfig(opts.kubeconfig));
+  const client = new KubeClient(loadClusterAccess(opts.kubeconfig));
   const cache = new Informer<ChaosRun>(client, {
     path: (ns) => paths.chaosRuns(ns), namespaces: opts.namespaces, labelSelector: opts.labelSelector,
     watchdogMs: opts.watchdogMs, log, name: 'chaosruns',

@@ -40,7 +40,11 @@ describe('ChaosRun lifecycle', { concurrency: true }, () => {
     });
     assert.equal(ignored.status?.phase, 'Completed');
     assert.match(ignored.status!.conditions!.find((c) => c.reason === 'SignalIgnored')!.message, /signal PAUSE ignored/);
-    const events = await client.request<{ items: Array<{ reason: string; message: string }> }>('GET', paths.events(ns), { query: { fieldSelector: 'involvedObject.name=two-by-two' } });
+    // Events are recorded after the status write they tell of, and never hold it up: wait for them.
+    const events = await eventually('the run\'s Events', async () => {
+      const list = await client.request<{ items: Array<{ reason: string; message: string }> }>('GET', paths.events(ns), { query: { fieldSelector: 'involvedObject.name=two-by-two' } });
+      return list.items.some((e) => e.reason === 'SignalIgnored') ? list : undefined;
+    });
     const reasons = events.items.map((e) => e.reason);
     for (const r of ['Started', 'IterationCompleted', 'Completed', 'SignalIgnored']) assert.ok(reasons.includes(r), `event ${r}`);
     assert.match(events.items.find((e) => e.reason === 'Completed')!.message, /steps succeeded 4/);
