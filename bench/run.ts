@@ -34,18 +34,22 @@ function refuse(message: string): never {
   console.error(`bench: ${message.split('\n')[0]}`);
   process.exit(1);
 }
-let args: { quick: boolean; only?: string } = { quick: false };
+let args: { quick: boolean; only?: string; scale?: string } = { quick: false };
 try {
-  ({ values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } }, strict: true }));
+  ({ values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, scale: { type: 'string' } }, strict: true }));
 } catch (err) { refuse((err as Error).message); }
 if (process.env.KUBECONFIG) {
   try { loadKubeConfig(); } catch (err) { refuse((err as Error).message); }
 }
 /** `--only 9,4`: run these sections only (the floor, 1, always runs: the others are measured against it). */
 const only = args.only?.split(',').map((x) => x.trim());
-const sizes: Sizes = args.quick
+// --scale 1000 runs the scale section at those sizes only (default 1000,5000; 100 with --quick).
+const scaleSizes = args.scale?.split(',').map((x) => Number(x.trim()));
+if (scaleSizes?.some((n) => !Number.isInteger(n) || n < 1)) refuse(`--scale takes run counts, e.g. 1000,5000 (got ${JSON.stringify(args.scale)})`);
+const defaults: Sizes = args.quick
   ? { floorPatches: 40, signals: 40, resumes: 5, stops: 5, httpSeconds: 3, idle: { finished: 30, paused: 5, seconds: 10 }, scale: { runs: [100], stepSeconds: 5, holdSeconds: 10 }, console: { viewers: 10, runs: 10, seconds: 10 } }
   : { floorPatches: 200, signals: 200, resumes: 20, stops: 20, httpSeconds: 10, idle: { finished: 100, paused: 10, seconds: 60 }, scale: { runs: [1000, 5000], stepSeconds: 30, holdSeconds: 60 }, console: { viewers: 10, runs: 10, seconds: 30 } };
+const sizes: Sizes = scaleSizes ? { ...defaults, scale: { ...defaults.scale, runs: scaleSizes } } : defaults;
 // Finished Jobs kept per run: 1 bounds the Job count at scale (the default, 5, is a history nicety).
 const CONTROLLER_ARGS = ['--keep-jobs', '1'];
 

@@ -14,6 +14,7 @@ import type { V1Job } from '@kubernetes/client-node';
 import yaml from 'js-yaml';
 import { kwokStep } from '../../test/helpers/operator.ts';
 import { Informer } from '../../src/kube/informer.ts';
+import { isAlreadyExists, isNotFound, KubeError } from '../../src/kube/client.ts';
 import { paths } from '../../src/kube/paths.ts';
 import { createLogger } from '../../src/log.ts';
 import { createRuns, failed, inPhase, names, post, sleep, type Bench } from '../context.ts';
@@ -39,6 +40,20 @@ export function chartMemoryLimitMiB(): number {
   const m = /^(\d+)(Mi|Gi)$/.exec(limit);
   if (!m) throw new Error(`cannot read controller.resources.limits.memory from the chart's values.yaml (${JSON.stringify(limit)})`);
   return Number(m[1]) * (m[2] === 'Gi' ? 1024 : 1);
+}
+
+/** A bare client's write, as kubectl would retry it: transient failures (unreachable, 429, 5xx) again, up to 5 times. */
+async function persist<T>(write: () => Promise<T>): Promise<T | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (err) {
+      if (isAlreadyExists(err) || isNotFound(err)) return undefined; // an earlier attempt landed
+      const transient = err instanceof KubeError && (err.status === 0 || err.status === 429 || err.status >= 500);
+      if (!transient || attempt >= 5) throw err;
+      await sleep(200 * attempt);
+    }
+  }
 }
 
 /** Runs `fn` over `items`, `inFlight` at a time. */
@@ -69,7 +84,7 @@ async function killFloor(b: Bench, ns: string, count: number): Promise<number> {
     const jobNames = names('floor', count);
     const running = whenNamespace<V1Job>(jobs, ns, (items) => items.length === count && items.every((j) => (j.status?.active ?? 0) >= 1), 60_000 + count * 200, `${count} floor Jobs with a running pod`);
     const template = kwokStep('floor', 3600).job!;
-    await pool(jobNames, IN_FLIGHT, (name) => client.request('POST', paths.jobs(ns), {
+    await pool(jobNames, IN_FLIGHT, (name) => persist(() => client.request('POST', paths.jobs(ns), {
       body: {
         apiVersion: 'batch/v1', kind: 'Job', metadata: { name },
         spec: {
@@ -80,13 +95,13 @@ async function killFloor(b: Bench, ns: string, count: number): Promise<number> {
           },
         },
       },
-    }));
+    })));
     await running;
     const gone = whenNamespace<V1Job>(jobs, ns, (items) => items.length === 0, 60_000 + count * 200, `${count} floor Jobs to be gone`);
     const sent = performance.now();
-    await pool(jobNames, DELETE_IN_FLIGHT, (name) => client.request('DELETE', paths.jobs(ns, name), {
+    await pool(jobNames, DELETE_IN_FLIGHT, (name) => persist(() => client.request('DELETE', paths.jobs(ns, name), {
       body: { apiVersion: 'v1', kind: 'DeleteOptions', propagationPolicy: 'Foreground' },
-    }));
+    })));
     return (await gone) - sent;
   } finally {
     jobs.stop();
