@@ -35,11 +35,11 @@ describe('reconcile shell', () => {
   it('a status write that conflicts while the runs watch is stalled backs off: the writes during the stall stay few', async () => {
     const ns = await env.createNamespace('stall');
     const proxy = await startProxy(new URL(env.state.server), env.kubeconfig);
-    const watchdogMs = 10_000;
+    const watchdogMs = 20_000;
     const controller = await inProcessController({ ...env, namespace: ns }, { kubeconfig: proxy.kubeconfig, watchdogMs });
     after(async () => { await controller.stop(); await proxy.close(); });
-    await createRun(client, ns, 'stall', { iterations: 2, waitDuration: '3s', scenarios: [kwokStep('a', 0)] });
-    await eventually('the wait before iteration 2', async () => (await getRun(client, ns, 'stall')).status?.nextStepTime, 60_000);
+    await createRun(client, ns, 'stall', { iterations: 2, waitDuration: '8s', scenarios: [kwokStep('a', 0)] });
+    const waitEnds = Date.parse(await eventually('the wait before iteration 2', async () => (await getRun(client, ns, 'stall')).status?.nextStepTime, 60_000));
     // Freeze every open connection (both watches), then let the controller's requests use fresh ones:
     // its writes reach the API server, but it sees nothing new until the watchdog restarts the watches.
     proxy.freeze();
@@ -47,6 +47,8 @@ describe('reconcile shell', () => {
     const before = { writes: await requests('update', 'chaosruns/status'), conflicts: await requests('update', 'chaosruns/status', '409') };
     const stalled = Date.now();
     await signal(client, ns, 'stall', 'PAUSE');
+    // Otherwise iteration 2 rightly started before the PAUSE, and this test shows nothing (a machine too busy).
+    assert.ok(Date.now() < waitEnds - 1000, `the PAUSE landed ${Date.now() - waitEnds} ms after the wait ended`);
     // When the wait ends, the controller (on its stale cache) tries to start iteration 2: conflict.
     await waitForPhase(client, ns, 'stall', ['Paused'], watchdogMs + 30_000);
     const seconds = (Date.now() - stalled) / 1000;
