@@ -55,5 +55,5 @@ test('an exec plugin is handed to client-node', () => {
 });
 
 test('a missing file is one clear line', () => {
-  assert.throws(() => loadClusterAccess(join(dir, 'nope')), /^Error: kubeconfig .*nope: no such file$/);
+  assert.throws(() => loadClusterAccess(join(dir, 'nope')), /^Error: --kubeconfig .*nope: no such file$/);
 });

@@ -4,7 +4,7 @@ import { after } from 'node:test';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { clusterUp, type ClusterState } from '../../src/local/controlplane.ts';
 import { KubeClient, loadKubeConfig } from '../../src/kube/client.ts';
 import { paths } from '../../src/kube/paths.ts';
@@ -33,10 +33,8 @@ async function ensurePlane(): Promise<ClusterState> {
 
 export async function testEnv(prefix: string): Promise<TestEnv> {
   const state = await ensurePlane();
-  // Tests may use client-node's KubeConfig (to derive kubeconfigs); the product reads its own (kubeconfig.ts).
-  const kc = new KubeConfig();
-  kc.loadFromFile(state.kubeconfig);
-  const client = new KubeClient(loadKubeConfig(state.kubeconfig));
+  const kc = loadKubeConfig(state.kubeconfig);
+  const client = new KubeClient(kc);
   const created: string[] = [];
   const createNamespace = async (p: string) => {
     const name = `${p}-${randomBytes(3).toString('hex')}`.toLowerCase().slice(0, 63);
