@@ -2,7 +2,7 @@
 // button press, one or two requests; nothing live, nothing kept): the run's last Events and the log of one
 // of its steps' pods. The caller has already checked the user may read these (events list, pods/log get).
 import type { ChaosRun } from '../api/types.ts';
-import { isNotFound, type KubeClient } from '../kube/client.ts';
+import { KubeError, isNotFound, type KubeClient } from '../kube/client.ts';
 import { paths } from '../kube/paths.ts';
 
 /** At most this many Events, the newest. */
@@ -50,8 +50,11 @@ export async function stepLog(client: KubeClient, run: ChaosRun, job: string): P
     });
     return { found: true, pod: pod.metadata.name, log };
   } catch (err) {
-    // The node did not serve it (a kwok node has no logs; a real one may have removed the container).
-    if (isNotFound(err)) return { found: false, why: `the log of pod ${pod.metadata.name} is not available: ${(err as Error).message}` };
+    // The API server could not get it from the node: a kwok node serves no logs (404, or a 5xx when the
+    // API server cannot reach its kubelet port), and a real node may have removed the container.
+    if (isNotFound(err) || (err instanceof KubeError && err.status >= 500)) {
+      return { found: false, why: `the log of pod ${pod.metadata.name} is not available: ${(err as Error).message}` };
+    }
     throw err;
   }
 }
