@@ -140,7 +140,9 @@ test('helm uninstall leaves no ChaosRun, Job, finalizer or pod of its runs behin
   assert.deepEqual(runs.map((r) => `${r.metadata.namespace}/${r.metadata.name}`), [], 'no ChaosRun left (and so no finalizer)');
   assert.deepEqual(JSON.parse(env.kubectl(['get', 'jobs', '-n', ns, '-o', 'json'])).items, [], 'no step Job left');
   await eventually('the step pod to be gone', () => JSON.parse(env.kubectl(['get', 'pods', '-n', ns, '-o', 'json'])).items.length === 0, 60_000, 250);
-  assert.deepEqual(JSON.parse(env.kubectl(['get', 'pods', '-n', release.namespace, '-o', 'json'])).items.map((p: { metadata: { name: string } }) => p.metadata.name), []);
+  // helm waits for the Deployment to go; its pods then end within their grace period.
+  await eventually('the operator pods to be gone', () =>
+    JSON.parse(env.kubectl(['get', 'pods', '-n', release.namespace, '-o', 'json'])).items.length === 0, 60_000, 500);
   // The scenario accounts the operator made are owned by the chart's binding, so they go with it.
   await eventually('the operator-made scenario account to be collected', () => {
     try { env.kubectl(['get', 'serviceaccount', '-n', provisioned!, 'chaosrun-scenario']); return false; } catch { return true; }
