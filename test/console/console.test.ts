@@ -143,7 +143,7 @@ describe('the console', () => {
   it('shows the run\'s last Events and a step\'s log on demand', async () => {
     await page.click('#load-events');
     await page.locator('#events table.events', { hasText: 'SignalReceived' }).waitFor();
-    assert.match(await page.locator('#events').innerText(), /StepStarted/);
+    assert.match(await page.locator('#events').innerText(), /signal PAUSE from anonymous via HTTP/);
     const job = await page.locator('.log-button').first().getAttribute('data-job');
     await page.locator('.log-button').first().click();
     await page.locator('#step-log pre.log, #step-log .error').first().waitFor();
