@@ -123,8 +123,9 @@ test('dead-man switch on the real node: with every controller SIGKILLed and kept
   assert.match(step.message ?? '', /dead-man/i);
   assert.equal(run.status?.report?.stepsEndedByDeadManSwitch, 1);
   // The step ended with the run, so its story is folded into the run's end Event (decide.ts).
-  const events = env.kubectl(['get', 'events', '-n', ns, '--field-selector', 'involvedObject.kind=ChaosRun', '-o', 'jsonpath={.items[*].message}']);
-  assert.match(events, /by the dead-man switch/);
+  // Events are written beside the status, not before it: wait for the end Event.
+  await eventually('the run\'s end Event to tell the dead-man switch', () =>
+    /by the dead-man switch/.test(env.kubectl(['get', 'events', '-n', ns, '--field-selector', 'involvedObject.kind=ChaosRun', '-o', 'jsonpath={.items[*].message}'])), 30_000, 500);
 });
 
 test('helm uninstall leaves no ChaosRun, Job, finalizer or pod of its runs behind, even with runs mid-step', async () => {
