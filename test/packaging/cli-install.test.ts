@@ -41,11 +41,21 @@ writeFileSync(config, 'kraken:\n  chaos_scenarios:\n    - pod_disruption_scenari
 writeFileSync(join(work, 'pod.yml'), '- id: kill-pods\n  config:\n    namespace_pattern: ^web$\n    label_selector: app=web\n');
 
 interface Result { code: number; stdout: string; stderr: string }
+
+/**
+ * How this machine reaches the npm registry, carried into the user's shell: a TLS proxy's CA
+ * (NODE_EXTRA_CA_CERTS, SSL_CERT_*), proxies and npm's own settings. Without them every registry fetch
+ * fails certificate checks and npm retries for many minutes before it gives up.
+ */
+function networkEnv(): Record<string, string> {
+  return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] =>
+    e[1] !== undefined && /^(NODE_EXTRA_CA_CERTS|SSL_CERT_FILE|SSL_CERT_DIR|(HTTPS?|NO)_PROXY|(https?|no)_proxy|npm_config_(cafile|registry|proxy|https_proxy|noproxy|strict_ssl))$/.test(e[0])));
+}
 function run(file: string, args: string[], node: NodeBinary, cwd = work, extraPath: string[] = []): Promise<Result> {
   // The user's shell: this Node first on the PATH, then the system's tools (npm, tar).
   const PATH = [...extraPath, dirname(node.path), '/usr/local/bin', '/usr/bin', '/bin'].join(':');
   return new Promise((resolve) => {
-    execFile(file, args, { cwd, env: { PATH, HOME: process.env.HOME, npm_config_cache: process.env.npm_config_cache }, encoding: 'utf8', timeout: 600_000, maxBuffer: 1 << 24 },
+    execFile(file, args, { cwd, env: { ...networkEnv(), PATH, HOME: process.env.HOME, npm_config_cache: process.env.npm_config_cache }, encoding: 'utf8', timeout: 600_000, maxBuffer: 1 << 24 },
       (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }));
   });
 }
