@@ -221,7 +221,7 @@ describe('kubectl chaosrun', { concurrency: true }, () => {
     oneLineFailure(await asViewer('pause', 'guarded'),
       new RegExp(`^kubectl chaosrun pause: Error from server \\(Forbidden\\): chaosruns.chaosrun.dev "guarded" is forbidden: User "system:serviceaccount:${ns}:viewer" cannot patch resource "chaosruns" in API group "chaosrun.dev" in the namespace "${ns}"`));
     oneLineFailure(await asViewer('stop', '--all'),
-      new RegExp(`^kubectl chaosrun stop: User "system:serviceaccount:${ns}:viewer" cannot patch resource "chaosruns" in API group "chaosrun.dev" for [^;]*${ns}/guarded[^;]*; nothing was changed$`));
+      new RegExp(`^kubectl chaosrun stop: User "system:serviceaccount:${ns}:viewer" cannot patch resource "chaosruns" in API group "chaosrun.dev" for [^;]*${ns}/guarded[^;]*; nothing was changed$`, "m"));
     oneLineFailure(await asViewer('status', '-A'), /^kubectl chaosrun status: Error from server \(Forbidden\): chaosruns.chaosrun.dev is forbidden: User "\S+" cannot list resource "chaosruns" in API group "chaosrun.dev" at the cluster scope/);
     assert.equal((await getRun(client, ns, 'guarded')).spec.signalState, 'RUN');
     assert.equal((await plugin('stop', 'guarded', '-n', ns)).code, 0);
