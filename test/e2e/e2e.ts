@@ -5,7 +5,7 @@
 // The release watches every namespace, so test/run-tests.ts runs these files after the others and
 // one at a time. Every pod here (the operator's, the step pods, the test workloads) is placed on the
 // real node with its label and toleration; a pod with no choice would land on the kwok node.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +17,7 @@ import { chartDir } from '../packaging/helm.ts';
 import { importImage, realNodePlacement } from '../../src/realnode/node.ts';
 import { buildOperatorImage } from '../../src/realnode/images.ts';
 import { NODE_TAINT, NODE_LABEL } from '../../src/realnode/host.ts';
+export { pidAlive } from '../../src/realnode/host.ts';
 import type { ChaosRun } from '../../src/api/types.ts';
 
 export { eventually };
@@ -131,10 +132,6 @@ export function hostPids(marker: string): number[] {
   return r.stdout.split('\n').map(Number).filter((n) => n > 0 && n !== process.pid);
 }
 
-export function pidAlive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch { return false; }
-}
-
 /** A bearer token for a ServiceAccount (kubectl create token). */
 export function token(env: TestEnv, namespace: string, serviceAccount: string): string {
   return env.kubectl(['create', 'token', '-n', namespace, serviceAccount, '--duration', '1h']).trim();
@@ -146,10 +143,6 @@ export function curl(args: string[]): { code: number; status: number; body: stri
   const r = spawnSync('curl', ['-sS', '-m', '10', '-o', out, '-w', '%{http_code}', ...args], { encoding: 'utf8' });
   const body = existsSync(out) ? readFileSync(out, 'utf8') : '';
   return { code: r.status ?? 1, status: Number(r.stdout || 0), body: body || r.stderr };
-}
-
-export function sh(cmd: string, args: string[], input?: string): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
 }
 
 export const placement = realNodePlacement;

@@ -4,7 +4,7 @@ import { after } from 'node:test';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import type { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig } from '@kubernetes/client-node';
 import { clusterUp, type ClusterState } from '../../src/local/controlplane.ts';
 import { KubeClient, loadKubeConfig } from '../../src/kube/client.ts';
 import { paths } from '../../src/kube/paths.ts';
@@ -71,4 +71,17 @@ export async function eventually<T>(what: string, check: () => T | Promise<T>, t
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/** A kubeconfig for the cluster of `kc` that authenticates with nothing but `token` (a ServiceAccount's, say). */
+export function tokenKubeConfig(kc: KubeConfig, token: string): KubeConfig {
+  const cluster = kc.getCurrentCluster()!;
+  const out = new KubeConfig();
+  out.loadFromOptions({
+    clusters: [{ name: 'local', server: cluster.server, caData: cluster.caData }],
+    users: [{ name: 'token', token }],
+    contexts: [{ name: 'token', cluster: 'local', user: 'token' }],
+    currentContext: 'token',
+  });
+  return out;
 }

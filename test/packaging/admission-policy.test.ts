@@ -6,12 +6,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { ChaosRunSpec, Gate, Scenario } from '../../src/api/types.ts';
 import { KubeClient, KubeError, MERGE_PATCH } from '../../src/kube/client.ts';
 import { paths } from '../../src/kube/paths.ts';
 import { startController } from '../../src/controller/manager.ts';
-import { eventually, testEnv } from '../helpers/env.ts';
+import { eventually, testEnv, tokenKubeConfig as tokenKubeConfigFor } from '../helpers/env.ts';
 import { getRun, kwokStep, listJobs, quietLog } from '../helpers/operator.ts';
 import { chartDir, helmRunner, parseObjects } from './helm.ts';
 
@@ -23,18 +23,8 @@ const release = `vap-${randomBytes(3).toString('hex')}`;
 const policyName = `${release}-chaosrun-operator-author-rights`;
 const clients: KubeClient[] = [];
 
-/** A kubeconfig that authenticates with nothing but `token`. */
-function tokenKubeConfig(token: string): KubeConfig {
-  const cluster = env.kc.getCurrentCluster()!;
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'local', server: cluster.server, caData: cluster.caData }],
-    users: [{ name: 'token', token }],
-    contexts: [{ name: 'token', cluster: 'local', user: 'token' }],
-    currentContext: 'token',
-  });
-  return kc;
-}
+/** A kubeconfig for this plane that authenticates with nothing but `token`. */
+const tokenKubeConfig = (token: string): KubeConfig => tokenKubeConfigFor(env.kc, token);
 
 function tokenClient(token: string): KubeClient {
   const client = new KubeClient(tokenKubeConfig(token));

@@ -5,30 +5,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { KubeClient, KubeError, MERGE_PATCH } from '../../src/kube/client.ts';
 import { paths } from '../../src/kube/paths.ts';
 import { startController } from '../../src/controller/manager.ts';
 import { startSignalServer } from '../../src/signal/server.ts';
-import { eventually, testEnv } from '../helpers/env.ts';
+import { eventually, testEnv, tokenKubeConfig as tokenKubeConfigFor } from '../helpers/env.ts';
 import { createRun, getRun, listJobs, quietLog, waitForPhase } from '../helpers/operator.ts';
 import { chartDir, helmRunner } from './helm.ts';
 
 const env = await testEnv('pkg-lp');
 const helm = helmRunner(env.state);
 
-/** A kubeconfig that authenticates with nothing but `token`. */
-function tokenKubeConfig(token: string): KubeConfig {
-  const cluster = env.kc.getCurrentCluster()!;
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'local', server: cluster.server, caData: cluster.caData }],
-    users: [{ name: 'token', token }],
-    contexts: [{ name: 'token', cluster: 'local', user: 'token' }],
-    currentContext: 'token',
-  });
-  return kc;
-}
+/** A kubeconfig for this plane that authenticates with nothing but `token`. */
+const tokenKubeConfig = (token: string): KubeConfig => tokenKubeConfigFor(env.kc, token);
 
 const token = (namespace: string, serviceAccount: string) =>
   env.kubectl(['create', 'token', serviceAccount, '-n', namespace, '--duration=1h']).trim();
