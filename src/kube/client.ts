@@ -137,7 +137,7 @@ export class KubeClient implements ApiClient {
     const resource = resourceOf(path);
     const send = tls ? httpsRequest : httpRequest;
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
-    return new Promise<T>((resolve, reject) => {
+    const attempt = (retried: boolean) => new Promise<T>((resolve, reject) => {
       const req = send(url, { method, headers, agent: this.agent }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -154,13 +154,19 @@ export class KubeClient implements ApiClient {
         });
       });
       req.setTimeout(timeoutMs, () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)));
-      req.on('error', (e) => {
+      req.on('error', (e: NodeJS.ErrnoException) => {
+        // A keep-alive socket the server closed while it sat idle in the pool (an API server that
+        // restarted, or its idle timeout) fails the first request written on it with ECONNRESET
+        // before the server read it. Node's documented remedy is to send it once more on a fresh
+        // socket; anything else, or a second failure, is the caller's Unreachable.
+        if (!retried && req.reusedSocket && e.code === 'ECONNRESET') { resolve(attempt(true)); return; }
         apiRequests.inc({ verb, resource, code: '0' });
         reject(new KubeError(0, 'Unreachable', `${method} ${url.pathname}: ${e.message}`));
       });
       if (body !== undefined) req.write(body);
       req.end();
     });
+    return attempt(false);
   }
 
   /**
