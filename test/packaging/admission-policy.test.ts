@@ -14,6 +14,7 @@ import { startController } from '../../src/controller/manager.ts';
 import { eventually, testEnv, tokenKubeConfig as tokenKubeConfigFor } from '../helpers/env.ts';
 import { getRun, kwokStep, listJobs, quietLog } from '../helpers/operator.ts';
 import { chartDir, helmRunner, parseObjects } from './helm.ts';
+import { lockPlane } from '../helpers/plane-lock.ts';
 
 const env = await testEnv('pkg-vap');
 const helm = helmRunner(env.state);
@@ -90,7 +91,11 @@ const forbidden = (user: string, verb: string, resource: string, group: string, 
 
 let plain: ReturnType<typeof author>;
 
+let unlock = () => {};
+
 before(async () => {
+  // This file's policy is bound cluster-wide; no other cluster-wide one may refuse beside it.
+  unlock = await lockPlane(env.state.dir, 'cluster-wide-admission-policy');
   const rendered = helm.ok(['template', release, chartDir, '--namespace', runNs, '--kube-version', env.state.kubernetesVersion,
     '--show-only', 'templates/admission-policy.yaml']);
   const objs = parseObjects(rendered);
@@ -98,7 +103,10 @@ before(async () => {
   env.kubectl(['apply', '--server-side', '--field-manager=chaosrun-vap-test', '-f', '-'], rendered);
   plain = author('plain');
   // The API server loads a new policy asynchronously: wait until it refuses (dry run: nothing is stored).
-  await eventually('the policy to be enforced', async () => (await create(plain.client, 'probe', { scenarios: [job] }, { dryRun: true })).status === 403, 60_000, 250);
+  await eventually('the policy to be enforced', async () => {
+    const r = await create(plain.client, 'probe', { scenarios: [job] }, { dryRun: true });
+    return r.status === 403 && r.message.includes(`'${policyName}'`);
+  }, 60_000, 250);
 });
 
 after(() => {
@@ -106,6 +114,7 @@ after(() => {
   env.kubectl(['delete', 'validatingadmissionpolicybinding,validatingadmissionpolicy', policyName, '--ignore-not-found']);
   const leftovers = env.kubectl(['get', 'clusterrole,clusterrolebinding', '-o', 'name']).split('\n').filter((n) => n.includes(`/${release}-`));
   if (leftovers.length) env.kubectl(['delete', ...leftovers, '--ignore-not-found']);
+  unlock();
 });
 
 test('an author with only create chaosruns can run neither a job, a krknHub nor a podKill anywhere', async () => {

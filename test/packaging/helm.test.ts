@@ -8,6 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { eventually, repoRoot, testEnv } from '../helpers/env.ts';
 import { chartDir, helmRunner, parseObjects, type K8sObject } from './helm.ts';
+import { lockPlane } from '../helpers/plane-lock.ts';
 
 const env = await testEnv('pkg-helm');
 const helm = helmRunner(env.state);
@@ -136,7 +137,13 @@ test('the admission policy and its binding: chaosruns only (never status), faili
   const [policy] = find(objs, 'ValidatingAdmissionPolicy', 'crun-chaosrun-operator-author-rights') as Policy[];
   const [binding] = find(objs, 'ValidatingAdmissionPolicyBinding', 'crun-chaosrun-operator-author-rights') as unknown as Array<{ spec: { policyName: string; validationActions: string[] } }>;
   assert.ok(policy && binding);
-  assert.deepEqual(binding.spec, { policyName: 'crun-chaosrun-operator-author-rights', validationActions: ['Deny'] });
+  assert.deepEqual(binding.spec, { policyName: 'crun-chaosrun-operator-author-rights', validationActions: ['Deny'] }, 'cluster-wide: every namespace');
+  // Watching some namespaces, the release checks runs there only: others are other releases' to check.
+  const [scoped] = find(render(['--set', 'watchNamespaces={team-a,team-b}']), 'ValidatingAdmissionPolicyBinding', 'crun-chaosrun-operator-author-rights') as unknown as Array<{ spec: object }>;
+  assert.deepEqual(scoped.spec, {
+    policyName: 'crun-chaosrun-operator-author-rights', validationActions: ['Deny'],
+    matchResources: { namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: ['team-a', 'team-b'] }] } },
+  });
   assert.equal(policy.spec.failurePolicy, 'Fail');
   assert.deepEqual(policy.spec.matchConstraints.resourceRules,
     [{ apiGroups: ['chaosrun.dev'], apiVersions: ['*'], operations: ['CREATE', 'UPDATE'], resources: ['chaosruns'] }]);
@@ -277,6 +284,8 @@ test('helm install, upgrade and uninstall on the local control plane', async () 
   const ns = env.namespace;
   const release = `crun-${randomBytes(3).toString('hex')}`;
   const fullname = `${release}-chaosrun-operator`;
+  // The default install binds its admission policy cluster-wide (test/helpers/plane-lock.ts says why).
+  const unlock = await lockPlane(env.state.dir, 'cluster-wide-admission-policy');
   const install = helm.ok(['install', release, chartDir, '--namespace', ns, '--wait', '--timeout', '180s']);
   try {
     // NOTES.txt: the exact lines for this release.
@@ -324,6 +333,7 @@ test('helm install, upgrade and uninstall on the local control plane', async () 
     env.kubectl(['get', 'poddisruptionbudget', fullname, '-n', ns]);
   } finally {
     helm.ok(['uninstall', release, '--namespace', ns, '--wait', '--timeout', '120s']);
+    unlock();
   }
   await eventually('the release\'s objects to be gone', () =>
     env.kubectl(['get', 'deployment,service,serviceaccount', '-n', ns, '-l', `app.kubernetes.io/instance=${release}`, '-o', 'name']).trim() === '' &&
