@@ -4,10 +4,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   chaosRun, curl, e2eEnv, eventually, getRun, hostPids, installOperator, pidAlive, placement, runInPhase, token, type Pod, type Release,
 } from './e2e.ts';
-import type { TestEnv } from '../helpers/env.ts';
+import { repoRoot, type TestEnv } from '../helpers/env.ts';
 import { BUSYBOX_IMAGE, OPERATOR_IMAGE } from '../../src/realnode/images.ts';
 
 // At the top level, not in before(): the helpers register after() hooks that must run at the file's end.
@@ -259,4 +262,51 @@ test('the image runs the chaosrun CLI as `docker run IMAGE import …` does: its
   assert.match(manifest, /iterations: 3/);
   // What it printed is a ChaosRun the API server accepts as it is.
   env.kubectl(['apply', '-n', ns, '--dry-run=server', '-f', '-'], manifest);
+});
+
+test('kubectl chaosrun logs shows a real step\'s output: -f follows the running step until its container ends; --iteration picks an earlier one', async () => {
+  const ns = await env.createNamespace('e2e-logs');
+  // The plugin on the PATH as a user installs it (a file named kubectl-chaosrun), found by kubectl itself.
+  const dir = mkdtempSync(join(tmpdir(), 'kubectl-chaosrun-'));
+  symlinkSync(join(repoRoot, 'bin/kubectl-chaosrun.js'), join(dir, 'kubectl-chaosrun'));
+  const PATH = [dir, join(repoRoot, 'node_modules/node/bin'), env.state.binDir, '/usr/bin', '/bin'].join(':');
+  const plugin = (args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(join(env.state.binDir, 'kubectl'), ['chaosrun', ...args, '-n', ns], { env: { PATH, KUBECONFIG: env.kubeconfig, HOME: dir } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => { stdout += b.toString(); });
+    child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+  try {
+    // Each step prints its pod's name, then ticks for a few seconds: long enough to be followed.
+    apply(chaosRun(ns, 'ticker', {
+      iterations: 2,
+      scenarios: [{ name: 'tick', job: { image: BUSYBOX_IMAGE, command: ['sh', '-c', 'echo "pod $(hostname)"; for i in 1 2 3 4 5 6; do echo "tick $i"; sleep 0.5; done; echo done'] } }],
+    }));
+    await eventually('the first step\'s container to run', () => {
+      const pods = JSON.parse(env.kubectl(['get', 'pods', '-n', ns, '-o', 'json'])).items as Pod[];
+      return pods.some((p) => p.status.containerStatuses?.[0]?.state?.running) || undefined;
+    }, 60_000, 100);
+    const followed = await plugin(['logs', 'ticker', '-f']);
+    assert.equal(followed.code, 0, followed.stderr);
+    const [, job, pod] = /^step tick, iteration 1: job (\S+), pod (\S+)$/m.exec(followed.stderr) ?? [];
+    assert.ok(pod, `the step named on stderr: ${followed.stderr}`);
+    // Followed to the end: the whole output, in order, and -f returned when the container ended.
+    assert.equal(followed.stdout, `pod ${pod}\ntick 1\ntick 2\ntick 3\ntick 4\ntick 5\ntick 6\ndone\n`);
+    assert.match(job, /^ticker-/);
+
+    await runInPhase(env, ns, 'ticker', ['Completed'], 120_000);
+    // Finished: the latest step is the second iteration's; --iteration 1 is the one followed above.
+    const latest = await plugin(['logs', 'ticker']);
+    assert.equal(latest.code, 0, latest.stderr);
+    const [, pod2] = /^step tick, iteration 2: job \S+, pod (\S+)$/m.exec(latest.stderr) ?? [];
+    assert.ok(pod2 && pod2 !== pod, `the second iteration's own pod: ${latest.stderr}`);
+    assert.equal(latest.stdout, `pod ${pod2}\ntick 1\ntick 2\ntick 3\ntick 4\ntick 5\ntick 6\ndone\n`);
+    const first = await plugin(['logs', 'ticker', '--iteration', '1', '--step', 'tick']);
+    assert.equal(first.code, 0, first.stderr);
+    assert.equal(first.stdout, followed.stdout);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
