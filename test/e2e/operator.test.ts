@@ -270,19 +270,25 @@ test('kubectl chaosrun logs shows a real step\'s output: -f follows the running 
   const dir = mkdtempSync(join(tmpdir(), 'kubectl-chaosrun-'));
   symlinkSync(join(repoRoot, 'bin/kubectl-chaosrun.js'), join(dir, 'kubectl-chaosrun'));
   const PATH = [dir, join(repoRoot, 'node_modules/node/bin'), env.state.binDir, '/usr/bin', '/bin'].join(':');
-  const plugin = (args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+  // stdout, and when each of its lines arrived (a followed log arrives as the container writes it).
+  const plugin = (args: string[]) => new Promise<{ code: number; stdout: string; stderr: string; arrived: Map<string, number> }>((resolve) => {
     const child = spawn(join(env.state.binDir, 'kubectl'), ['chaosrun', ...args, '-n', ns], { env: { PATH, KUBECONFIG: env.kubeconfig, HOME: dir } });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (b: Buffer) => { stdout += b.toString(); });
+    const arrived = new Map<string, number>();
+    child.stdout.on('data', (b: Buffer) => {
+      stdout += b.toString();
+      for (const line of stdout.split('\n').slice(0, -1)) if (!arrived.has(line)) arrived.set(line, Date.now());
+    });
     child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
-    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr, arrived }));
   });
   try {
-    // Each step prints its pod's name, then ticks for a few seconds: long enough to be followed.
+    // Each step prints its pod's name, then ticks for 5 s: long enough to be followed.
+    const output = (pod: string) => [`pod ${pod}`, ...Array.from({ length: 10 }, (_, i) => `tick ${i + 1}`), 'done', ''].join('\n');
     apply(chaosRun(ns, 'ticker', {
       iterations: 2,
-      scenarios: [{ name: 'tick', job: { image: BUSYBOX_IMAGE, command: ['sh', '-c', 'echo "pod $(hostname)"; for i in 1 2 3 4 5 6; do echo "tick $i"; sleep 0.5; done; echo done'] } }],
+      scenarios: [{ name: 'tick', job: { image: BUSYBOX_IMAGE, command: ['sh', '-c', 'echo "pod $(hostname)"; for i in $(seq 1 10); do echo "tick $i"; sleep 0.5; done; echo done'] } }],
     }));
     await eventually('the first step\'s container to run', () => {
       const pods = JSON.parse(env.kubectl(['get', 'pods', '-n', ns, '-o', 'json'])).items as Pod[];
@@ -293,7 +299,10 @@ test('kubectl chaosrun logs shows a real step\'s output: -f follows the running 
     const [, job, pod] = /^step tick, iteration 1: job (\S+), pod (\S+)$/m.exec(followed.stderr) ?? [];
     assert.ok(pod, `the step named on stderr: ${followed.stderr}`);
     // Followed to the end: the whole output, in order, and -f returned when the container ended.
-    assert.equal(followed.stdout, `pod ${pod}\ntick 1\ntick 2\ntick 3\ntick 4\ntick 5\ntick 6\ndone\n`);
+    assert.equal(followed.stdout, output(pod));
+    // Streamed, not read once at the end: the ticks (0.5 s apart in the container) came over seconds.
+    const streamedMs = followed.arrived.get('done')! - followed.arrived.get('tick 5')!;
+    assert.ok(streamedMs >= 1000, `"tick 5" to "done" arrived ${streamedMs} ms apart: the log was not followed`);
     assert.match(job, /^ticker-/);
 
     await runInPhase(env, ns, 'ticker', ['Completed'], 120_000);
@@ -302,7 +311,7 @@ test('kubectl chaosrun logs shows a real step\'s output: -f follows the running 
     assert.equal(latest.code, 0, latest.stderr);
     const [, pod2] = /^step tick, iteration 2: job \S+, pod (\S+)$/m.exec(latest.stderr) ?? [];
     assert.ok(pod2 && pod2 !== pod, `the second iteration's own pod: ${latest.stderr}`);
-    assert.equal(latest.stdout, `pod ${pod2}\ntick 1\ntick 2\ntick 3\ntick 4\ntick 5\ntick 6\ndone\n`);
+    assert.equal(latest.stdout, output(pod2));
     const first = await plugin(['logs', 'ticker', '--iteration', '1', '--step', 'tick']);
     assert.equal(first.code, 0, first.stderr);
     assert.equal(first.stdout, followed.stdout);
