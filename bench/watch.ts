@@ -25,7 +25,7 @@ interface Waiter<T> { remaining: Set<string>; test: (o: T | undefined) => boolea
 export class Watched<T extends ApiObject> {
   private readonly informer: Informer<T>;
   private readonly waiters = new Set<Waiter<T>>();
-  private readonly emptyWaiters = new Set<{ namespace: string; done: (at: number) => void }>();
+  private readonly noneWaiters = new Set<{ left: () => T[]; done: (at: number) => void }>();
 
   constructor(informer: Informer<T>) {
     this.informer = informer;
@@ -59,16 +59,17 @@ export class Watched<T extends ApiObject> {
     return this.whenAll(namespace, [name], test, timeoutMs, what);
   }
 
-  /** Resolves with the time of the event after which the namespace holds none of these objects. */
-  whenEmpty(namespace: string, timeoutMs: number, what: string): Promise<number> {
-    if (this.list(namespace).length === 0) return Promise.resolve(performance.now());
+  /** Resolves with the time of the event after which the namespace holds no object that `matches`. */
+  whenNone(namespace: string, matches: (o: T) => boolean, timeoutMs: number, what: string): Promise<number> {
+    const left = () => this.list(namespace).filter(matches);
+    if (left().length === 0) return Promise.resolve(performance.now());
     return new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.emptyWaiters.delete(waiter);
-        reject(new WaitTimeout(what, timeoutMs, this.list(namespace).map((o) => objectKey(o))));
+        this.noneWaiters.delete(waiter);
+        reject(new WaitTimeout(what, timeoutMs, left().map((o) => objectKey(o))));
       }, timeoutMs);
-      const waiter = { namespace, done: (at: number) => { clearTimeout(timer); this.emptyWaiters.delete(waiter); resolve(at); } };
-      this.emptyWaiters.add(waiter);
+      const waiter = { left, done: (at: number) => { clearTimeout(timer); this.noneWaiters.delete(waiter); resolve(at); } };
+      this.noneWaiters.add(waiter);
     });
   }
 
@@ -76,7 +77,7 @@ export class Watched<T extends ApiObject> {
 
   private saw(key: string, obj: T | undefined): void {
     const at = performance.now();
-    for (const w of this.emptyWaiters) if (this.list(w.namespace).length === 0) w.done(at);
+    for (const w of this.noneWaiters) if (w.left().length === 0) w.done(at);
     for (const w of this.waiters) {
       if (w.remaining.has(key) && w.test(obj)) {
         w.remaining.delete(key);

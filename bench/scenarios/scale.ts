@@ -3,8 +3,8 @@
 //   node) as there are runs, `DELETE_IN_FLIGHT` at a time (the controller's concurrency), foreground
 //   as the controller deletes step Jobs, until none exists;
 // - that many daemon runs: until all are Running; the controller's RSS (and per run) and CPU while
-//   they run; one broadcast POST /STOP until no step Job exists (chaos over; × the floor) and until all
-//   are Stopped;
+//   they run; one broadcast POST /STOP until no unfinished step Job exists (chaos over; × the floor)
+//   and until all are Stopped;
 // - the controller's API writes per step started: while running (the steady state: what each further
 //   step costs) and over the whole section (creation, steps, STOP), by verb, Events included.
 // Each size has its own namespace, deleted (and the operator settled) before the next size starts.
@@ -165,9 +165,12 @@ export async function scale(b: Bench, count: number, ns: string, floorNs: string
   const holdWrites = writesOf(delta(last.requestsByVerb, hold.requestsByVerb));
   if (holdSteps > 0) figures.push(value(section, 'controller API writes per step while running (steady state, Events included)', 'writes/step', holdWrites / holdSteps, holdSteps, note));
 
-  // The kill switch: chaos is over when no step Job of any run exists.
-  const stepJobs = () => watch.jobs.list(ns).length;
-  const chaosOver = watch.jobs.whenEmpty(ns, timeoutMs, `no step Job left in ${ns} after POST /STOP`);
+  // The kill switch: chaos is over when no unfinished step Job of any run exists. The Jobs kept as
+  // history (--keep-jobs) have finished: they are no chaos. A Job the STOP deletes is chaos until it is
+  // gone (foreground: its pods first), as in the floor.
+  const unfinished = (j: V1Job) => !j.status?.conditions?.some((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
+  const stepJobs = () => watch.jobs.list(ns).filter(unfinished).length;
+  const chaosOver = watch.jobs.whenNone(ns, unfinished, timeoutMs, `no unfinished step Job left in ${ns} after POST /STOP`);
   const stopped = watch.runs.whenAll(ns, runs, inPhase('Stopped'), timeoutMs, `all ${count} runs to be Stopped after POST /STOP`);
   const jobsAtStop = stepJobs();
   const sent = performance.now();
@@ -176,7 +179,7 @@ export async function scale(b: Bench, count: number, ns: string, floorNs: string
   try {
     const over = (await chaosOver - sent) / 1000;
     figures.push({
-      ...value(section, `POST /STOP sent → no step Job exists (chaos over; ${jobsAtStop} Jobs at the STOP)`, 's', over, 1, tag),
+      ...value(section, `POST /STOP sent → no unfinished step Job exists (chaos over; ${jobsAtStop} running at the STOP)`, 's', over, 1, tag),
       vsFloor: { p50: Math.round((over / (floorMs / 1000)) * 10) / 10, p99: Math.round((over / (floorMs / 1000)) * 10) / 10 },
     });
   } catch (err) {

@@ -159,6 +159,44 @@ describe('Reconciler', () => {
   });
 });
 
+describe('Jobs created but not yet in the cache', () => {
+  // The status write that records a step wakes the run again, usually before the Job's watch event.
+  it('the pass that follows its own status write does not POST the step\'s Job again; past the wait, or once seen and gone, it does', async () => {
+    let now = NOW;
+    const runs: ChaosRun[] = [mkRun({ scenarios: [{ name: 'a', job: { image: 'x' } }] })];
+    const jobs: V1Job[] = [];
+    const client = recordingClient((c) => {
+      // The status write answers with what was written, as the API server does.
+      if (c.method === 'PUT') return { ...(c.body as ChaosRun), metadata: { ...(c.body as ChaosRun).metadata, resourceVersion: '99' } };
+      return undefined;
+    });
+    const r = reconciler(undefined, client, { runs: store(runs), jobs: store(jobs), now: () => now });
+    const posts = () => client.writes().filter((w) => w === 'POST jobs').length;
+    await r.reconcile('ns/r');
+    assert.equal(posts(), 1, 'the step\'s Job is created');
+    const written = client.calls.find((c) => c.method === 'PUT')!.body as ChaosRun;
+    runs[0] = written; // the runs cache has the status write; the Jobs cache has not seen the Job yet
+
+    now += 2_000;
+    await r.reconcile('ns/r');
+    assert.equal(posts(), 1, 'not POSTed again while the cache catches up');
+
+    now += 15_000;
+    await r.reconcile('ns/r');
+    assert.equal(posts(), 2, 'a create the cache never shows is tried again: the step is not lost');
+
+    // Seen, then gone (someone deleted it): the expectation is over, so the Job is made again at once.
+    const job = client.calls.filter((c) => c.method === 'POST' && c.path.endsWith('/jobs')).at(-1)!.body as V1Job;
+    jobs.push(job);
+    now += 1_000;
+    await r.reconcile('ns/r');
+    assert.equal(posts(), 2, 'the cache shows it');
+    jobs.pop();
+    await r.reconcile('ns/r');
+    assert.equal(posts(), 3, 'gone from the cache after it was seen: created again');
+  });
+});
+
 describe('the Job cache transform', () => {
   it('keeps everything observeJob and jobsOf read, and drops the pod template', () => {
     const job = renderJob(mkRun(), jobName('r', UID, 2, 1), 2, 1, { operatorImage: 'op', scenarioServiceAccount: 'sa' });

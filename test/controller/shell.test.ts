@@ -80,6 +80,19 @@ describe('reconcile shell', () => {
     assert.ok(await outcomes('terminal') > terminalBefore, 'counted as a terminal outcome');
   });
 
+  it('each step\'s Job is POSTed once: the pass woken by its own status write does not create it again for a 409', async () => {
+    const ns = await env.createNamespace('once');
+    const controller = await inProcessController({ ...env, namespace: ns });
+    after(() => controller.stop());
+    const created = await requests('create', 'jobs', '201');
+    const refused = await requests('create', 'jobs', '409');
+    await createRun(client, ns, 'once', { iterations: 3, scenarios: [kwokStep('a', 0, 'succeed'), kwokStep('b', 0, 'succeed')] });
+    const run = await waitForPhase(client, ns, 'once', ['Completed'], 60_000);
+    assert.equal(run.status!.history!.length, 6);
+    assert.equal(await requests('create', 'jobs', '201') - created, 6, 'one create per step');
+    assert.equal(await requests('create', 'jobs', '409') - refused, 0, 'no create answered AlreadyExists');
+  });
+
   it('a first cache sync that does not come within the timeout is logged, and the controller is not ready', async () => {
     // An API server that accepts connections and never answers.
     const sockets = new Set<Socket>();
