@@ -159,6 +159,48 @@ describe('Reconciler', () => {
   });
 });
 
+describe('STOP while a step runs', () => {
+  it('the Job deletion goes first and the status write goes out without waiting for its answer; a failed delete fails the pass', async () => {
+    const name = jobName('r', UID, 1, 0);
+    const stopping = mkRun({ signalState: 'STOP' }, {
+      phase: 'Running', iteration: 1, step: { index: 0, name: 'a' }, activeJob: name, observedSignal: 'RUN', observedGeneration: 1,
+      history: [{ iteration: 1, stepIndex: 0, step: 'a', job: name, result: 'Running', startTime: new Date(NOW - 5000).toISOString() }],
+    });
+    stopping.metadata.generation = 2;
+    const running = cachedJob(renderJob(stopping, name, 1, 0, { operatorImage: 'op', scenarioServiceAccount: 'sa' })) as V1Job;
+    running.metadata!.namespace = 'ns';
+    const sent: string[] = [];
+    const gate: { answerDelete?: () => void } = {};
+    let failDelete = false;
+    const client: ApiClient = {
+      async request<T>(method: Method, path: string, options: CallOptions = {}): Promise<T> {
+        sent.push(`${method} ${path.split('/').slice(-2).join('/')}`);
+        if (method === 'DELETE') {
+          await new Promise<void>((r) => { gate.answerDelete = r; });
+          if (failDelete) throw new KubeError(503, 'ServiceUnavailable', 'etcd leader changed');
+        }
+        return (method === 'PUT' ? options.body : {}) as T;
+      },
+    };
+    const r = reconciler(stopping, client, { jobs: store([running]) });
+    const pass = r.reconcile('ns/r');
+    for (let i = 0; i < 100 && !sent.some((c) => c.startsWith('PUT')); i++) await new Promise((res) => setImmediate(res));
+    assert.equal(sent[0], `DELETE jobs/${name}`, 'the deletion that ends chaos is sent first');
+    assert.ok(sent.indexOf('PUT r/status') > 0, 'the status write went out while the delete is unanswered');
+    gate.answerDelete!();
+    const outcome = await pass;
+    assert.equal(outcome.kind, 'ok');
+
+    sent.length = 0;
+    failDelete = true;
+    gate.answerDelete = undefined;
+    const again = r.reconcile('ns/r');
+    while (!gate.answerDelete) await new Promise((res) => setImmediate(res));
+    gate.answerDelete();
+    assert.equal((await again).kind, 'error', 'retried with backoff');
+  });
+});
+
 describe('Jobs created but not yet in the cache', () => {
   // The status write that records a step wakes the run again, usually before the Job's watch event.
   it('the pass that follows its own status write does not POST the step\'s Job again; past the wait, or once seen and gone, it does', async () => {
