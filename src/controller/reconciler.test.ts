@@ -193,10 +193,11 @@ describe('STOP while a step runs', () => {
 
     sent.length = 0;
     failDelete = true;
-    gate.answerDelete = undefined;
+    delete gate.answerDelete;
     const again = r.reconcile('ns/r');
-    while (!gate.answerDelete) await new Promise((res) => setImmediate(res));
-    gate.answerDelete();
+    const delivered = () => gate.answerDelete;
+    while (!delivered()) await new Promise((res) => setImmediate(res));
+    delivered()!();
     assert.equal((await again).kind, 'error', 'retried with backoff');
   });
 });
