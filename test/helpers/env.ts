@@ -73,6 +73,32 @@ export async function eventually<T>(what: string, check: () => T | Promise<T>, t
   }
 }
 
+/**
+ * A ServiceAccount in `namespace` whose Role allows `verbs` on chaosruns there (no verbs: no Role, so
+ * it may do nothing), and a one-hour token for it.
+ */
+export async function chaosRunAccountToken(client: KubeClient, namespace: string, name: string, verbs: string[]): Promise<string> {
+  const accounts = `/api/v1/namespaces/${namespace}/serviceaccounts`;
+  await client.request('POST', accounts, { body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name } } });
+  if (verbs.length) {
+    const rbac = `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}`;
+    await client.request('POST', `${rbac}/roles`, {
+      body: { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name }, rules: [{ apiGroups: ['chaosrun.dev'], resources: ['chaosruns'], verbs }] },
+    });
+    await client.request('POST', `${rbac}/rolebindings`, {
+      body: {
+        apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+        subjects: [{ kind: 'ServiceAccount', name, namespace }],
+      },
+    });
+  }
+  const tr = await client.request<{ status: { token: string } }>('POST', `${accounts}/${name}/token`, {
+    body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } },
+  });
+  return tr.status.token;
+}
+
 /** A kubeconfig for the cluster of `kc` that authenticates with nothing but `token` (a ServiceAccount's, say). */
 export function tokenKubeConfig(kc: KubeConfig, token: string): KubeConfig {
   const cluster = kc.getCurrentCluster()!;

@@ -10,7 +10,7 @@ import yaml from 'js-yaml';
 import type { ChaosRun } from '../../src/api/types.ts';
 import type { RunningController } from '../../src/controller/manager.ts';
 import { paths } from '../../src/kube/paths.ts';
-import { eventually, repoRoot, testEnv } from '../helpers/env.ts';
+import { chaosRunAccountToken, eventually, repoRoot, testEnv } from '../helpers/env.ts';
 import { createRun, getRun, inProcessController, kwokStep, waitForPhase } from '../helpers/operator.ts';
 
 const env = await testEnv('plugin');
@@ -54,27 +54,14 @@ const longRun = (name: string, extra: Partial<ChaosRun['spec']> = {}, namespace 
 
 /** A ServiceAccount of this namespace whose Role allows these verbs on chaosruns, as a kubeconfig file. */
 async function accountKubeconfig(name: string, verbs: string[]): Promise<string> {
-  await client.request('POST', `/api/v1/namespaces/${ns}/serviceaccounts`, { body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name } } });
-  const rbac = `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}`;
-  await client.request('POST', `${rbac}/roles`, {
-    body: { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name }, rules: [{ apiGroups: ['chaosrun.dev'], resources: ['chaosruns'], verbs }] },
-  });
-  await client.request('POST', `${rbac}/rolebindings`, {
-    body: {
-      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name }, subjects: [{ kind: 'ServiceAccount', name, namespace: ns }],
-    },
-  });
-  const tr = await client.request<{ status: { token: string } }>('POST', `/api/v1/namespaces/${ns}/serviceaccounts/${name}/token`, {
-    body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } },
-  });
+  const token = await chaosRunAccountToken(client, ns, name, verbs);
   const admin = yaml.load(env.kubectl(['config', 'view', '--raw', '-o', 'yaml'])) as { clusters: Array<{ cluster: Record<string, string> }> };
   const file = join(dir, `${name}.kubeconfig`);
   // Its context names the namespace, so the plugin must default to it as kubectl does.
   writeFileSync(file, yaml.dump({
     apiVersion: 'v1', kind: 'Config', 'current-context': name,
     clusters: [{ name: 'plane', cluster: admin.clusters[0].cluster }],
-    users: [{ name, user: { token: tr.status.token } }],
+    users: [{ name, user: { token } }],
     contexts: [{ name, context: { cluster: 'plane', user: name, namespace: ns } }],
   }));
   return file;

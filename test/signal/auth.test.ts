@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { ChaosRun } from '../../src/api/types.ts';
 import { paths } from '../../src/kube/paths.ts';
-import { eventually, testEnv } from '../helpers/env.ts';
+import { chaosRunAccountToken, eventually, testEnv } from '../helpers/env.ts';
 import { call, idleRun, testSignalServer } from './helpers.ts';
 
 const env = await testEnv('sig-auth');
@@ -19,26 +19,7 @@ let stopServer: () => Promise<void>;
 const tokens: Record<string, string> = {};
 
 /** A ServiceAccount bound to a Role with these verbs on chaosruns (none: no Role), and a token for it. */
-async function account(name: string, verbs: string[]): Promise<string> {
-  await client.request('POST', `/api/v1/namespaces/${ns}/serviceaccounts`, { body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name } } });
-  if (verbs.length) {
-    const rbac = `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}`;
-    await client.request('POST', `${rbac}/roles`, {
-      body: { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name }, rules: [{ apiGroups: ['chaosrun.dev'], resources: ['chaosruns'], verbs }] },
-    });
-    await client.request('POST', `${rbac}/rolebindings`, {
-      body: {
-        apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
-        subjects: [{ kind: 'ServiceAccount', name, namespace: ns }],
-      },
-    });
-  }
-  const tr = await client.request<{ status: { token: string } }>('POST', `/api/v1/namespaces/${ns}/serviceaccounts/${name}/token`, {
-    body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } },
-  });
-  return tr.status.token;
-}
+const account = (name: string, verbs: string[]) => chaosRunAccountToken(client, ns, name, verbs);
 
 const bearer = (who: string) => ({ authorization: `Bearer ${tokens[who]}` });
 const runState = async () => {

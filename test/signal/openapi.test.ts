@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ROUTES } from '../../src/signal/app.ts';
 import { openApiDocument } from '../../src/signal/openapi.ts';
-import { testEnv } from '../helpers/env.ts';
+import { chaosRunAccountToken, testEnv } from '../helpers/env.ts';
 import { call, idleRun, setPhase, testSignalServer } from './helpers.ts';
 
 const SCHEMATHESIS = '4.32.5';
@@ -77,14 +77,9 @@ describe('the OpenAPI document', () => {
   });
 
   it('holds under schemathesis fuzzing with Kubernetes auth, with and without a token allowed to patch', async () => {
-    env.kubectl(['create', 'serviceaccount', '-n', ns, 'fuzzer']);
-    env.kubectl(['create', 'role', '-n', ns, 'fuzzer', '--verb=get,list,patch', '--resource=chaosruns.chaosrun.dev']);
-    env.kubectl(['create', 'rolebinding', '-n', ns, 'fuzzer', '--role=fuzzer', `--serviceaccount=${ns}:fuzzer`]);
-    const { status } = await client.request<{ status: { token: string } }>('POST', `/api/v1/namespaces/${ns}/serviceaccounts/fuzzer/token`, {
-      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } },
-    });
+    const token = await chaosRunAccountToken(client, ns, 'fuzzer', ['get', 'list', 'patch']);
     await fuzz(servers[1].url, ['--max-examples', '15', '--phases', 'examples,coverage,fuzzing']);
-    await fuzz(servers[1].url, ['--max-examples', '15', '--phases', 'examples,coverage,fuzzing', '-H', `Authorization: Bearer ${status.token}`]);
+    await fuzz(servers[1].url, ['--max-examples', '15', '--phases', 'examples,coverage,fuzzing', '-H', `Authorization: Bearer ${token}`]);
     assert.equal((await call(servers[1].url, 'GET', '/healthz')).status, 200);
   });
 });
