@@ -4,24 +4,11 @@ import assert from 'node:assert/strict';
 import { decide, type Action, type Decision, type ObservedJob } from './decide.ts';
 import { jobName } from './job-name.ts';
 import type { ChaosRun, ChaosRunSpec, ChaosRunStatus, Phase, Signal } from '../api/types.ts';
-import { FINALIZER } from '../api/constants.ts';
+import { mkRun, RUN_UID } from '../../test/helpers/run-fixture.ts';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
-const UID = 'abcdef12-3456';
+const UID = RUN_UID;
 
-function mkRun(spec: Partial<ChaosRunSpec> = {}, status?: ChaosRunStatus, meta: Partial<ChaosRun['metadata']> = {}): ChaosRun {
-  return {
-    apiVersion: 'chaosrun.dev/v1alpha1', kind: 'ChaosRun',
-    metadata: { name: 'r', namespace: 'ns', uid: UID, generation: 1, finalizers: [FINALIZER], resourceVersion: '1', ...meta },
-    spec: {
-      signalState: 'RUN', iterations: 1, daemonMode: false, waitDuration: '0s', publishStatus: true,
-      failurePolicy: 'Continue', historyLimit: 50,
-      scenarios: [{ name: 'a', job: { image: 'x' } }, { name: 'b', job: { image: 'x' } }],
-      ...spec,
-    },
-    ...(status ? { status } : {}),
-  };
-}
 
 const name = (it: number, idx: number) => jobName('r', UID, it, idx);
 const job = (it: number, idx: number, state: ObservedJob['state'], extra: Partial<ObservedJob> = {}): ObservedJob =>

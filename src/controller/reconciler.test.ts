@@ -5,31 +5,18 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Job } from '@kubernetes/client-node';
-import { FINALIZER } from '../api/constants.ts';
-import type { ChaosRun, ChaosRunSpec, ChaosRunStatus } from '../api/types.ts';
+import type { ChaosRun } from '../api/types.ts';
 import { KubeError, type ApiClient, type CallOptions, type Method } from '../kube/client.ts';
 import type { Store } from '../kube/informer.ts';
 import { createLogger } from '../log.ts';
 import { jobName } from './job-name.ts';
 import { cachedJob, observeJob, Reconciler, type ReconcilerOptions } from './reconciler.ts';
 import { renderJob } from './render-job.ts';
+import { mkRun, RUN_UID } from '../../test/helpers/run-fixture.ts';
 
 const NOW = Date.parse('2026-01-01T00:00:00Z');
-const UID = 'abcdef12-3456';
+const UID = RUN_UID;
 
-function mkRun(spec: Partial<ChaosRunSpec> = {}, status?: ChaosRunStatus, finalizers = [FINALIZER]): ChaosRun {
-  return {
-    apiVersion: 'chaosrun.dev/v1alpha1', kind: 'ChaosRun',
-    metadata: { name: 'r', namespace: 'ns', uid: UID, generation: 1, finalizers, resourceVersion: '10' },
-    spec: {
-      signalState: 'RUN', iterations: 1, daemonMode: false, waitDuration: '0s', publishStatus: true,
-      failurePolicy: 'Continue', historyLimit: 50,
-      scenarios: [{ name: 'a', job: { image: 'x' } }, { name: 'b', job: { image: 'x' } }],
-      ...spec,
-    },
-    ...(status ? { status } : {}),
-  };
-}
 
 function store<T extends { metadata?: { name?: string; namespace?: string } }>(items: T[]): Store<T> {
   return {
@@ -78,7 +65,7 @@ const invalid = new KubeError(422, 'Invalid', 'Job.batch "x" is invalid: spec.te
 describe('Reconciler', () => {
   it('writes in order: finalizer, status (the step\'s intent), the step\'s Job, then Events', async () => {
     const client = recordingClient();
-    const outcome = await reconciler(mkRun({}, undefined, []), client).reconcile('ns/r');
+    const outcome = await reconciler(mkRun({}, undefined, { finalizers: [] }), client).reconcile('ns/r');
     assert.deepEqual(client.writes(), [
       'PATCH chaosruns/r', 'PUT chaosruns/r/status', 'POST jobs', 'POST events',
     ]);
@@ -98,7 +85,7 @@ describe('Reconciler', () => {
   it('checks canAct before every write', async () => {
     let allowed = 2;
     const client = recordingClient();
-    const outcome = await reconciler(mkRun({}, undefined, []), client, { canAct: () => allowed-- > 0 }).reconcile('ns/r');
+    const outcome = await reconciler(mkRun({}, undefined, { finalizers: [] }), client, { canAct: () => allowed-- > 0 }).reconcile('ns/r');
     assert.deepEqual(client.writes(), ['PATCH chaosruns/r', 'PUT chaosruns/r/status'], 'leadership lost before the Job create');
     assert.equal(outcome.kind, 'ok');
   });
