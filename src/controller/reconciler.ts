@@ -130,14 +130,15 @@ export class Reconciler {
   readonly signals = new SignalClock();
   private readonly o: ReconcilerOptions;
   /**
-   * Step Jobs this process created that the Job cache has not shown yet ("expectations", as
-   * controller-runtime's ReplicaSet controller keeps them), by namespace/name. Recording a step writes
-   * the status first, and that write's own watch event wakes the run again, usually before the Job's
-   * does: without this the pass would see the step's Job missing and POST it again for a 409 (the bench
-   * measured 1,633 such creates for 2,196 steps at 1,000 runs). Memory only: after a restart the first
-   * pass may POST once more and gets AlreadyExists, which is handled.
+   * The step Job this process last created for each run (namespace/name), while the Job cache has not
+   * shown it yet ("expectations", as controller-runtime's ReplicaSet controller keeps them). One per
+   * run is enough: a run's passes never overlap and each creates at most one Job. Recording a step
+   * writes the status first, and that write's own watch event wakes the run again, usually before the
+   * Job's does: without this the pass would see the step's Job missing and POST it again for a 409
+   * (the bench measured 1,633 such creates for 2,196 steps at 1,000 runs). Memory only: after a restart
+   * the first pass may POST once more and gets AlreadyExists, which is handled.
    */
-  private readonly created = new Map<string, { run: string; job: ObservedJob; at: number }>();
+  private readonly created = new Map<string, { job: ObservedJob; at: number }>();
 
   constructor(options: ReconcilerOptions) { this.o = options; }
 
@@ -148,11 +149,10 @@ export class Reconciler {
       .map(observeJob)
       .filter((j): j is ObservedJob => j !== undefined);
     const runKey = `${namespace}/${name}`;
-    const now = this.now();
-    for (const [key, e] of this.created) {
-      if (e.run !== runKey) continue;
-      if (this.o.jobs.get(e.job.name, namespace) || now - e.at > EXPECTATION_TTL_MS) this.created.delete(key);
-      else if (!seen.some((j) => j.name === e.job.name)) seen.push(e.job);
+    const expected = this.created.get(runKey);
+    if (expected) {
+      if (this.o.jobs.get(expected.job.name, namespace) || this.now() - expected.at > EXPECTATION_TTL_MS) this.created.delete(runKey);
+      else seen.push(expected.job);
     }
     return seen;
   }
@@ -162,8 +162,9 @@ export class Reconciler {
     const observed = observeJob(job);
     if (!observed) return;
     const now = this.now();
+    // Runs deleted before their Job was seen leave entries nobody asks about again.
     for (const [key, e] of this.created) if (now - e.at > EXPECTATION_TTL_MS) this.created.delete(key);
-    this.created.set(`${job.metadata?.namespace}/${observed.name}`, { run: runKey, job: observed, at: now });
+    this.created.set(runKey, { job: observed, at: now });
   }
 
   /** One pass over one run: never throws; the outcome says what the queue should do next. */
