@@ -1,10 +1,11 @@
 // The operator under test: `chaosrun controller` and `chaosrun signal-server` as two child processes,
-// started exactly as `npm run local` starts them, their output in a log file, their metrics read over HTTP.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join, resolve } from 'node:path';
+// started as `npm run local` starts them but from the compiled JavaScript the image runs (`npm run build`
+// first, so the figures are the shipped form's), their output in a log file, their metrics read over HTTP.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
 import { closeSync, openSync } from 'node:fs';
 import { freePort } from '../src/local/controlplane.ts';
-import { spawnOperator } from '../src/local/run-local.ts';
+import { BUILT_CLI, CONTROLLER_NODE_OPTIONS, spawnOperator } from '../src/local/run-local.ts';
 import { byLabel, scrape, total, type Sample } from './metrics.ts';
 
 const repoRoot = resolve(import.meta.dirname, '..');
@@ -65,14 +66,15 @@ async function ready(url: string, children: ChildProcess[], timeoutMs: number): 
 }
 
 export async function startOperator(kubeconfig: string, controllerArgs: string[], logFile: string): Promise<Operator> {
+  execFileSync('npm', ['run', '--silent', 'build'], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] });
   const [port, metricsPort] = await Promise.all([freePort(), freePort()]);
   const fd = openSync(logFile, 'a');
-  const children = spawnOperator(kubeconfig, { port, bind: '127.0.0.1', metricsPort, stdio: ['ignore', fd, fd] }, controllerArgs);
+  const children = spawnOperator(kubeconfig, { port, bind: '127.0.0.1', metricsPort, stdio: ['ignore', fd, fd], cli: BUILT_CLI }, controllerArgs);
   closeSync(fd);
   // The controller alone, with the arguments spawnOperator gives it (for restartController).
   const spawnController = () => {
     const out = openSync(logFile, 'a');
-    const child = spawn(process.execPath, [join(repoRoot, 'src/cli.ts'), 'controller', '--kubeconfig', kubeconfig,
+    const child = spawn(process.execPath, [CONTROLLER_NODE_OPTIONS, BUILT_CLI, 'controller', '--kubeconfig', kubeconfig,
       '--metrics-bind', '127.0.0.1', '--metrics-port', String(metricsPort), ...controllerArgs], { stdio: ['ignore', out, out] });
     closeSync(out);
     return child;

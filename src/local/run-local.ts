@@ -18,7 +18,15 @@ export interface LocalOptions {
   stdio?: StdioOptions;
   /** Start the local plane with a real node; step pods run there. */
   realNode?: boolean;
+  /**
+   * The CLI both processes run: the sources (default; what you edit is what runs) or the compiled
+   * JavaScript of `npm run build` (BUILT_CLI), as the image runs it; the bench measures that.
+   */
+  cli?: string;
 }
+
+export const SOURCE_CLI = join(repoRoot, 'src/cli.ts');
+export const BUILT_CLI = join(repoRoot, 'dist/cli.js');
 
 export async function resolveKubeconfig(realNode = false): Promise<string> {
   if (process.env.KUBECONFIG) {
@@ -40,7 +48,7 @@ export async function resolveKubeconfig(realNode = false): Promise<string> {
 export const CONTROLLER_NODE_OPTIONS = '--max-semi-space-size=4';
 
 export function spawnOperator(kubeconfig: string, options: LocalOptions, extraControllerArgs: string[] = []): ChildProcess[] {
-  const cli = (args: string[], node: string[] = []) => spawn(process.execPath, [...node, join(repoRoot, 'src/cli.ts'), ...args], { stdio: options.stdio ?? 'inherit' });
+  const cli = (args: string[], node: string[] = []) => spawn(process.execPath, [...node, options.cli ?? SOURCE_CLI, ...args], { stdio: options.stdio ?? 'inherit' });
   return [
     // As the chart runs it (NODE_OPTIONS): a smaller young generation keeps the controller's RSS down.
     cli(['controller', '--kubeconfig', kubeconfig, '--metrics-bind', '127.0.0.1', '--metrics-port', String(options.metricsPort ?? 8080), ...extraControllerArgs], [CONTROLLER_NODE_OPTIONS]),

@@ -209,7 +209,7 @@ export function ensureNodeImages(nodeBinDir: string, log: Log): void {
 
 /** A hash of the Dockerfile's build context (the files .dockerignore lets through, as git lists them). */
 function contextKey(): string {
-  const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', 'package.json', 'package-lock.json', 'src', 'Dockerfile'],
+  const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'scripts/copy-build-assets.ts', 'src', 'Dockerfile'],
     { cwd: repoRoot, encoding: 'utf8' }).split('\n').filter((f) => f && existsSync(join(repoRoot, f)) && !f.endsWith('.test.ts')).sort();
   const h = createHash('sha256');
   for (const f of files) { h.update(f); h.update('\0'); h.update(readFileSync(join(repoRoot, f))); }

@@ -109,7 +109,7 @@ test('dead-man switch on the real node: with every controller SIGKILLed and kept
   const deployment = env.kubectl(['get', 'deploy', '-n', release.namespace, '-o', 'jsonpath={.items[0].metadata.name}']);
   // Keep it down (no replacement), then SIGKILL every controller process at once.
   env.kubectl(['scale', 'deploy', '-n', release.namespace, deployment, '--replicas=0']);
-  const controllers = hostPids('/nodejs/bin/node src/cli.ts controller');
+  const controllers = hostPids('/nodejs/bin/node dist/cli.js controller');
   assert.ok(controllers.length >= 1, 'the controllers run as host processes');
   for (const pid of controllers) process.kill(pid, 'SIGKILL');
   const killedAt = Date.now();

@@ -118,9 +118,15 @@ describe('chaosrun where users run it', { concurrency: false }, () => {
     assert.match(listing, /^package\/dist\/cli\.js$/m);
     assert.match(listing, /^package\/bin\/kubectl-chaosrun\.js$/m);
     assert.doesNotMatch(listing, /^package\/(src|test)\//m, 'no sources or tests in the tarball');
+    for (const asset of ['index.html', 'app.js', 'app.css', 'favicon.svg']) assert.match(listing, new RegExp(`^package/dist/console/ui/${asset.replace('.', '\\.')}$`, 'm'));
     const prefix = join(packs, 'global');
     const install = await run('npm', ['install', '-g', '--prefer-offline', '--no-audit', '--no-fund', '--prefix', prefix, join(work, tarball)], supported);
     assert.equal(install.code, 0, install.stderr);
+    // The installed signal server's console reads its page and assets beside the built JavaScript.
+    const assets = join(prefix, 'lib/node_modules', 'chaosrun-operator', 'dist/console/assets.js');
+    const loaded = await run(supported.path, ['--input-type=module', '-e', `const { consoleRouter } = await import(${JSON.stringify(assets)}); consoleRouter('none'); console.log('console assets loaded');`], supported);
+    assert.equal(loaded.code, 0, loaded.stderr);
+    assert.equal(loaded.stdout, 'console assets loaded\n');
     for (const node of NODES) {
       assertImport(await run(join(prefix, 'bin/chaosrun'), ['import', config, '--base-dir', work], node), node, 'a global install of the tarball');
       if (node.supported) {

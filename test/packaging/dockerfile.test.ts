@@ -50,6 +50,6 @@ test('the runtime stage is distroless Node 24, runs as a numeric non-root user a
   const user = runtime.steps.filter((s) => s.op === 'USER').at(-1)?.args ?? '';
   assert.match(user, /^[1-9][0-9]*(:[0-9]+)?$/, 'a numeric, non-zero USER');
   const entrypoint = JSON.parse(runtime.steps.find((s) => s.op === 'ENTRYPOINT')!.args) as string[];
-  assert.deepEqual(entrypoint, ['/nodejs/bin/node', 'src/cli.ts']);
+  assert.deepEqual(entrypoint, ['/nodejs/bin/node', 'dist/cli.js']);
   assert.ok(!runtime.steps.some((s) => s.op === 'RUN'), 'no RUN: the runtime image has no shell');
 });
