@@ -6,7 +6,10 @@
 //   they run; one broadcast POST /STOP until no unfinished step Job exists (chaos over; × the floor)
 //   and until all are Stopped;
 // - the controller's API writes per step started: while running (the steady state: what each further
-//   step costs) and over the whole section (creation, steps, STOP), by verb, Events included.
+//   step costs) and over the whole section (creation, steps, STOP), by verb, Events included;
+// - the API server's own count of writes (every client: the operator, kube-controller-manager's
+//   garbage collector and Job controller, kwok) per deleted Job in the floor and per stopped run after
+//   the STOP, and its write rate in both: on a small machine that rate is what bounds the kill switch.
 // Each size has its own namespace, deleted (and the operator settled) before the next size starts.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,7 +21,7 @@ import { isAlreadyExists, isNotFound, KubeError } from '../../src/kube/client.ts
 import { paths } from '../../src/kube/paths.ts';
 import { createLogger } from '../../src/log.ts';
 import { createRuns, failed, inPhase, names, post, sleep, type Bench } from '../context.ts';
-import { delta } from '../metrics.ts';
+import { byLabel, delta, parseMetrics } from '../metrics.ts';
 import { read, WRITE_VERBS, type Reading } from '../operator.ts';
 import { distribution, value, type Figure } from '../report.ts';
 import { summarize } from '../stats.ts';
@@ -74,8 +77,26 @@ function whenNamespace<T>(informer: Informer<T & { metadata?: { namespace?: stri
   });
 }
 
+const WRITES = new Set(['POST', 'PUT', 'PATCH', 'APPLY', 'DELETE', 'DELETECOLLECTION']);
+
+/** The API server's writes so far, by "VERB resource[/subresource]", from its own apiserver_request_total. */
+async function apiServerWrites(b: Bench): Promise<Record<string, number>> {
+  const text = await b.client.request<string>('GET', '/metrics', { text: true });
+  const out: Record<string, number> = {};
+  for (const [key, n] of Object.entries(byLabel(parseMetrics(text), 'apiserver_request_total', 'verb', 'resource', 'subresource'))) {
+    const [verb, resource, subresource] = key.split(' ');
+    if (!WRITES.has(verb)) continue;
+    const name = `${verb} ${resource}${subresource ? `/${subresource}` : ''}`;
+    out[name] = (out[name] ?? 0) + n;
+  }
+  return out;
+}
+const sum = (m: Record<string, number>) => Object.values(m).reduce((n, v) => n + v, 0);
+
+interface FloorResult { ms: number; apiWrites: Record<string, number> }
+
 /** The floor of the kill switch: a bare client deletes `count` Jobs whose pods run, DELETE_IN_FLIGHT at a time. */
-async function killFloor(b: Bench, ns: string, count: number): Promise<number> {
+async function killFloor(b: Bench, ns: string, count: number): Promise<FloorResult> {
   const { client } = b;
   const log = createLogger('bench', 'warn');
   const jobs = new Informer<V1Job>(client, { name: 'floor-jobs', path: (n) => paths.jobs(n), namespaces: [ns], log });
@@ -98,11 +119,13 @@ async function killFloor(b: Bench, ns: string, count: number): Promise<number> {
     })));
     await running;
     const gone = whenNamespace<V1Job>(jobs, ns, (items) => items.length === 0, 60_000 + count * 200, `${count} floor Jobs to be gone`);
+    const writesBefore = await apiServerWrites(b);
     const sent = performance.now();
     await pool(jobNames, DELETE_IN_FLIGHT, (name) => persist(() => client.request('DELETE', paths.jobs(ns, name), {
       body: { apiVersion: 'v1', kind: 'DeleteOptions', propagationPolicy: 'Foreground' },
     })));
-    return (await gone) - sent;
+    const ms = (await gone) - sent;
+    return { ms, apiWrites: delta(await apiServerWrites(b), writesBefore) };
   } finally {
     jobs.stop();
   }
@@ -125,9 +148,13 @@ export async function scale(b: Bench, count: number, ns: string, floorNs: string
   const figures: Figure[] = [];
   const timeoutMs = 60_000 + count * 600;
 
-  const floorMs = await killFloor(b, floorNs, count);
+  const floor = await killFloor(b, floorNs, count);
+  const floorMs = floor.ms;
   await deleteNamespace(b, floorNs, 300_000);
   figures.push(value(section, `kill-switch floor: bare client deletes ${count} running Jobs (${DELETE_IN_FLIGHT} in flight, foreground) → none exists`, 's', floorMs / 1000));
+  const floorWrites = sum(floor.apiWrites);
+  figures.push(value(section, 'kill-switch floor: API server writes per deleted Job (all clients: the deletion and its cascade)', 'writes/Job', floorWrites / count, count, tag));
+  figures.push(value(section, 'kill-switch floor: API server write rate (all clients)', 'writes/s', floorWrites / (floorMs / 1000), 1, tag));
 
   await settle(b);
   const before = await read(b.operator);
@@ -173,6 +200,7 @@ export async function scale(b: Bench, count: number, ns: string, floorNs: string
   const chaosOver = watch.jobs.whenNone(ns, unfinished, timeoutMs, `no unfinished step Job left in ${ns} after POST /STOP`);
   const stopped = watch.runs.whenAll(ns, runs, inPhase('Stopped'), timeoutMs, `all ${count} runs to be Stopped after POST /STOP`);
   const jobsAtStop = stepJobs();
+  const writesAtStop = await apiServerWrites(b);
   const sent = performance.now();
   const answer = await post(`${b.operator.signalUrl}/STOP`);
   figures.push(value(section, 'broadcast POST /STOP answered', 's', (performance.now() - sent) / 1000, 1, `${tag}; ${answer.trim()}`));
@@ -190,6 +218,11 @@ export async function scale(b: Bench, count: number, ns: string, floorNs: string
   } catch (err) {
     failed(b, err, 'lost run');
   }
+  // What the API server wrote from the STOP until both ended (whichever came later), every client's.
+  const stopEnded = Math.max(...(await Promise.allSettled([chaosOver, stopped])).map((r) => (r.status === 'fulfilled' ? r.value : performance.now())));
+  const stopWrites = delta(await apiServerWrites(b), writesAtStop);
+  figures.push(value(section, 'after POST /STOP: API server writes per stopped run (all clients, until chaos over and all Stopped)', 'writes/run', sum(stopWrites) / count, count, tag));
+  figures.push(value(section, 'after POST /STOP: API server write rate (all clients)', 'writes/s', sum(stopWrites) / ((stopEnded - sent) / 1000), 1, tag));
   // Count everything the runs caused, the STOP's Job deletions included.
   await settle(b);
   const end = await read(b.operator);
@@ -199,6 +232,7 @@ export async function scale(b: Bench, count: number, ns: string, floorNs: string
   b.details[`scale-${count}`] = {
     runs: count, stepSeconds, stepsStarted: steps, floorMs, rssMiB: rss, requestsByVerb: byVerb,
     controllerRequestsByVerbAndResource: controllerRequests,
+    apiServerWritesInFloor: floor.apiWrites, apiServerWritesAfterStop: stopWrites,
   };
   figures.push(value(section, 'controller API writes per step, whole section (create, steps, STOP; Events included)', 'writes/step', writesOf(byVerb) / steps, steps, tag));
   for (const [verb, n] of Object.entries(byVerb).sort()) {

@@ -227,6 +227,45 @@ describe('Jobs created but not yet in the cache', () => {
   });
 });
 
+describe('the run this process just wrote, while the runs cache shows an older one', () => {
+  it('the next pass decides on the written run (no second status PUT for a 409); a newer cached run wins; past the wait, the cache', async () => {
+    let now = NOW;
+    const runs: ChaosRun[] = [mkRun({ scenarios: [{ name: 'a', job: { image: 'x' } }] })];
+    let rv = 98;
+    const client = recordingClient((c) => {
+      // The status write answers with what was written, as the API server does, at a newer resourceVersion.
+      if (c.method === 'PUT') return { ...(c.body as ChaosRun), metadata: { ...(c.body as ChaosRun).metadata, resourceVersion: String(++rv) } };
+      return undefined;
+    });
+    const r = reconciler(undefined, client, { runs: store(runs), now: () => now });
+    const puts = () => client.writes().filter((w) => w === 'PUT chaosruns/r/status').length;
+    await r.reconcile('ns/r');
+    assert.equal(puts(), 1, 'the step\'s intent is written');
+    const written = client.calls.find((c) => c.method === 'PUT')!.body as ChaosRun;
+
+    now += 100;
+    await r.reconcile('ns/r'); // woken by the Job's event; the runs cache still has resourceVersion 1
+    assert.equal(puts(), 1, 'decided on its own write: nothing to write again');
+
+    // Someone's PAUSE, newer than the write: the cache is what counts again.
+    runs[0] = { ...written, metadata: { ...written.metadata, resourceVersion: '200' }, spec: { ...written.spec, signalState: 'PAUSE' } };
+    await r.reconcile('ns/r');
+    assert.equal(puts(), 2, 'the newer cached run (PAUSE) is decided on');
+    assert.equal((client.calls.filter((c) => c.method === 'PUT').at(-1)!.body as ChaosRun).metadata.resourceVersion, '200');
+
+    // A cache that never shows the write (a stalled watch): after the wait the cached copy is used, and
+    // the API server's conflict (here: a PUT on an old resourceVersion) is the safety net.
+    runs[0] = mkRun({ scenarios: [{ name: 'a', job: { image: 'x' } }] });
+    now += 100;
+    await r.reconcile('ns/r');
+    const before = puts();
+    now += 15_001;
+    await r.reconcile('ns/r');
+    assert.equal(puts(), before + 1, 'the stale cache is decided on again once the wait is over');
+    assert.equal((client.calls.filter((c) => c.method === 'PUT').at(-1)!.body as ChaosRun).metadata.resourceVersion, '1');
+  });
+});
+
 describe('the Job cache transform', () => {
   it('keeps everything observeJob and jobsOf read, and drops the pod template', () => {
     const job = renderJob(mkRun(), jobName('r', UID, 2, 1), 2, 1, { operatorImage: 'op', scenarioServiceAccount: 'sa' });

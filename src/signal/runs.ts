@@ -9,6 +9,7 @@ import { KubeError, MERGE_PATCH, isConflict, isNotFound, type KubeClient } from 
 import { recordEvent } from '../kube/events.ts';
 import { objectKey } from '../kube/informer.ts';
 import { paths } from '../kube/paths.ts';
+import { isAtLeast } from '../kube/resource-version.ts';
 import type { Logger } from '../log.ts';
 import { signalsAccepted } from '../metrics/signal.ts';
 import type { User } from './auth.ts';
@@ -161,11 +162,6 @@ export async function signalRun(deps: SignalDeps, run: ChaosRun, signal: Signal,
   return { run: patched, changed };
 }
 
-/** resourceVersions are opaque, but etcd's are increasing integers; fall back to equality otherwise. */
-function atLeast(cached: string | undefined, wanted: string | undefined): boolean {
-  try { return BigInt(cached!) >= BigInt(wanted!); } catch { return cached === wanted; }
-}
-
 async function caughtUp(deps: SignalDeps, patched: ChaosRun): Promise<void> {
   const { cache } = deps;
   if (!cache) return;
@@ -173,7 +169,7 @@ async function caughtUp(deps: SignalDeps, patched: ChaosRun): Promise<void> {
   const { name, namespace, resourceVersion } = patched.metadata;
   while (Date.now() < deadline) {
     const cached = cache.get(name, namespace);
-    if (!cached || atLeast(cached.metadata.resourceVersion, resourceVersion)) return;
+    if (!cached || isAtLeast(cached.metadata.resourceVersion, resourceVersion)) return;
     await new Promise((r) => setTimeout(r, 10));
   }
 }
