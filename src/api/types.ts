@@ -169,7 +169,7 @@ export interface Condition {
 
 export type StepResult = 'Running' | 'Succeeded' | 'Failed' | 'Aborted';
 /** Why a step ended, when its result alone does not say it. */
-export const STEP_REASONS = ['DeadManSwitch', 'DryRun'] as const;
+export const STEP_REASONS = ['DeadManSwitch', 'DryRun', 'Refused'] as const;
 export type StepReason = (typeof STEP_REASONS)[number];
 
 export interface StepRecord {
@@ -181,6 +181,7 @@ export interface StepRecord {
   /**
    * DeadManSwitch: Kubernetes ended the step because no live operator renewed its deadline.
    * DryRun: nothing ran; the message says what the step would have done.
+   * Refused: the API server refused the step's Job (or it could not be rendered): it never ran.
    */
   reason?: StepReason;
   startTime: string;

@@ -1,7 +1,7 @@
 // Unit tests of the pure core: every rule of a run, and an exhaustive phase × signal × Job-state sweep.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decide, type Action, type Decision, type ObservedJob } from './decide.ts';
+import { decide, REFUSED_AGAIN_WAIT_MS, type Action, type Decision, type ObservedJob } from './decide.ts';
 import { jobName } from './job-name.ts';
 import type { ChaosRun, ChaosRunSpec, ChaosRunStatus, Phase, Signal } from '../api/types.ts';
 import { mkRun, RUN_UID } from '../../test/helpers/run-fixture.ts';
@@ -553,4 +553,33 @@ test('dry run: a step that would fail follows failurePolicy; PAUSE and gates hol
   // A plan for another step (a stale one) is never recorded for this one.
   const stale = decide(mkRun({ dryRun: true }), [], T0, { keepFinishedJobs: 5, dryRunPlan: { stepIndex: 1, ok: true, plan: 'p' } });
   assert.match(statusOf(stale)!.history![0].message!, /no plan was computed/);
+});
+
+test('a refused step is recorded as Refused; the next starts at once, but after two refused in a row it waits (no hot loop of failures)', () => {
+  const refusedJob = (it: number, idx: number): ObservedJob =>
+    ({ name: name(it, idx), iteration: it, stepIndex: idx, state: 'Failed', deleting: false, refused: true, message: 'the API server refused the step\'s Job: image: Required value' });
+  let run = mkRun({ daemonMode: true, failurePolicy: 'Continue' });
+  run = after(run, decide(run, [], T0)); // intent of step a, iteration 1
+
+  // The first refusal: recorded, and the next step's intent follows at once.
+  let d = decide(run, [refusedJob(1, 0)], T0 + 10);
+  let status = statusOf(d)!;
+  assert.deepEqual(status.history!.map((h) => [h.step, h.result, h.reason]), [['a', 'Failed', 'Refused'], ['b', 'Running', undefined]]);
+  assert.equal(status.nextStepTime, undefined);
+  assert.deepEqual(creates(d).map((c) => c.name), [name(1, 1)]);
+  assert.deepEqual(events(d), ['StepRefused']);
+  run = after(run, d);
+
+  // The second in a row: recorded, then the run waits REFUSED_AGAIN_WAIT_MS before the next step.
+  d = decide(run, [refusedJob(1, 1)], T0 + 20);
+  status = statusOf(d)!;
+  assert.equal(status.history!.at(-1)!.reason, 'Refused');
+  assert.equal(status.nextStepTime, new Date(T0 + 20 + REFUSED_AGAIN_WAIT_MS).toISOString());
+  assert.deepEqual(creates(d), [], 'no next step yet');
+  assert.equal(d.requeueAfterMs, REFUSED_AGAIN_WAIT_MS);
+  run = after(run, d);
+
+  // At the wait's end the next step starts; a step that really ran and failed resets nothing special.
+  d = decide(run, [], T0 + 20 + REFUSED_AGAIN_WAIT_MS);
+  assert.deepEqual(creates(d).map((c) => c.name), [name(2, 0)]);
 });

@@ -39,6 +39,8 @@ export interface ObservedJob {
   message?: string;
   /** The reason of its Failed condition (DeadlineExceeded: its activeDeadlineSeconds ran out). */
   failureReason?: string;
+  /** The API server refused to create it (or it could not be rendered): it never existed. */
+  refused?: boolean;
   /** When its activeDeadlineSeconds counts from (status.startTime, else its creation). */
   startTime?: string;
   activeDeadlineSeconds?: number;
@@ -82,6 +84,9 @@ const ZERO_COUNTS: StepCounts = { succeeded: 0, failed: 0, aborted: 0 };
 const iso = (ms: number) => new Date(ms).toISOString();
 const before = (a: { iteration: number; stepIndex: number }, it: number, idx: number) =>
   a.iteration < it || (a.iteration === it && a.stepIndex < idx);
+
+/** The least wait before the next step after two refused steps in a row (see completeStep). */
+export const REFUSED_AGAIN_WAIT_MS = 30_000;
 
 /** The longest requeue decide asks for (a far window boundary is reached in several steps). */
 export const MAX_REQUEUE_MS = 86_400_000;
@@ -300,6 +305,7 @@ class Step {
         return this.completeStep('Failed', endMs, `ended by the dead-man switch: no live operator renewed the step's deadline ` +
           `(deadManSeconds ${seconds}); Kubernetes failed its Job (${DEADLINE_EXCEEDED}, activeDeadlineSeconds ${job.activeDeadlineSeconds ?? '?'})`, 'DeadManSwitch');
       }
+      if (job.refused) return this.completeStep('Failed', endMs, job.message, 'Refused');
       return this.completeStep(job.state === 'Failed' ? 'Failed' : 'Succeeded', endMs, job.message);
     }
     // Deleted under STOP (our own delete, before the status write): abortCurrentStep records it.
@@ -359,7 +365,8 @@ class Step {
     // A plain success is told by IterationCompleted or the end Event; a failure, an abort, or a step
     // with a reason of its own (a dry run's plan) at once.
     if (result !== 'Succeeded') {
-      this.stepWarnings.push({ kind: 'event', type: 'Warning', reason: reason ?? (result === 'Failed' ? 'StepFailed' : 'StepAborted'), message: `${where} ${result.toLowerCase()}${message ? `: ${message}` : ''}` });
+      const eventReason = reason === 'Refused' ? 'StepRefused' : reason ?? (result === 'Failed' ? 'StepFailed' : 'StepAborted');
+      this.stepWarnings.push({ kind: 'event', type: 'Warning', reason: eventReason, message: `${where} ${result.toLowerCase()}${message ? `: ${message}` : ''}` });
     } else if (reason) {
       this.events.push({ kind: 'event', type: 'Normal', reason, message: `${where} succeeded${message ? `: ${message}` : ''}` });
     }
@@ -383,13 +390,22 @@ class Step {
       this.events.push({ kind: 'event', type: 'Normal', reason: 'IterationCompleted', message: `iteration ${this.iteration} completed: ${steps.join(', ')}` });
       this.advanceIteration();
     }
-    const wait = parseDuration(this.spec.waitDuration);
+    let wait = parseDuration(this.spec.waitDuration);
+    // A step refused right after another refused one: every step may be refused (a bad image name, a
+    // policy), and with no wait a daemon run would fail steps as fast as the API server answers.
+    if (reason === 'Refused' && this.previousStepRefused()) wait = Math.max(wait, REFUSED_AGAIN_WAIT_MS);
     // A Job's reported end (its condition time) is truncated to the whole second, up to 1 s before the
     // real end: the wait counts from when the operator saw the step end, never before it really ended,
     // so it is never shorter than asked (after an operator outage, it starts on the operator's return).
     if (wait > 0) this.next.nextStepTime = iso(Math.max(endMs, this.now) + wait);
     else delete this.next.nextStepTime;
     return undefined;
+  }
+
+  /** The step recorded before the cursor's was refused too. */
+  private previousStepRefused(): boolean {
+    const history = this.next.history ?? [];
+    return history.at(-2)?.reason === 'Refused';
   }
 
   private advanceIteration(): void {

@@ -129,6 +129,7 @@ describe('Reconciler', () => {
     assert.equal(puts[0].activeJob, jobName('r', UID, 1, 0));
     const step = puts[1].history!.find((h) => h.stepIndex === 0)!;
     assert.equal(step.result, 'Failed');
+    assert.equal(step.reason, 'Refused', 'the shell marks the Job it could not create as refused');
     assert.match(step.message!, /the API server refused the step's Job: .*image: Required value/);
     assert.equal(puts[1].phase, 'Failed');
     assert.equal(client.writes().filter((w) => w === 'POST jobs').length, 1, 'the refused Job is not sent again');

@@ -343,7 +343,7 @@ export class Reconciler {
         case 'createJob': {
           const refused = (message: string): Applied => {
             log.warn({ job: action.name, iteration: action.iteration, step: action.stepIndex, message }, 'step job refused; the step fails');
-            return { refused: { name: action.name, iteration: action.iteration, stepIndex: action.stepIndex, state: 'Failed', deleting: false, message } };
+            return { refused: { name: action.name, iteration: action.iteration, stepIndex: action.stepIndex, state: 'Failed', deleting: false, message, refused: true } };
           };
           let job: V1Job;
           try {
