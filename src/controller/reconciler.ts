@@ -18,6 +18,7 @@ import type { Logger } from '../log.ts';
 import { deadManRenewals, gatedSeconds, signalLatency, stepResults, stepsStarted } from '../metrics/controller.ts';
 import { planStep } from '../safety/dry-run.ts';
 import type { RenderContext } from '../scenarios/step-pod.ts';
+import { UntilSeen } from './until-seen.ts';
 import { decide, reportLine, type Action, type DecideOptions, type DryRunPlan, type GateView, type ObservedJob } from './decide.ts';
 import type { Outcome, Trigger } from './queue.ts';
 import { renderJob } from './render-job.ts';
@@ -142,7 +143,7 @@ export class Reconciler {
    * (the bench measured 1,633 such creates for 2,196 steps at 1,000 runs). Memory only: after a restart
    * the first pass may POST once more and gets AlreadyExists, which is handled.
    */
-  private readonly created = new Map<string, { job: ObservedJob; at: number }>();
+  private readonly created: UntilSeen<ObservedJob>;
   /**
    * The run as this process last wrote it (the API server's answer to a status PUT or a finalizer or
    * timed-pause patch), while the runs cache still shows an older resourceVersion: read-your-writes.
@@ -152,9 +153,13 @@ export class Reconciler {
    * is never older than what it replaced; once the cache shows that resourceVersion or a newer one
    * (someone's signal), the cache is used again. Memory only, and never past OWN_WRITE_TTL_MS.
    */
-  private readonly written = new Map<string, { run: ChaosRun; at: number }>();
+  private readonly written: UntilSeen<ChaosRun>;
 
-  constructor(options: ReconcilerOptions) { this.o = options; }
+  constructor(options: ReconcilerOptions) {
+    this.o = options;
+    this.created = new UntilSeen(EXPECTATION_TTL_MS, () => this.now());
+    this.written = new UntilSeen(OWN_WRITE_TTL_MS, () => this.now());
+  }
 
   jobsOf(run: ChaosRun): ObservedJob[] {
     const { name, namespace, uid } = run.metadata;
@@ -162,40 +167,26 @@ export class Reconciler {
       .filter((j) => j.metadata?.labels?.[LABEL_RUN] === name && j.metadata?.ownerReferences?.some((r) => r.uid === uid))
       .map(observeJob)
       .filter((j): j is ObservedJob => j !== undefined);
-    const runKey = `${namespace}/${name}`;
-    const expected = this.created.get(runKey);
-    if (expected) {
-      if (this.o.jobs.get(expected.job.name, namespace) || this.now() - expected.at > EXPECTATION_TTL_MS) this.created.delete(runKey);
-      else seen.push(expected.job);
-    }
+    const expected = this.created.get(`${namespace}/${name}`, (job) => this.o.jobs.get(job.name, namespace) !== undefined);
+    if (expected) seen.push(expected);
     return seen;
   }
 
   /** A step Job this process just created: it counts as there until the cache shows it (see `created`). */
   private expect(runKey: string, job: V1Job): void {
     const observed = observeJob(job);
-    if (!observed) return;
-    const now = this.now();
-    // Runs deleted before their Job was seen leave entries nobody asks about again.
-    for (const [key, e] of this.created) if (now - e.at > EXPECTATION_TTL_MS) this.created.delete(key);
-    this.created.set(runKey, { job: observed, at: now });
+    if (observed) this.created.set(runKey, observed);
   }
 
   /** The run to decide on: the cached copy, or this process's own newer write while the cache catches up. */
   private observeRun(key: string, cached: ChaosRun | undefined): ChaosRun | undefined {
-    const own = this.written.get(key);
-    if (!own) return cached;
-    const stale = cached !== undefined && compareResourceVersions(cached.metadata.resourceVersion, own.run.metadata.resourceVersion) === -1;
-    if (stale && this.now() - own.at <= OWN_WRITE_TTL_MS) return own.run;
-    this.written.delete(key);
-    return cached;
+    // Seen: the cache holds that resourceVersion or a newer one (or the run is gone, or they cannot be ordered).
+    const own = this.written.get(key, (run) => cached === undefined || compareResourceVersions(cached.metadata.resourceVersion, run.metadata.resourceVersion) !== -1);
+    return own ?? cached;
   }
 
   private remember(key: string, run: ChaosRun | undefined): void {
-    if (!run?.metadata?.resourceVersion) return;
-    const now = this.now();
-    for (const [k, e] of this.written) if (now - e.at > OWN_WRITE_TTL_MS) this.written.delete(k);
-    this.written.set(key, { run, at: now });
+    if (run?.metadata?.resourceVersion) this.written.set(key, run);
   }
 
   /** One pass over one run: never throws; the outcome says what the queue should do next. */
