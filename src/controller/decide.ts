@@ -19,6 +19,7 @@ import { parseDuration } from '../api/duration.ts';
 import {
   isFinal, type ChaosRun, type ChaosRunStatus, type Phase, type Report, type StepCounts, type StepReason, type StepRecord, type StepResult,
 } from '../api/types.ts';
+import type { EventType } from '../kube/events.ts';
 import { deadManSecondsOf, DEADLINE_EXCEEDED, deadlineCause, renewDeadline } from '../safety/dead-man.ts';
 import { evaluateSchedule } from '../safety/window.ts';
 import { phaseConditions, setCondition } from './conditions.ts';
@@ -52,7 +53,6 @@ export interface GateView {
   stop?: { gate: string; message: string };
 }
 
-export type EventType = 'Normal' | 'Warning';
 export type Action =
   | { kind: 'writeStatus'; status: ChaosRunStatus }
   | { kind: 'addFinalizer' }
