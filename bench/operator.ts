@@ -1,11 +1,11 @@
 // The operator under test: `chaosrun controller` and `chaosrun signal-server` as two child processes,
 // started as `npm run local` starts them but from the compiled JavaScript the image runs (`npm run build`
 // first, so the figures are the shipped form's), their output in a log file, their metrics read over HTTP.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { closeSync, openSync } from 'node:fs';
 import { freePort } from '../src/local/controlplane.ts';
-import { BUILT_CLI, CONTROLLER_NODE_OPTIONS, spawnOperator } from '../src/local/run-local.ts';
+import { BUILT_CLI, spawnController, spawnOperator } from '../src/local/run-local.ts';
 import { byLabel, scrape, total, type Sample } from './metrics.ts';
 
 const repoRoot = resolve(import.meta.dirname, '..');
@@ -71,11 +71,10 @@ export async function startOperator(kubeconfig: string, controllerArgs: string[]
   const fd = openSync(logFile, 'a');
   const children = spawnOperator(kubeconfig, { port, bind: '127.0.0.1', metricsPort, stdio: ['ignore', fd, fd], cli: BUILT_CLI }, controllerArgs);
   closeSync(fd);
-  // The controller alone, with the arguments spawnOperator gives it (for restartController).
-  const spawnController = () => {
+  // The controller alone, as spawnOperator starts it (for restartController).
+  const restart = () => {
     const out = openSync(logFile, 'a');
-    const child = spawn(process.execPath, [CONTROLLER_NODE_OPTIONS, BUILT_CLI, 'controller', '--kubeconfig', kubeconfig,
-      '--metrics-bind', '127.0.0.1', '--metrics-port', String(metricsPort), ...controllerArgs], { stdio: ['ignore', out, out] });
+    const child = spawnController(kubeconfig, { metricsPort, stdio: ['ignore', out, out], cli: BUILT_CLI }, controllerArgs);
     closeSync(out);
     return child;
   };
@@ -102,7 +101,7 @@ export async function startOperator(kubeconfig: string, controllerArgs: string[]
       await new Promise<void>((done) => { c.once('exit', () => done()); c.kill('SIGKILL'); });
     },
     restartController: async () => {
-      children[0] = spawnController();
+      children[0] = restart();
       await ready(`${metricsUrl}/readyz`, [children[0]], 60_000);
     },
     scrape: async () => {

@@ -47,12 +47,19 @@ export async function resolveKubeconfig(realNode = false): Promise<string> {
  */
 export const CONTROLLER_NODE_OPTIONS = '--max-semi-space-size=4';
 
+const spawnCli = (options: Pick<LocalOptions, 'cli' | 'stdio'>, args: string[], node: string[] = []) =>
+  spawn(process.execPath, [...node, options.cli ?? SOURCE_CLI, ...args], { stdio: options.stdio ?? 'inherit' });
+
+/** Starts `chaosrun controller` alone (the bench restarts it this way after a SIGKILL). */
+export function spawnController(kubeconfig: string, options: Pick<LocalOptions, 'cli' | 'stdio' | 'metricsPort'>, extraArgs: string[] = []): ChildProcess {
+  // As the chart runs it (NODE_OPTIONS): a smaller young generation keeps the controller's RSS down.
+  return spawnCli(options, ['controller', '--kubeconfig', kubeconfig, '--metrics-bind', '127.0.0.1', '--metrics-port', String(options.metricsPort ?? 8080), ...extraArgs], [CONTROLLER_NODE_OPTIONS]);
+}
+
 export function spawnOperator(kubeconfig: string, options: LocalOptions, extraControllerArgs: string[] = []): ChildProcess[] {
-  const cli = (args: string[], node: string[] = []) => spawn(process.execPath, [...node, options.cli ?? SOURCE_CLI, ...args], { stdio: options.stdio ?? 'inherit' });
   return [
-    // As the chart runs it (NODE_OPTIONS): a smaller young generation keeps the controller's RSS down.
-    cli(['controller', '--kubeconfig', kubeconfig, '--metrics-bind', '127.0.0.1', '--metrics-port', String(options.metricsPort ?? 8080), ...extraControllerArgs], [CONTROLLER_NODE_OPTIONS]),
-    cli(['signal-server', '--kubeconfig', kubeconfig, '--auth', 'none', '--bind', options.bind, '--port', String(options.port)]),
+    spawnController(kubeconfig, options, extraControllerArgs),
+    spawnCli(options, ['signal-server', '--kubeconfig', kubeconfig, '--auth', 'none', '--bind', options.bind, '--port', String(options.port)]),
   ];
 }
 
