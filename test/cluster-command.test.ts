@@ -6,7 +6,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { componentOrder, pidAlive, readState } from '../src/local/controlplane.ts';
+import { componentOrder, readState } from '../src/local/controlplane.ts';
+import { pidAlive } from '../src/local/pid.ts';
 import { repoRoot } from './helpers/env.ts';
 
 const cli = (args: string[]) => execFileSync(join(repoRoot, 'node_modules/.bin/node'), [join(repoRoot, 'src/cli.ts'), ...args],

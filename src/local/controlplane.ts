@@ -7,6 +7,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
 import { request } from 'node:https';
 import { freePort } from './free-port.ts';
+import { pidAlive } from './pid.ts';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensurePki } from './pki.ts';
@@ -58,9 +59,6 @@ function writeState(state: ClusterState): void {
   writeFileSync(statePath(state.dir), JSON.stringify(state, null, 2));
 }
 
-export function pidAlive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch { return false; }
-}
 
 export { freePort };
 

@@ -15,6 +15,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { pidAlive } from '../local/pid.ts';
 
 export type Log = (msg: string) => void;
 
@@ -53,9 +54,6 @@ const sysctls = ['net/ipv4/ip_forward', 'net/bridge/bridge-nf-call-iptables', 'n
 interface HostSnapshot { absent: string[]; sysctls: Record<string, string> }
 export interface NodeOwner { clusterDir: string; pids: Record<string, number> }
 
-export function pidAlive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch { return false; }
-}
 
 export function readOwner(): NodeOwner | undefined {
   try { return JSON.parse(readFileSync(ownerFile, 'utf8')) as NodeOwner; } catch { return undefined; }

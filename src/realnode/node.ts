@@ -16,9 +16,10 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../local/free-port.ts';
+import { pidAlive } from '../local/pid.ts';
 import {
   BRIDGE, NODE_IP, NODE_LABEL, NODE_NAME, NODE_TAINT, POD_CIDR, containerdSocket, hostPaths, liveOwnerOtherThan,
-  pidAlive, removeHostState, setUpNetwork, snapshotHost, stopPid, writeOwner, type Log,
+  removeHostState, setUpNetwork, snapshotHost, stopPid, writeOwner, type Log,
 } from './host.ts';
 import { nodeImageArchives, type BuiltImage } from './images.ts';
 

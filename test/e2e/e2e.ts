@@ -17,7 +17,7 @@ import { chartDir } from '../packaging/helm.ts';
 import { importImage, realNodePlacement } from '../../src/realnode/node.ts';
 import { buildOperatorImage } from '../../src/realnode/images.ts';
 import { NODE_TAINT, NODE_LABEL } from '../../src/realnode/host.ts';
-export { pidAlive } from '../../src/realnode/host.ts';
+export { pidAlive } from '../../src/local/pid.ts';
 import type { ChaosRun } from '../../src/api/types.ts';
 
 export { eventually };

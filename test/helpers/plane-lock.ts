@@ -5,10 +5,8 @@
 // The lock is a directory (mkdir is atomic) holding its owner's pid; a dead owner's lock is taken over.
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pidAlive } from '../../src/local/pid.ts';
 
-function alive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM'; }
-}
 
 /** Waits until this process holds `name` in `dir` (the plane's directory); returns the release. */
 export async function lockPlane(dir: string, name: string, timeoutMs = 600_000): Promise<() => void> {
@@ -24,7 +22,7 @@ export async function lockPlane(dir: string, name: string, timeoutMs = 600_000):
     }
     let owner = NaN;
     try { owner = Number(readFileSync(join(path, 'pid'), 'utf8')); } catch { /* being written or removed */ }
-    if (Number.isInteger(owner) && owner > 0 && !alive(owner)) rmSync(path, { recursive: true, force: true });
+    if (Number.isInteger(owner) && owner > 0 && !pidAlive(owner)) rmSync(path, { recursive: true, force: true });
     if (Date.now() > deadline) throw new Error(`the test plane's ${name} lock is still held by pid ${owner} after ${timeoutMs / 1000} s`);
     await new Promise((r) => setTimeout(r, 250));
   }
