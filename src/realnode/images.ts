@@ -21,14 +21,15 @@
 // by what went into it, so a warm machine re-imports instead of rebuilding.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, symlinkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { chmodSync, existsSync, symlinkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cacheRoot, cachedArtefact, isTarArchive } from '../local/cache.ts';
 import type { Log } from './host.ts';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../..');
-export const cacheDir = join(process.env.CHAOSRUN_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'chaosrun-operator'), 'images');
+export const cacheDir = join(cacheRoot(), 'images');
 const storageRoot = join(cacheDir, 'buildah');
 const runRoot = '/run/chaosrun-buildah';
 
@@ -89,26 +90,38 @@ function nodeBinary(): string {
 /** A Debian bookworm minbase root filesystem (tar) from Debian's packages, made once by mmdebstrap. */
 function bookwormRootfs(log: Log): string {
   const tar = join(cacheDir, 'bookworm-minbase.tar');
-  if (existsSync(tar)) return tar;
-  mkdirSync(cacheDir, { recursive: true });
-  const started = Date.now();
-  log('images: making a Debian bookworm root filesystem with mmdebstrap (once, about a minute) ...');
-  const r = spawnSync('mmdebstrap', ['--variant=minbase', '--include=ca-certificates', 'bookworm', `${tar}.tmp`],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  if (r.status !== 0) throw new Error(`mmdebstrap failed (exit ${r.status}):\n${r.stderr.split('\n').slice(-15).join('\n')}`);
-  execFileSync('mv', [`${tar}.tmp`, tar]);
-  log(`images: bookworm root filesystem ready (${((Date.now() - started) / 1000).toFixed(0)}s)`);
-  return tar;
+  return cachedArtefact(tar, isTarArchive, log, () => {
+    mkdirSync(cacheDir, { recursive: true });
+    const started = Date.now();
+    log('images: making a Debian bookworm root filesystem with mmdebstrap (once, about a minute) ...');
+    // mmdebstrap picks its output format from the target's name unless told: the temporary name
+    // ends in .tar and the format is named too, so a tar is what gets written (a name like
+    // `x.tar.tmp` made a directory, which a fresh machine then failed to untar).
+    const tmp = `${tar.slice(0, -'.tar'.length)}.partial.tar`;
+    rmSync(tmp, { recursive: true, force: true });
+    const r = spawnSync('mmdebstrap', ['--variant=minbase', '--format=tar', '--include=ca-certificates', 'bookworm', tmp],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    if (r.status !== 0) throw new Error(`mmdebstrap failed (exit ${r.status}):\n${r.stderr.split('\n').slice(-15).join('\n')}`);
+    if (!isTarArchive(tmp)) throw new Error(`mmdebstrap wrote ${tmp}, which is not a tar archive`);
+    renameSync(tmp, tar);
+    log(`images: bookworm root filesystem ready (${((Date.now() - started) / 1000).toFixed(0)}s)`);
+  });
 }
 
 /** npm from the npm registry (a registry package, not a download of a toolchain), unpacked once. */
 function npmPackage(log: Log): string {
   const dir = join(cacheDir, `npm-${NPM_VERSION}`);
-  if (existsSync(join(dir, 'package/bin/npm-cli.js'))) return join(dir, 'package');
-  mkdirSync(dir, { recursive: true });
-  log(`images: fetching npm ${NPM_VERSION} from the npm registry ...`);
-  const file = execFileSync('npm', ['pack', `npm@${NPM_VERSION}`, '--silent', '--pack-destination', dir], { encoding: 'utf8' }).trim().split('\n').pop()!;
-  execFileSync('tar', ['-xzf', join(dir, file), '-C', dir]);
+  const hasCli: (d: string) => string | undefined = (d) => (existsSync(join(d, 'package/bin/npm-cli.js')) ? undefined : 'no package/bin/npm-cli.js');
+  cachedArtefact(dir, hasCli, log, () => {
+    log(`images: fetching npm ${NPM_VERSION} from the npm registry ...`);
+    const tmp = `${dir}.partial`;
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(tmp, { recursive: true });
+    const file = execFileSync('npm', ['pack', `npm@${NPM_VERSION}`, '--silent', '--pack-destination', tmp], { encoding: 'utf8' }).trim().split('\n').pop()!;
+    execFileSync('tar', ['-xzf', join(tmp, file), '-C', tmp]);
+    if (hasCli(tmp)) throw new Error(`npm pack npm@${NPM_VERSION} unpacked without bin/npm-cli.js`);
+    renameSync(tmp, dir);
+  });
   return join(dir, 'package');
 }
 
@@ -225,7 +238,11 @@ export interface BuiltImage { name: string; archive: string; seconds: number; ca
 export function buildOperatorImage(log: Log, name = OPERATOR_IMAGE): BuiltImage {
   const key = contextKey();
   const archive = join(cacheDir, `operator-${key}.tar`);
-  if (existsSync(archive)) return { name, archive, seconds: 0, cached: true };
+  if (existsSync(archive)) {
+    const why = isTarArchive(archive);
+    if (why === undefined) return { name, archive, seconds: 0, cached: true };
+    log(`cache: ${archive} is unusable (${why}); rebuilding it`);
+  }
   ensureBaseImages(log);
   const started = Date.now();
   log(`images: building ${name} from the Dockerfile with buildah ...`);
@@ -260,9 +277,13 @@ export function tidyBuildStorage(): void {
 
 /** Writes an image from buildah's storage as a docker-archive tar carrying its tag. */
 export function exportArchive(name: string, archive: string): string {
-  rmSync(archive, { force: true });
-  buildah(['push', '--quiet', name, `docker-archive:${archive}.tmp:${name}`]);
-  execFileSync('mv', [`${archive}.tmp`, archive]);
+  rmSync(archive, { recursive: true, force: true });
+  const tmp = `${archive}.partial`;
+  rmSync(tmp, { recursive: true, force: true });
+  buildah(['push', '--quiet', name, `docker-archive:${tmp}:${name}`]);
+  const why = isTarArchive(tmp);
+  if (why) throw new Error(`buildah push of ${name} wrote an unusable archive ${tmp} (${why})`);
+  renameSync(tmp, archive);
   return archive;
 }
 
@@ -272,7 +293,7 @@ export function nodeImageArchives(nodeBinDir: string, log: Log): string[] {
   const archives = [PAUSE_IMAGE, BUSYBOX_IMAGE].map((name) => {
     const key = imageLabel(name, 'dev.chaosrun.key')!;
     const archive = join(cacheDir, `${name.replace(/[^a-z0-9.]+/gi, '_')}-${key}.tar`);
-    return existsSync(archive) ? archive : exportArchive(name, archive);
+    return cachedArtefact(archive, isTarArchive, log, () => exportArchive(name, archive));
   });
   tidyBuildStorage();
   return archives;

@@ -17,6 +17,10 @@ mkdir -p "$bin"
 exec 9>"$cache/.build.lock"
 flock 9
 
+# How each binary says its version; a binary that cannot is not used from the cache.
+version_flag() { case "$1" in kubectl) echo "version --client";; helm) echo "version --short";; pause) echo "-v";; *) echo "--version";; esac; }
+runs() { local f=$1 n; n=$(basename "${f%.tmp}"); [ -x "$f" ] && [ -s "$f" ] && timeout 20 "$f" $(version_flag "$n") >/dev/null 2>&1; }
+
 export CGO_ENABLED=0 GOFLAGS=-mod=mod
 k8s="$(cd "$here/kube" && go list -m -f '{{.Version}}' k8s.io/kubernetes)"
 [ -n "$k8s" ] || { echo "build-node.sh: cannot read the pinned k8s.io/kubernetes version" >&2; exit 1; }
@@ -27,21 +31,32 @@ ldflags="-s -w -X $vpkg.gitVersion=$k8s -X $vpkg.gitMajor=$major -X $vpkg.gitMin
 
 build() { # name package
   local name=$1 pkg=$2
-  if [ -x "$bin/$name" ]; then return 0; fi
+  if [ -e "$bin/$name" ]; then
+    # A cached binary is used only if it runs; a truncated or foreign file is rebuilt.
+    if runs "$bin/$name"; then return 0; fi
+    echo "cache: $bin/$name does not run (\`$name $(version_flag "$name")\` failed); rebuilding it" >&2
+    rm -f "$bin/$name"
+  fi
   local start=$SECONDS
   echo "real node: building $name ($pkg) ..." >&2
   (cd "$here/kube" && go build -trimpath -ldflags "$ldflags" -o "$bin/$name.tmp" "$pkg")
+  runs "$bin/$name.tmp" || { echo "$0: the new $name does not run ($(version_flag "$name"))" >&2; exit 1; }
   mv "$bin/$name.tmp" "$bin/$name"
   echo "real node: built $name in $((SECONDS - start))s" >&2
 }
 
 build kubelet k8s.io/kubernetes/cmd/kubelet
 build kube-proxy k8s.io/kubernetes/cmd/kube-proxy
-if [ ! -x "$bin/pause" ]; then
+if [ -e "$bin/pause" ] && ! runs "$bin/pause"; then
+  echo "cache: $bin/pause does not run (pause -v failed); rebuilding it" >&2
+  rm -f "$bin/pause"
+fi
+if [ ! -e "$bin/pause" ]; then
   src="$(cd "$here/kube" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)/build/pause/linux/pause.c"
   echo "real node: compiling pause from $src" >&2
   cc -Os -static -DVERSION="$k8s" -o "$bin/pause.tmp" "$src"
   strip "$bin/pause.tmp" 2>/dev/null || true
+  runs "$bin/pause.tmp" || { echo "$0: the new pause does not run (-v)" >&2; exit 1; }
   mv "$bin/pause.tmp" "$bin/pause"
 fi
 echo "$k8s" > "$cache/kubernetes-version"

@@ -26,14 +26,24 @@ minor="$(echo "$k8s" | cut -d. -f2)"
 vpkg=k8s.io/component-base/version
 kube_ldflags="-s -w -X $vpkg.gitVersion=$k8s -X $vpkg.gitMajor=$major -X $vpkg.gitMinor=$minor -X $vpkg.gitTreeState=clean -X $vpkg.buildDate=1970-01-01T00:00:00Z"
 
+# How each binary says its version; a binary that cannot is not used from the cache.
+version_flag() { case "$1" in kubectl) echo "version --client";; helm) echo "version --short";; pause) echo "-v";; *) echo "--version";; esac; }
+runs() { local f=$1 n; n=$(basename "${f%.tmp}"); [ -x "$f" ] && [ -s "$f" ] && timeout 20 "$f" $(version_flag "$n") >/dev/null 2>&1; }
+
 export CGO_ENABLED=0 GOFLAGS=-mod=mod
 
 build() { # name module-dir package [ldflags]
   local name=$1 dir=$2 pkg=$3 ldflags=${4:--s -w}
-  if [ -x "$bin/$name" ]; then return 0; fi
+  if [ -e "$bin/$name" ]; then
+    # A cached binary is used only if it runs; a truncated or foreign file is rebuilt.
+    if runs "$bin/$name"; then return 0; fi
+    echo "cache: $bin/$name does not run (\`$name $(version_flag "$name")\` failed); rebuilding it" >&2
+    rm -f "$bin/$name"
+  fi
   local start=$SECONDS
   echo "control plane: building $name ($pkg) ..." >&2
   (cd "$here/$dir" && go build -trimpath -ldflags "$ldflags" -o "$bin/$name.tmp" "$pkg")
+  runs "$bin/$name.tmp" || { echo "$0: the new $name does not run ($(version_flag "$name"))" >&2; exit 1; }
   mv "$bin/$name.tmp" "$bin/$name"
   echo "control plane: built $name in $((SECONDS - start))s" >&2
 }
