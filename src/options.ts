@@ -7,6 +7,7 @@
 // commander would add a dependency to the operator image and its own help layout and exit handling
 // for the same result.
 import { parseArgs } from 'node:util';
+import { isSetupError } from './local/setup-step.ts';
 
 export interface OptionSpec {
   type: 'string' | 'boolean';
@@ -101,7 +102,8 @@ export function defineCommand<T extends OptionSpecs>(spec: CommandSpec<T>): Comm
         const { values, positionals } = parseOptions(args, spec.options, spec.positionals ?? false);
         return await spec.run(values, positionals);
       } catch (err) {
-        console.error(`${spec.name}: ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}`);
+        // A set-up failure (building, installing, starting the plane) has its own form, naming its log.
+        console.error(isSetupError(err) ? `chaosrun: ${err.message}` : `${spec.name}: ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}`);
         return 1;
       }
     },

@@ -15,6 +15,7 @@ import { join, resolve } from 'node:path';
 import { clusterDown, clusterUp } from '../src/local/controlplane.ts';
 import { hostLeftovers } from '../src/realnode/host.ts';
 import { realNodePrecondition } from '../src/realnode/node.ts';
+import { setupFailureLine } from '../src/local/setup-step.ts';
 import { staleNodeIsCleared } from './helpers/stale-node.ts';
 
 const root = resolve(import.meta.dirname, '..');
@@ -31,7 +32,11 @@ const noRealNode = !e2ePatterns.length ? undefined
 const realNode = e2ePatterns.length > 0 && !noRealNode;
 
 const started = Date.now();
-const { state, alreadyRunning } = await clusterUp(dir, (m) => console.error(m), { realNode });
+// A set-up failure is one line naming its log, never a stack trace (the newcomer's first command).
+const { state, alreadyRunning } = await clusterUp(dir, (m) => console.error(m), { realNode }).catch((err: unknown) => {
+  console.error(setupFailureLine(err, 'npm-test'));
+  process.exit(1);
+});
 console.error(`test control plane ${alreadyRunning ? 'reused' : 'started'} (${((Date.now() - started) / 1000).toFixed(1)}s): ${state.server}${state.realNode ? `, real node ${state.realNode.name}` : ''}`);
 
 interface Tally { pass: number; fail: number; skipped: number; code: number }

@@ -11,6 +11,7 @@ import { pidAlive } from './pid.ts';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensurePki } from './pki.ts';
+import { runBuildScript, setupStep } from './setup-step.ts';
 import { KubeClient, loadKubeConfig } from '../kube/client.ts';
 import { applyCrds } from '../kube/crds.ts';
 import { NODE_IP, SERVICE_CIDR, readOwner, removeHostState } from '../realnode/host.ts';
@@ -41,10 +42,8 @@ type Log = (msg: string) => void;
 
 /** Runs the build script (a no-op when the cache is warm) and returns the directory of the binaries. */
 export function buildBinaries(log: Log = () => {}): string {
-  const script = join(repoRoot, 'test/controlplane/build.sh');
   const started = Date.now();
-  const out = execFileSync('bash', [script], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
-  const bin = out.trim().split('\n').pop()!;
+  const bin = runBuildScript(join(repoRoot, 'test/controlplane/build.sh'), 'building the control plane binaries', 'controlplane-build');
   log(`control plane binaries ready in ${bin} (${((Date.now() - started) / 1000).toFixed(1)}s)`);
   return bin;
 }
@@ -201,6 +200,10 @@ export async function clusterUp(dir = defaultClusterDir, log: Log = () => {}, op
     await installCrds(running.kubeconfig);
     return { state: running, alreadyRunning: true };
   }
+  return setupStep(`starting the local control plane in ${dir}`, 'cluster-up', () => startPlane(dir, log, options));
+}
+
+async function startPlane(dir: string, log: Log, options: UpOptions): Promise<UpResult> {
   if (readState(dir)) {
     log('found a stale local control plane; cleaning it up');
     await clusterDown(dir);

@@ -21,11 +21,12 @@
 // by what went into it, so a warm machine re-imports instead of rebuilding.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, symlinkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, closeSync, openSync, existsSync, symlinkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cacheRoot, cachedArtefact, isTarArchive } from '../local/cache.ts';
+import { SetupError, lastLine, setupLog } from '../local/setup-step.ts';
 import type { Log } from './host.ts';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -54,10 +55,11 @@ function buildah(args: string[], opts: { log?: string; input?: string } = {}): s
   mkdirSync(storageRoot, { recursive: true });
   const full = ['--root', storageRoot, '--runroot', runRoot, '--storage-driver', 'overlay', ...args];
   const r = spawnSync('buildah', full, { encoding: 'utf8', input: opts.input, maxBuffer: 64 << 20 });
-  if (opts.log) writeFileSync(opts.log, `$ buildah ${full.join(' ')}\n${r.stdout}${r.stderr}`, { flag: 'a' });
+  const log = opts.log ?? setupLog('images');
+  appendFileSync(log, `$ buildah ${full.join(' ')}\n${r.stdout ?? ''}${r.stderr ?? ''}`);
   if (r.status !== 0) {
-    const tail = `${r.stdout}${r.stderr}`.trimEnd().split('\n').slice(-20).join('\n');
-    throw new Error(`buildah ${args[0]} failed (exit ${r.status ?? r.signal}):\n${tail}`);
+    const why = r.error ? r.error.message : lastLine(`${r.stdout}${r.stderr}`);
+    throw new SetupError(`building images with buildah (buildah ${args[0]})`, why, log);
   }
   return r.stdout.trim();
 }
@@ -99,10 +101,15 @@ function bookwormRootfs(log: Log): string {
     // `x.tar.tmp` made a directory, which a fresh machine then failed to untar).
     const tmp = `${tar.slice(0, -'.tar'.length)}.partial.tar`;
     rmSync(tmp, { recursive: true, force: true });
+    const logFile = setupLog('rootfs');
+    const fd = openSync(logFile, 'w');
     const r = spawnSync('mmdebstrap', ['--variant=minbase', '--format=tar', '--include=ca-certificates', 'bookworm', tmp],
-      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    if (r.status !== 0) throw new Error(`mmdebstrap failed (exit ${r.status}):\n${r.stderr.split('\n').slice(-15).join('\n')}`);
-    if (!isTarArchive(tmp)) throw new Error(`mmdebstrap wrote ${tmp}, which is not a tar archive`);
+      { stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+    const what = 'making the Debian bookworm root filesystem (mmdebstrap)';
+    if (r.status !== 0) throw new SetupError(what, r.error?.message ?? lastLine(readFileSync(logFile, 'utf8')), logFile);
+    const why = isTarArchive(tmp);
+    if (why) throw new SetupError(what, `mmdebstrap wrote ${tmp}, which is ${why}`, logFile);
     renameSync(tmp, tar);
     log(`images: bookworm root filesystem ready (${((Date.now() - started) / 1000).toFixed(0)}s)`);
   });
@@ -246,7 +253,7 @@ export function buildOperatorImage(log: Log, name = OPERATOR_IMAGE): BuiltImage 
   ensureBaseImages(log);
   const started = Date.now();
   log(`images: building ${name} from the Dockerfile with buildah ...`);
-  const buildLog = join(cacheDir, 'operator-build.log');
+  const buildLog = setupLog('operator-image');
   writeFileSync(buildLog, '');
   // --network host: the build stage's `npm ci` reaches the npm registry as this machine does.
   buildah(['bud', '--pull=never', '--layers', '--isolation', 'oci', '--network', 'host', '--format', 'docker',

@@ -17,6 +17,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync
 import { join } from 'node:path';
 import { freePort } from '../local/free-port.ts';
 import { pidAlive } from '../local/pid.ts';
+import { SetupError, lastLine, runBuildScript, setupLog } from '../local/setup-step.ts';
 import {
   BRIDGE, NODE_IP, NODE_LABEL, NODE_NAME, NODE_TAINT, POD_CIDR, containerdSocket, hostPaths, liveOwnerOtherThan,
   removeHostState, setUpNetwork, snapshotHost, stopPid, writeOwner, type Log,
@@ -52,24 +53,30 @@ function has(probe: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${probe}`], { stdio: 'ignore' }).status === 0;
 }
 
-/** Installs the Debian packages the node needs that are missing (apt-get, with its progress on stderr). */
+/** Installs the Debian packages the node needs that are missing (apt-get; its output goes to a log). */
 export function ensurePackages(log: Log): void {
   const missing = [...new Set(Object.entries(requiredPackages).filter(([probe]) => !has(probe)).map(([, pkg]) => pkg))];
   if (!missing.length) return;
-  if (!has('apt-get')) throw new Error(`the real node needs these Debian packages: ${missing.join(' ')} (no apt-get here to install them)`);
+  const what = `installing the real node's Debian packages (${missing.join(' ')})`;
+  const logFile = setupLog('apt');
+  if (!has('apt-get')) throw new SetupError(what, 'there is no apt-get here to install them', logFile);
   const started = Date.now();
   log(`real node: installing Debian packages: ${missing.join(' ')} ...`);
+  writeFileSync(logFile, '');
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  execFileSync('apt-get', ['update', '-q'], { stdio: ['ignore', 'ignore', 'inherit'], env });
-  execFileSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing], { stdio: ['ignore', 'ignore', 'inherit'], env });
+  for (const args of [['update', '-q'], ['install', '-y', '-q', '--no-install-recommends', ...missing]]) {
+    const fd = openSync(logFile, 'a');
+    const r = spawnSync('apt-get', args, { stdio: ['ignore', fd, fd], env });
+    closeSync(fd);
+    if (r.status !== 0) throw new SetupError(what, `apt-get ${args[0]} failed: ${lastLine(readFileSync(logFile, 'utf8'))}`, logFile);
+  }
   log(`real node: packages installed (${((Date.now() - started) / 1000).toFixed(0)}s)`);
 }
 
 /** Builds kubelet, kube-proxy and pause (a no-op when cached) and returns their directory. */
 export function buildNodeBinaries(repoRoot: string, log: Log): string {
   const started = Date.now();
-  const out = execFileSync('bash', [join(repoRoot, 'test/controlplane/build-node.sh')], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
-  const bin = out.trim().split('\n').pop()!;
+  const bin = runBuildScript(join(repoRoot, 'test/controlplane/build-node.sh'), "building the real node's binaries", 'node-build');
   log(`real node: binaries ready in ${bin} (${((Date.now() - started) / 1000).toFixed(1)}s)`);
   return bin;
 }

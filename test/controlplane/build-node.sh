@@ -7,8 +7,11 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-command -v go >/dev/null || { echo "build-node.sh: Go is required to build the kubelet (https://go.dev)" >&2; exit 1; }
-command -v cc >/dev/null || { echo "build-node.sh: a C compiler (cc) is required to build the pause binary" >&2; exit 1; }
+# The compilers' own output goes to this log (the caller names it); progress goes to stderr.
+log="${CHAOSRUN_SETUP_LOG:-/dev/null}"
+fail() { echo "build-node.sh: $*" >&2; echo "build-node.sh: $*" >>"$log"; exit 1; }
+command -v go >/dev/null || fail "Go is required to build the kubelet (https://go.dev)"
+command -v cc >/dev/null || fail "a C compiler (cc) is required to build the pause binary"
 
 key="$( (go env GOVERSION; cat "$here/kube/go.mod" "$here/kube/go.sum" "$here/build-node.sh") | sha256sum | cut -c1-16)"
 cache="${CHAOSRUN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/chaosrun-operator}/node/$key"
@@ -22,8 +25,8 @@ version_flag() { case "$1" in kubectl) echo "version --client";; helm) echo "ver
 runs() { local f=$1 n; n=$(basename "${f%.tmp}"); [ -x "$f" ] && [ -s "$f" ] && timeout 20 "$f" $(version_flag "$n") >/dev/null 2>&1; }
 
 export CGO_ENABLED=0 GOFLAGS=-mod=mod
-k8s="$(cd "$here/kube" && go list -m -f '{{.Version}}' k8s.io/kubernetes)"
-[ -n "$k8s" ] || { echo "build-node.sh: cannot read the pinned k8s.io/kubernetes version" >&2; exit 1; }
+k8s="$(cd "$here/kube" && go list -m -f '{{.Version}}' k8s.io/kubernetes 2>>"$log")"
+[ -n "$k8s" ] || fail "cannot read the pinned k8s.io/kubernetes version"
 major="${k8s#v}"; major="${major%%.*}"
 minor="$(echo "$k8s" | cut -d. -f2)"
 vpkg=k8s.io/component-base/version
@@ -39,8 +42,9 @@ build() { # name package
   fi
   local start=$SECONDS
   echo "real node: building $name ($pkg) ..." >&2
-  (cd "$here/kube" && go build -trimpath -ldflags "$ldflags" -o "$bin/$name.tmp" "$pkg")
-  runs "$bin/$name.tmp" || { echo "$0: the new $name does not run ($(version_flag "$name"))" >&2; exit 1; }
+  (cd "$here/kube" && go build -trimpath -ldflags "$ldflags" -o "$bin/$name.tmp" "$pkg" >>"$log" 2>&1) \
+    || fail "go build $pkg failed: $(tail -n 1 "$log")"
+  runs "$bin/$name.tmp" || fail "the new $name does not run ($(version_flag "$name"))"
   mv "$bin/$name.tmp" "$bin/$name"
   echo "real node: built $name in $((SECONDS - start))s" >&2
 }
@@ -52,11 +56,11 @@ if [ -e "$bin/pause" ] && ! runs "$bin/pause"; then
   rm -f "$bin/pause"
 fi
 if [ ! -e "$bin/pause" ]; then
-  src="$(cd "$here/kube" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)/build/pause/linux/pause.c"
+  src="$(cd "$here/kube" && go list -m -f '{{.Dir}}' k8s.io/kubernetes 2>>"$log")/build/pause/linux/pause.c"
   echo "real node: compiling pause from $src" >&2
-  cc -Os -static -DVERSION="$k8s" -o "$bin/pause.tmp" "$src"
+  cc -Os -static -DVERSION="$k8s" -o "$bin/pause.tmp" "$src" >>"$log" 2>&1 || fail "cc pause.c failed: $(tail -n 1 "$log")"
   strip "$bin/pause.tmp" 2>/dev/null || true
-  runs "$bin/pause.tmp" || { echo "$0: the new pause does not run (-v)" >&2; exit 1; }
+  runs "$bin/pause.tmp" || fail "the new pause does not run (-v)"
   mv "$bin/pause.tmp" "$bin/pause"
 fi
 echo "$k8s" > "$cache/kubernetes-version"

@@ -7,7 +7,10 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-command -v go >/dev/null || { echo "build.sh: Go is required to build the local control plane (https://go.dev)" >&2; exit 1; }
+# The compilers' own output goes to this log (the caller names it); progress goes to stderr.
+log="${CHAOSRUN_SETUP_LOG:-/dev/null}"
+fail() { echo "build.sh: $*" >&2; echo "build.sh: $*" >>"$log"; exit 1; }
+command -v go >/dev/null || fail "Go is required to build the local control plane (https://go.dev)"
 
 key="$( (go env GOVERSION; cat "$here"/*/go.mod "$here"/*/go.sum "$here/build.sh") | sha256sum | cut -c1-16)"
 cache="${CHAOSRUN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/chaosrun-operator}/controlplane/$key"
@@ -18,9 +21,9 @@ exec 9>"$cache/.build.lock"
 flock 9
 
 # The Kubernetes version the binaries report: read from the pinned module, never typed twice.
-modversion() { (cd "$here/$1" && GOFLAGS=-mod=mod go list -m -f '{{.Version}}' "$2"); }
+modversion() { (cd "$here/$1" && GOFLAGS=-mod=mod go list -m -f '{{.Version}}' "$2" 2>>"$log"); }
 k8s="$(modversion kube k8s.io/kubernetes)"
-[ -n "$k8s" ] || { echo "build.sh: cannot read the pinned k8s.io/kubernetes version" >&2; exit 1; }
+[ -n "$k8s" ] || fail "cannot read the pinned k8s.io/kubernetes version"
 major="${k8s#v}"; major="${major%%.*}"
 minor="$(echo "$k8s" | cut -d. -f2)"
 vpkg=k8s.io/component-base/version
@@ -42,8 +45,9 @@ build() { # name module-dir package [ldflags]
   fi
   local start=$SECONDS
   echo "control plane: building $name ($pkg) ..." >&2
-  (cd "$here/$dir" && go build -trimpath -ldflags "$ldflags" -o "$bin/$name.tmp" "$pkg")
-  runs "$bin/$name.tmp" || { echo "$0: the new $name does not run ($(version_flag "$name"))" >&2; exit 1; }
+  (cd "$here/$dir" && go build -trimpath -ldflags "$ldflags" -o "$bin/$name.tmp" "$pkg" >>"$log" 2>&1) \
+    || fail "go build $pkg failed: $(tail -n 1 "$log")"
+  runs "$bin/$name.tmp" || fail "the new $name does not run ($(version_flag "$name"))"
   mv "$bin/$name.tmp" "$bin/$name"
   echo "control plane: built $name in $((SECONDS - start))s" >&2
 }
