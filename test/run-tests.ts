@@ -32,6 +32,7 @@ const noRealNode = !e2ePatterns.length ? undefined
 const realNode = e2ePatterns.length > 0 && !noRealNode;
 
 const started = Date.now();
+const secondsSince = (t: number) => ((Date.now() - t) / 1000).toFixed(0);
 // A set-up failure is one line naming its log, never a stack trace (the newcomer's first command).
 const { state, alreadyRunning } = await clusterUp(dir, (m) => console.error(m), { realNode }).catch((err: unknown) => {
   console.error(setupFailureLine(err, 'npm-test'));
@@ -62,6 +63,8 @@ function runPass(patterns: string[], concurrency: number, extraArgs: string[] = 
   });
 }
 
+const setupSeconds = secondsSince(started);
+const testsStarted = Date.now();
 const tallies: Tally[] = [];
 if (otherPatterns.length) tallies.push(await runPass(otherPatterns, 3));
 if (e2ePatterns.length && realNode) {
@@ -100,5 +103,8 @@ const pass = tallies.reduce((n, t) => n + t.pass, 0) + (checkedHost ? Number(!te
 const fail = tallies.reduce((n, t) => n + t.fail, 0) + Number(teardownFailed) + Number(recoveryFailed);
 const skipped = tallies.reduce((n, t) => n + t.skipped, 0);
 const failedRun = tallies.some((t) => t.code !== 0) || teardownFailed || recoveryFailed;
+const ciStarted = Number(process.env.CHAOSRUN_CI_STARTED) * 1000;
+console.log(`\ntimes: set-up ${setupSeconds}s (plane${realNode ? ', real node, images' : ''}; built or reused), tests ${secondsSince(testsStarted)}s`
+  + `${ciStarted ? `, CI total ${secondsSince(ciStarted)}s (npm ci included)` : ''}`);
 console.log(`\ntests: ${pass} passed, ${fail} failed${skipped ? `, ${skipped} skipped` : ''}`);
 process.exit(failedRun ? 1 : 0);

@@ -32,7 +32,9 @@ import type { Log } from './host.ts';
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../..');
 export const cacheDir = join(cacheRoot(), 'images');
 const storageRoot = join(cacheDir, 'buildah');
-const runRoot = '/run/chaosrun-buildah';
+// One run root per storage: containers/storage keeps its locks and mount records there, and two
+// caches (a developer's and CI's empty one) must not share them.
+const runRoot = `/run/chaosrun-buildah-${createHash('sha256').update(storageRoot).digest('hex').slice(0, 12)}`;
 
 /** The names the Dockerfile's FROM lines use, as buildah spells them fully. */
 export const NODE_BASE = 'docker.io/library/node:24-bookworm-slim';

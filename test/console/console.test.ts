@@ -97,7 +97,9 @@ describe('the console', () => {
   it('draws a run\'s timeline to scale: one bar per step coloured by result, waits between them', async () => {
     await page.click(`a[href="#/runs/${ns}/game-day"]`);
     // warm-up (2s) succeeds, kill-pods (3s) fails, recover starts: at least three bars, one failed.
-    await page.locator('.tl-step.tl-failed').waitFor({ timeout: 30_000 });
+    // The first failed bar (kill-pods of iteration 1): by the time it is drawn the run may be in its
+    // second iteration with a second one, and a bare locator would match both.
+    await page.locator('.tl-step.tl-failed').first().waitFor({ timeout: 30_000 });
     await page.locator('.tl-step').nth(2).waitFor({ timeout: 30_000 });
     const bars = await page.locator('.tl-step rect').evaluateAll((rects) => rects.map((r) => ({
       x: Number(r.getAttribute('x')), w: Number(r.getAttribute('width')),
