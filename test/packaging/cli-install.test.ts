@@ -118,6 +118,8 @@ describe('chaosrun where users run it', { concurrency: false }, () => {
     assert.match(listing, /^package\/dist\/cli\.js$/m);
     assert.match(listing, /^package\/bin\/kubectl-chaosrun\.js$/m);
     assert.doesNotMatch(listing, /^package\/(src|test)\//m, 'no sources or tests in the tarball');
+    // The packed README links into docs/: the reference travels with it.
+    for (const doc of readdirSync(join(repoRoot, 'docs')).filter((f) => f.endsWith('.md'))) assert.match(listing, new RegExp(`^package/docs/${doc.replace('.', '\\.')}$`, 'm'));
     for (const asset of ['index.html', 'app.js', 'app.css', 'favicon.svg']) assert.match(listing, new RegExp(`^package/dist/console/ui/${asset.replace('.', '\\.')}$`, 'm'));
     const prefix = join(packs, 'global');
     const install = await run('npm', ['install', '-g', '--prefer-offline', '--no-audit', '--no-fund', '--prefix', prefix, join(work, tarball)], supported);

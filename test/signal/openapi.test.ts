@@ -4,16 +4,17 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { cacheRoot } from '../../src/local/cache.ts';
 import { ROUTES } from '../../src/signal/app.ts';
 import { openApiDocument } from '../../src/signal/openapi.ts';
 import { chaosRunAccountToken, testEnv } from '../helpers/env.ts';
 import { call, idleRun, setPhase, testSignalServer } from './helpers.ts';
 
 const SCHEMATHESIS = '4.32.5';
-const venv = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'chaosrun-operator', `venv-schemathesis-${SCHEMATHESIS}`);
+const venv = join(cacheRoot(), `venv-schemathesis-${SCHEMATHESIS}`);
 const sh = promisify(execFile);
 
 /** Installs schemathesis once into a cached venv; a failed install fails the test, it never skips it. */
