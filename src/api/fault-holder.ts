@@ -1,0 +1,54 @@
+// The contract between a lasting fault's step and the node agents that hold it. A leaf: it imports
+// nothing of ours.
+//
+// A step of a lasting kind (network today) runs one pod, the *holder*, for the step's duration. Its pod
+// template carries LABEL_FAULT (the kind) and ANNOTATION_FAULT (what to inject, written by the Job
+// renderer); once running, the holder picks its target pods and writes them to its own pod as
+// ANNOTATION_FAULT_TARGETS. A node agent holds the fault on the targets on its node while, and only
+// while, the holder pod is Running (not deleted, not finished) and its run's signal is RUN. So every
+// way a step can end (its duration, STOP, PAUSE, its timeout, the dead-man switch, the Job or pod
+// deleted, the run deleted, the operator uninstalled) ends the holder or the signal, and with it the
+// fault; and an agent that is gone stops renewing, so the kernel ends the fault within its lease.
+export const LABEL_FAULT = 'chaosrun.dev/fault';
+export const ANNOTATION_FAULT = 'chaosrun.dev/fault';
+export const ANNOTATION_FAULT_TARGETS = 'chaosrun.dev/fault-targets';
+
+/** The default lease: a dead agent's fault ends within this many seconds (see docs/faults.md). */
+export const DEFAULT_LEASE_SECONDS = 4;
+
+export type FaultDirection = 'ingress' | 'egress' | 'both';
+export interface FaultPeer { cidr: string; ports?: number[] }
+export type NetworkEffect =
+  | { partition: Record<string, never> }
+  | { loss: { percent: number } }
+  | { bandwidth: { rate: string } };
+
+/** ANNOTATION_FAULT: what the agents inject on each target. */
+export interface NetworkFaultSpec {
+  kind: 'network';
+  direction: FaultDirection;
+  to?: FaultPeer[];
+  effect: NetworkEffect;
+  leaseSeconds: number;
+}
+
+/** One entry of ANNOTATION_FAULT_TARGETS. */
+export interface FaultTargetRef { namespace: string; name: string; uid: string; node: string }
+
+/** Parses an annotation's JSON, or undefined when it is missing or not what it should be. */
+export function parseFaultSpec(text: string | undefined): NetworkFaultSpec | undefined {
+  if (!text) return undefined;
+  try {
+    const v = JSON.parse(text) as NetworkFaultSpec;
+    if (v?.kind !== 'network' || !['ingress', 'egress', 'both'].includes(v.direction) || typeof v.leaseSeconds !== 'number' || !v.effect) return undefined;
+    return v;
+  } catch { return undefined; }
+}
+
+export function parseFaultTargets(text: string | undefined): FaultTargetRef[] {
+  if (!text) return [];
+  try {
+    const v = JSON.parse(text) as FaultTargetRef[];
+    return Array.isArray(v) ? v.filter((t) => t && typeof t.uid === 'string' && typeof t.node === 'string' && typeof t.name === 'string') : [];
+  } catch { return []; }
+}
