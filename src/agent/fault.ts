@@ -7,8 +7,9 @@
 // process of ours is gone the elements expire and the fault ends by itself. The agent touches only
 // tables named with its prefix and a valid id, never a rule by position, and rebuilds a fault whole.
 //
-// `specHash` names everything the table's rules are made of (not the lease's timeouts), so a table found
-// with the wanted hash needs only its lease renewed, and one with another hash is rebuilt whole.
+// `specHash` names everything the table's rules are made of (not the lease's timeouts), so a table
+// found with the wanted hash needs only its lease renewed, and one with another hash gets its content
+// replaced whole.
 import { createHash } from 'node:crypto';
 
 export type Direction = 'ingress' | 'egress' | 'both';
@@ -52,7 +53,7 @@ export interface WantedFault {
 export interface FoundFault {
   id: string;
   netns: string;
-  /** Read back from the table's lease set comment; '' when it is missing or unreadable. */
+  /** Read back from the comment every rule of the table carries; '' when missing, unreadable or not the same on all. */
   specHash: string;
   /** The least time left on the lease's elements (0: all expired, the rules match nothing); absent: no lease could be read. */
   leaseExpiresInMs?: number;

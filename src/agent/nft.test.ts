@@ -2,42 +2,51 @@
 // proves the same scripts in real network namespaces).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { describeNftFailure, foundFromRuleset, renderTable, renewScript, revertScript, tableComment } from './nft.ts';
+import {
+  describeNftFailure, foundFromRuleset, recreateScript, renderTable, renewScript, revertScript, ruleComment, tableComment,
+} from './nft.ts';
 import { specHash, type Direction, type FaultAction, type Peer } from './fault.ts';
 import { mkFault } from '../../test/agent/fault-fixture.ts';
 
 describe('renderTable', () => {
-  it('partition, both directions, every address: the whole table in one transaction', () => {
+  it('partition, both directions, every address: the skeleton where missing, then its content replaced, in one script', () => {
     const w = mkFault();
-    const comment = `chaosrun hash=${specHash(w)} run=chaos/run-a step=cut-db`;
+    const c = `comment "chaosrun hash=${specHash(w)} run=chaos/run-a step=cut-db"`;
     assert.equal(renderTable(w), [
-      'table inet chaosrun_f1 {}',
-      'delete table inet chaosrun_f1',
       'table inet chaosrun_f1 {',
-      `\tcomment "${comment}"`,
+      '\tcomment "chaosrun fault=f1 run=chaos/run-a step=cut-db"',
       '\tset lease {',
       '\t\ttype ipv4_addr',
       '\t\tflags interval, timeout',
-      `\t\tcomment "${comment}"`,
-      '\t\telements = { 0.0.0.0/0 timeout 30s }',
       '\t}',
       '\tchain input {',
       '\t\ttype filter hook input priority filter - 10; policy accept;',
-      '\t\tiifname != "lo" ip saddr @lease goto ingress_fault',
-      '\t}',
-      '\tchain ingress_fault {',
-      '\t\tdrop',
       '\t}',
       '\tchain output {',
       '\t\ttype filter hook output priority filter - 10; policy accept;',
-      '\t\toifname != "lo" ip daddr @lease goto egress_fault',
+      '\t}',
+      '\tchain ingress_fault {',
       '\t}',
       '\tchain egress_fault {',
-      '\t\tdrop',
       '\t}',
       '}',
+      'flush chain inet chaosrun_f1 input',
+      'flush chain inet chaosrun_f1 ingress_fault',
+      'flush chain inet chaosrun_f1 output',
+      'flush chain inet chaosrun_f1 egress_fault',
+      'flush set inet chaosrun_f1 lease',
+      'add element inet chaosrun_f1 lease { 0.0.0.0/0 timeout 30s }',
+      `add rule inet chaosrun_f1 input iifname != "lo" ip saddr @lease goto ingress_fault ${c}`,
+      `add rule inet chaosrun_f1 ingress_fault drop ${c}`,
+      `add rule inet chaosrun_f1 output oifname != "lo" ip daddr @lease goto egress_fault ${c}`,
+      `add rule inet chaosrun_f1 egress_fault drop ${c}`,
       '',
     ].join('\n'));
+  });
+
+  it('recreateScript deletes the table and defines it again, in the same one script', () => {
+    const w = mkFault({ direction: 'egress' });
+    assert.equal(recreateScript(w), `table inet chaosrun_f1 {}\ndelete table inet chaosrun_f1\n${renderTable(w)}`);
   });
 
   const actions: Array<[string, FaultAction, string]> = [
@@ -66,40 +75,40 @@ describe('renderTable', () => {
       }, '10.0.0.0/8 timeout 30s, 172.16.0.0/12 timeout 30s, 192.168.0.0/16 timeout 30s'],
   ];
   const directions: Direction[] = ['ingress', 'egress', 'both'];
+  const skeleton = renderTable(mkFault()).split('\n').slice(0, 22).join('\n');
 
   for (const [actionName, action, verdict] of actions) {
     for (const [peerName, to, rules, elements] of peers) {
       for (const direction of directions) {
         it(`${actionName}, ${direction}, ${peerName}`, () => {
-          const script = renderTable(mkFault({ action, direction, ...(to ? { to } : {}) }));
-          const body = script.split('\n');
-          assert.deepEqual(body.slice(0, 3), ['table inet chaosrun_f1 {}', 'delete table inet chaosrun_f1', 'table inet chaosrun_f1 {']);
-          assert.ok(body.includes(`\t\telements = { ${elements} }`), script);
-          const chain = (name: string) => {
-            const at = body.indexOf(`\tchain ${name} {`);
-            return at < 0 ? undefined : body.slice(at + 1, body.indexOf('\t}', at)).map((l) => l.trim());
-          };
+          const w = mkFault({ action, direction, ...(to ? { to } : {}) });
+          const script = renderTable(w);
+          // The same skeleton and flushes whatever the fault: a change of any kind only changes rules.
+          assert.ok(script.startsWith(`${skeleton}\n`), script);
+          assert.ok(script.includes(`\nadd element inet chaosrun_f1 lease { ${elements} }\n`), script);
+          const comment = ` comment "chaosrun hash=${specHash(w)} run=chaos/run-a step=cut-db"`;
+          const rulesOf = (chain: string) => script.split('\n').filter((l) => l.startsWith(`add rule inet chaosrun_f1 ${chain} `))
+            .map((l) => { assert.ok(l.endsWith(comment), l); return l.slice(`add rule inet chaosrun_f1 ${chain} `.length, -comment.length); });
           const ingress = direction !== 'egress';
           const egress = direction !== 'ingress';
-          assert.deepEqual(chain('input'), ingress
-            ? ['type filter hook input priority filter - 10; policy accept;', ...rules.in.map((r) => `iifname != "lo" ${r} ingress_fault`)] : undefined);
-          assert.deepEqual(chain('ingress_fault'), ingress ? [verdict] : undefined);
-          assert.deepEqual(chain('output'), egress
-            ? ['type filter hook output priority filter - 10; policy accept;', ...rules.out.map((r) => `oifname != "lo" ${r} egress_fault`)] : undefined);
-          assert.deepEqual(chain('egress_fault'), egress ? [verdict] : undefined);
+          assert.deepEqual(rulesOf('input'), ingress ? rules.in.map((r) => `iifname != "lo" ${r} ingress_fault`) : []);
+          assert.deepEqual(rulesOf('ingress_fault'), ingress ? [verdict] : []);
+          assert.deepEqual(rulesOf('output'), egress ? rules.out.map((r) => `oifname != "lo" ${r} egress_fault`) : []);
+          assert.deepEqual(rulesOf('egress_fault'), egress ? [verdict] : []);
           // Nothing but our one table is named anywhere in the script.
-          assert.deepEqual([...new Set(script.match(/table \S+ \S+/g))], ['table inet chaosrun_f1']);
+          assert.deepEqual([...new Set(script.match(/(?:table|chain|set|element|rule) inet \S+/g)!.map((m) => m.split(' ')[2]))], ['chaosrun_f1']);
         });
       }
     }
   }
 
-  it('the comment leads with the hash, keeps names nft can hold and fits in 128 characters', () => {
+  it('the comments lead with what identifies them, keep only characters nft can hold and fit in 128', () => {
     const w = mkFault({ run: { namespace: 'n'.repeat(63), name: 'r'.repeat(200) }, step: 'say "hi"; drop' });
-    const c = tableComment(w);
-    assert.equal(c.length, 128);
-    assert.ok(c.startsWith(`chaosrun hash=${specHash(w)} run=${'n'.repeat(63)}/rrr`));
-    assert.equal(tableComment(mkFault({ step: 'say "hi"; drop' })).endsWith('step=say__hi___drop'), true);
+    assert.equal(ruleComment(w).length, 128);
+    assert.ok(ruleComment(w).startsWith(`chaosrun hash=${specHash(w)} run=${'n'.repeat(63)}/rrr`));
+    assert.equal(tableComment(w).length, 128);
+    assert.ok(tableComment(w).startsWith(`chaosrun fault=f1 run=${'n'.repeat(63)}/rrr`));
+    assert.equal(ruleComment(mkFault({ step: 'say "hi"; drop' })).endsWith('step=say__hi___drop'), true);
   });
 
   it('refuses an invalid fault instead of rendering it', () => {
@@ -136,6 +145,10 @@ describe('describeNftFailure', () => {
       /lacks interval sets with timeouts \(module nft_set_rbtree, CONFIG_NF_TABLES_SET\), which every lease needs$/);
     assert.deepEqual(refused('\t\tiifname != "lo" ip saddr @lease goto ingress_fault')[0], 'missing-feature');
   });
+  it('an existing chain with another hook or priority is said so, not blamed on the kernel', () => {
+    assert.deepEqual(err('/dev/stdin:7:8-12: Error: Could not process rule: Operation not supported\n\tchain input {\n\t      ^^^^^\n'),
+      ['failed', `nft in netns ${ns}: Could not process rule: Operation not supported (in: chain input {): the table already has it with another type, hook or priority`]);
+  });
   it('a namespace that is gone, no permission, no nft, or a syntax error: one line each', () => {
     assert.deepEqual(err('nsenter: cannot open /proc/42/ns/net: No such file or directory\n'),
       ['netns-gone', `nft in netns ${ns}: the network namespace is gone (nsenter: cannot open /proc/42/ns/net: No such file or directory)`]);
@@ -152,38 +165,53 @@ describe('describeNftFailure', () => {
 
 describe('foundFromRuleset', () => {
   // `nft -j list ruleset` from nft 1.0.6 in a namespace holding two faults, a foreign table, a table
-  // with our prefix and an id we never make, and an ip-family table (rules and chains left out).
+  // with our prefix and an id we never make, and an ip-family table (chains and rule expressions left out).
+  const c3 = 'chaosrun hash=c396e1577d010455 run=chaos/run-a step=cut-db';
+  const c1 = 'chaosrun hash=ffb492c7bd35361b run=chaos/run-b step=slow';
+  const rule = (table: string, chain: string, comment?: string) =>
+    ({ rule: { family: 'inet', table, chain, handle: 9, ...(comment === undefined ? {} : { comment }), expr: [{ drop: null }] } });
   const ruleset = JSON.stringify({ nftables: [
     { metainfo: { version: '1.0.6', release_name: 'Lester Gooch #5', json_schema_version: 1 } },
     { table: { family: 'inet', name: 'chaosrun_f3', handle: 6 } },
-    { set: { family: 'inet', name: 'lease', table: 'chaosrun_f3', type: 'ipv4_addr', handle: 3, comment: 'chaosrun hash=c396e1577d010455 run=chaos/run-a step=cut-db', flags: ['interval', 'timeout'],
+    { set: { family: 'inet', name: 'lease', table: 'chaosrun_f3', type: 'ipv4_addr', handle: 3, flags: ['interval', 'timeout'],
       elem: [{ elem: { val: '10.1.2.3', timeout: 30, expires: 16 } }] } },
+    rule('chaosrun_f3', 'input', c3), rule('chaosrun_f3', 'ingress_fault', c3),
     { table: { family: 'inet', name: 'chaosrun_f1', handle: 7 } },
-    { set: { family: 'inet', name: 'lease', table: 'chaosrun_f1', type: 'ipv4_addr', handle: 5, comment: 'chaosrun hash=ffb492c7bd35361b run=chaos/run-a step=cut-db', flags: ['interval', 'timeout'],
+    { set: { family: 'inet', name: 'lease', table: 'chaosrun_f1', type: 'ipv4_addr', handle: 5, flags: ['interval', 'timeout'],
       elem: [
         { elem: { val: { prefix: { addr: '10.0.0.0', len: 8 } }, timeout: 30, expires: 16 } },
         { elem: { val: { prefix: { addr: '172.16.0.0', len: 12 } }, timeout: 30, expires: 15 } },
       ] } },
+    rule('chaosrun_f1', 'output', c1), rule('chaosrun_f1', 'egress_fault', c1),
     { table: { family: 'inet', name: 'other', handle: 9 } },
     { set: { family: 'inet', name: 'lease', table: 'other', type: 'ipv4_addr', handle: 1, flags: ['interval'], elem: ['1.2.3.4'] } },
+    rule('other', 'input', c1),
     { table: { family: 'inet', name: 'chaosrun_BAD', handle: 10 } },
     { table: { family: 'ip', name: 'chaosrun_ipfam', handle: 11 } },
   ] });
 
-  it('reads back our tables only, with hash, run, step and the least time left', () => {
+  it('reads back our tables only, with hash, run and step from the rules and the least time left', () => {
     assert.deepEqual(foundFromRuleset('/n', ruleset), [
-      { id: 'f1', netns: '/n', specHash: 'ffb492c7bd35361b', run: 'chaos/run-a', step: 'cut-db', leaseExpiresInMs: 15_000 },
+      { id: 'f1', netns: '/n', specHash: 'ffb492c7bd35361b', run: 'chaos/run-b', step: 'slow', leaseExpiresInMs: 15_000 },
       { id: 'f3', netns: '/n', specHash: 'c396e1577d010455', run: 'chaos/run-a', step: 'cut-db', leaseExpiresInMs: 16_000 },
     ]);
   });
-  it('an expired lease (no elements listed) reads 0; a table without a lease set, or an element without a timeout, reads no lease', () => {
-    const doc = (extra: object[]) => JSON.stringify({ nftables: [{ table: { family: 'inet', name: 'chaosrun_a' } }, ...extra] });
-    assert.deepEqual(foundFromRuleset('/n', doc([{ set: { family: 'inet', name: 'lease', table: 'chaosrun_a', comment: 'chaosrun hash=0123456789abcdef run=a/b step=c' } }])),
+  const doc = (extra: object[]) => JSON.stringify({ nftables: [{ table: { family: 'inet', name: 'chaosrun_a' } }, ...extra] });
+  const lease = (elem?: unknown[]) => ({ set: { family: 'inet', name: 'lease', table: 'chaosrun_a', ...(elem ? { elem } : {}) } });
+  it('an expired lease (no elements listed) reads 0; no lease set, or an element without a timeout, reads no lease', () => {
+    assert.deepEqual(foundFromRuleset('/n', doc([lease(), rule('chaosrun_a', 'input', 'chaosrun hash=0123456789abcdef run=a/b step=c')])),
       [{ id: 'a', netns: '/n', specHash: '0123456789abcdef', run: 'a/b', step: 'c', leaseExpiresInMs: 0 }]);
     assert.deepEqual(foundFromRuleset('/n', doc([])), [{ id: 'a', netns: '/n', specHash: '' }]);
-    assert.deepEqual(foundFromRuleset('/n', doc([{ set: { family: 'inet', name: 'lease', table: 'chaosrun_a', elem: ['1.2.3.4'] } }])), [{ id: 'a', netns: '/n', specHash: '' }]);
-    assert.deepEqual(foundFromRuleset('/n', doc([{ set: { family: 'inet', name: 'lease', table: 'chaosrun_a', elem: [{ elem: { val: '1.2.3.4', timeout: 4 } }] } }])),
+    assert.deepEqual(foundFromRuleset('/n', doc([lease(['1.2.3.4'])])), [{ id: 'a', netns: '/n', specHash: '' }]);
+    assert.deepEqual(foundFromRuleset('/n', doc([lease([{ elem: { val: '1.2.3.4', timeout: 4 } }])])),
       [{ id: 'a', netns: '/n', specHash: '', leaseExpiresInMs: 0 }]);
+  });
+  it('rules that disagree, or one without our comment, read no hash (the fault is rebuilt)', () => {
+    const h = (comments: Array<string | undefined>) => foundFromRuleset('/n', doc([lease(), ...comments.map((c) => rule('chaosrun_a', 'input', c))]))[0].specHash;
+    assert.equal(h(['chaosrun hash=0123456789abcdef', 'chaosrun hash=0123456789abcdef']), '0123456789abcdef');
+    assert.equal(h(['chaosrun hash=0123456789abcdef', 'chaosrun hash=fedcba9876543210']), '');
+    assert.equal(h(['chaosrun hash=0123456789abcdef', undefined]), '');
+    assert.equal(h(['hash=0123456789abcdef']), '');
   });
   it('unreadable output is one line', () => {
     assert.throws(() => foundFromRuleset('/n', 'nope'), /^NftError: nft in netns \/n: unreadable JSON from nft -j list ruleset$/);
