@@ -82,6 +82,7 @@ export const commands: CommandEntry[] = [
   { name: 'local', summary: 'run the operator and its signal server against KUBECONFIG, or a local control plane it starts', load: async () => local },
   { name: 'controller', summary: 'run the ChaosRun controller (watches ChaosRuns, drives one Job per step)', load: async () => (await import('./controller/main.ts')).command },
   { name: 'signal-server', summary: 'serve the krkn-compatible HTTP signal API (:8081) over the ChaosRuns', load: async () => (await import('./signal/main.ts')).command },
+  { name: 'agent', summary: 'run the node agent: holds the lasting faults of running steps on this node\'s pods (a DaemonSet)', load: async () => (await import('./agent/main.ts')).command },
   { name: 'scenario', summary: 'run a built-in scenario inside a step\'s pod (pod-kill)', load: async () => (await import('./scenarios/main.ts')).command },
   { name: 'uninstall-cleanup', summary: 'end and delete every ChaosRun in scope (the chart\'s pre-delete hook)', load: async () => uninstallCleanup },
   { name: 'import', summary: 'print a ChaosRun manifest from a krkn config.yaml', load: async () => (await import('./scenarios/import-command.ts')).importCommand('chaosrun import') },

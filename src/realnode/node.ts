@@ -28,7 +28,7 @@ import { nodeImageArchives, type BuiltImage } from './images.ts';
 export const requiredPackages: Record<string, string> = {
   containerd: 'containerd', runc: 'runc', '/usr/lib/cni/bridge': 'containernetworking-plugins', iptables: 'iptables',
   conntrack: 'conntrack', '/bin/busybox': 'busybox-static', buildah: 'buildah', mmdebstrap: 'mmdebstrap', ip: 'iproute2',
-  pgrep: 'procps', cc: 'gcc',
+  pgrep: 'procps', cc: 'gcc', nft: 'nftables', nsenter: 'util-linux',
 };
 
 export interface RealNodeState {

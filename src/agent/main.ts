@@ -1,0 +1,186 @@
+// `chaosrun agent`: the node agent, one per node (a DaemonSet), the only part of the operator that
+// touches a node. The imperative shell around two pure functions: wanted.ts (what should be in force
+// here, from watches of holder pods and runs) and plan.ts (what to do about what is found here); nft.ts
+// carries the actions out. It remembers nothing between passes: a restarted agent lists what it left
+// in every sandbox on the node and converges from there.
+//
+// A pass runs at once on every watch event that can change what is wanted (so PAUSE, STOP and a
+// holder's end revert within one event and one nft call), and otherwise when the next renewal falls
+// due. Its API rights are read-only (get/list/watch pods and chaosruns); it acts on no pod that no
+// holder names. On SIGTERM it reverts everything it holds before it exits (an uninstall or a rollout
+// ends the chaos, the next agent re-applies what is still wanted); on SIGKILL the kernel ends each
+// fault within its lease.
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { LABEL_FAULT } from '../api/fault-holder.ts';
+import { KubeClient, loadKubeConfig } from '../kube/client.ts';
+import { Informer } from '../kube/informer.ts';
+import { paths } from '../kube/paths.ts';
+import { createLogger, type Logger } from '../log.ts';
+import { agentPasses, faultRevertSeconds, faultsInForce } from '../metrics/agent.ts';
+import { startMetricsServer } from '../metrics/server.ts';
+import { defineCommand, wholeNumber, type OptionValues } from '../options.ts';
+import type { FoundFault, WantedFault } from './fault.ts';
+import { carryOut, isNetnsGone, listFound, revertIn } from './nft.ts';
+import { planNode } from './plan.ts';
+import { findSandboxes, sandboxNamespaces } from './sandboxes.ts';
+import { wantedOnNode, type HolderView, type RunView } from './wanted.ts';
+
+const options = {
+  kubeconfig: { type: 'string', value: 'PATH', help: 'kubeconfig (default: KUBECONFIG, ~/.kube/config, or in-cluster)' },
+  node: { type: 'string', value: 'NAME', env: 'NODE_NAME', help: 'the node this agent runs on (the downward API\'s spec.nodeName)' },
+  proc: { type: 'string', value: 'DIR', default: '/proc', help: 'the host\'s /proc (the agent runs in the host PID namespace)' },
+  'metrics-port': { type: 'string', value: 'N', default: '8082', help: '/metrics, /healthz, /readyz (0 = off)' },
+  'metrics-bind': { type: 'string', value: 'ADDR', default: '0.0.0.0', help: 'the metrics server\'s address' },
+  'log-level': { type: 'string', value: 'LEVEL', env: 'LOG_LEVEL', default: 'info', help: 'trace, debug, info, warn or error' },
+} as const;
+
+export const command = defineCommand({
+  name: 'chaosrun agent',
+  usage: '--node NAME [options]',
+  description: `Runs the node agent: holds the lasting faults (network partition, loss, bandwidth) of running
+steps on the target pods of this node, each as an nftables table in the pod sandbox's network namespace
+whose rules the kernel stops matching when the agent stops renewing them. Needs NET_ADMIN, SYS_ADMIN and
+SYS_PTRACE and the host's PID namespace (see docs/faults.md).`,
+  options,
+  run: (values) => agentCommand(values),
+});
+
+/** Only what the agent reads, so a node's worth of holder pods and the cluster's runs cost little. */
+function holderView(o: KubernetesObject): KubernetesObject {
+  const pod = o as KubernetesObject & { status?: { phase?: string } };
+  return {
+    apiVersion: 'v1', kind: 'Pod',
+    metadata: {
+      name: o.metadata?.name, namespace: o.metadata?.namespace, uid: o.metadata?.uid, resourceVersion: o.metadata?.resourceVersion,
+      labels: o.metadata?.labels, annotations: o.metadata?.annotations, deletionTimestamp: o.metadata?.deletionTimestamp,
+    },
+    status: { phase: pod.status?.phase },
+  } as KubernetesObject;
+}
+function runView(o: KubernetesObject): KubernetesObject {
+  const run = o as KubernetesObject & { spec?: { signalState?: string }; status?: { phase?: string } };
+  return {
+    apiVersion: o.apiVersion, kind: o.kind,
+    metadata: { name: o.metadata?.name, namespace: o.metadata?.namespace, resourceVersion: o.metadata?.resourceVersion },
+    spec: { signalState: run.spec?.signalState }, status: { phase: run.status?.phase },
+  } as KubernetesObject;
+}
+
+const kindOf = (w: WantedFault) => Object.keys(w.action)[0] ?? 'unknown';
+
+export interface AgentHandle { stop(): Promise<void>; ready(): boolean }
+
+export async function startAgent(opts: { kubeconfig?: string; node: string; proc: string; log: Logger }): Promise<AgentHandle> {
+  const { node, log } = opts;
+  const client = new KubeClient(loadKubeConfig(opts.kubeconfig));
+  const holders = new Informer<KubernetesObject>(client, { name: 'holders', path: (ns) => paths.pods(ns), labelSelector: LABEL_FAULT, log, transform: holderView });
+  const runs = new Informer<KubernetesObject>(client, { name: 'runs', path: (ns) => paths.chaosRuns(ns), log, transform: runView });
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  let again = false;
+  let stopping = false;
+  /** When the latest event that may have made something unwanted arrived (for the revert latency). */
+  let lastEventAt = Date.now();
+
+  const holderViews = (): HolderView[] => holders.list().map((o) => {
+    const p = o as KubernetesObject & { status?: { phase?: string } };
+    return {
+      uid: p.metadata?.uid ?? '', namespace: p.metadata?.namespace ?? '', name: p.metadata?.name ?? '', phase: p.status?.phase,
+      deleting: Boolean(p.metadata?.deletionTimestamp), labels: p.metadata?.labels ?? {}, annotations: p.metadata?.annotations ?? {},
+    };
+  });
+  const runOf = (namespace: string, name: string): RunView | undefined => {
+    const r = runs.get(name, namespace) as (KubernetesObject & { spec?: { signalState?: string }; status?: { phase?: string } }) | undefined;
+    return r ? { signalState: r.spec?.signalState, phase: r.status?.phase } : undefined;
+  };
+
+  async function foundOn(netnses: string[]): Promise<FoundFault[]> {
+    const all = await Promise.all(netnses.map((ns) => listFound(ns).catch((err: unknown) => {
+      if (!isNetnsGone(err)) log.warn({ err, netns: ns }, 'could not read the faults in a sandbox');
+      return [] as FoundFault[];
+    })));
+    return all.flat();
+  }
+
+  async function pass(): Promise<void> {
+    const eventAt = lastEventAt;
+    const sandboxes = findSandboxes(opts.proc);
+    const { wanted, unresolved } = wantedOnNode(node, holderViews(), runOf, (uid) => sandboxes.get(uid));
+    for (const t of unresolved) log.debug({ pod: `${t.namespace}/${t.name}` }, 'target sandbox not found on this node yet');
+    const found = await foundOn(sandboxNamespaces(sandboxes));
+    const plan = planNode(wanted, found);
+    for (const action of plan.actions) {
+      try {
+        await carryOut(action);
+        if (action.kind === 'revert') {
+          faultRevertSeconds.observe((Date.now() - eventAt) / 1000);
+          log.info({ netns: action.netns, id: action.id, reason: action.reason }, 'fault reverted');
+        } else if (action.kind === 'apply') {
+          log.info({ run: `${action.fault.run.namespace}/${action.fault.run.name}`, step: action.fault.step, pod: `${action.fault.target.namespace}/${action.fault.target.pod}`, kind: kindOf(action.fault), reason: action.reason }, 'fault applied');
+        } else if (action.kind === 'refuse') {
+          log.warn({ run: `${action.fault.run.namespace}/${action.fault.run.name}`, step: action.fault.step, reason: action.reason }, 'fault refused');
+        }
+      } catch (err) {
+        if (isNetnsGone(err)) continue; // the pod is gone, and its faults with its namespace
+        log.error({ err, action: action.kind }, 'fault action failed');
+      }
+    }
+    faultsInForce.reset();
+    for (const w of wanted) faultsInForce.inc({ kind: kindOf(w) });
+    agentPasses.setToCurrentTime();
+    schedule(plan.wakeInMs ?? 1000);
+  }
+
+  function schedule(inMs: number): void {
+    if (stopping) return;
+    clearTimeout(timer);
+    // At least once a second: a sandbox that appears (a target's pod restarting) is seen within one.
+    timer = setTimeout(kick, Math.max(50, Math.min(inMs, 1000)));
+  }
+
+  function kick(): void {
+    if (stopping) return;
+    if (running) { again = true; return; }
+    running = pass().catch((err: unknown) => { log.error({ err }, 'agent pass failed'); schedule(1000); }).finally(() => {
+      running = undefined;
+      if (again) { again = false; kick(); }
+    });
+  }
+
+  const onEvent = () => { lastEventAt = Date.now(); kick(); };
+  for (const inf of [holders, runs]) for (const e of ['add', 'update', 'delete'] as const) inf.on(e, onEvent);
+  await Promise.all([holders.start(), runs.start()]);
+  log.info({ node }, 'node agent started');
+  kick();
+
+  return {
+    ready: () => holders.synced && runs.synced,
+    async stop() {
+      stopping = true;
+      clearTimeout(timer);
+      holders.stop();
+      runs.stop();
+      await running;
+      // Let go of everything held here: whatever is still wanted, the next agent applies again.
+      const found = await foundOn(sandboxNamespaces(findSandboxes(opts.proc)));
+      await Promise.all(found.map((f) => revertIn(f.netns, f.id).catch(() => {})));
+      log.info({ reverted: found.length }, 'node agent stopped');
+      client.close();
+    },
+  };
+}
+
+async function agentCommand(v: OptionValues<typeof options>): Promise<number> {
+  if (!v.node) throw new Error('--node (or NODE_NAME) is required: the node this agent runs on');
+  const log = createLogger('agent', v['log-level']);
+  let agent: AgentHandle | undefined;
+  const port = wholeNumber('metrics-port', v['metrics-port']);
+  const server = port > 0 ? await startMetricsServer(port, v['metrics-bind'], () => agent?.ready() ?? false) : undefined;
+  agent = await startAgent({ kubeconfig: v.kubeconfig, node: v.node, proc: v.proc, log });
+  await new Promise<void>((resolve) => {
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
+  });
+  await agent.stop();
+  server?.close();
+  return 0;
+}

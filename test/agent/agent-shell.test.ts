@@ -1,0 +1,151 @@
+// The node agent as a process against the real API server: it watches holder pods and runs, and holds
+// the fault in the target's sandbox network namespace exactly while it is wanted. The holder pod runs
+// on the kwok node (kwok reports it Running); the target's sandbox is a real network namespace the test
+// makes, found through a /proc stand-in (a pause process's cmdline and cgroup naming the target pod's
+// uid, and ns/net linking to the namespace), because no real pod is involved here (test/e2e proves
+// that part on the real node). Proven: apply on RUN, revert at once on PAUSE and on the holder's end,
+// re-apply on RUN, SIGKILL of the agent ends the fault by itself within its lease (the kernel), and the
+// restarted agent converges; SIGTERM reverts everything.
+// Needs root (a network namespace, nft); without it the tests are registered as skipped with the reason.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ANNOTATION_FAULT, ANNOTATION_FAULT_TARGETS, LABEL_FAULT, type NetworkFaultSpec } from '../../src/api/fault-holder.ts';
+import { listFound } from '../../src/agent/nft.ts';
+import { paths } from '../../src/kube/paths.ts';
+import { eventually, repoRoot, testEnv, type TestEnv } from '../helpers/env.ts';
+
+const need = (() => {
+  if (process.getuid?.() !== 0) return 'needs root to create a network namespace';
+  for (const tool of ['ip', 'nft', 'nsenter']) {
+    try { execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }); } catch { return `needs ${tool} (not found)`; }
+  }
+  return undefined;
+})();
+if (need) console.log(`SKIPPED node agent shell tests: ${need}`);
+const skip = need ? { skip: need } : {};
+
+const NODE = 'agent-test-node';
+const netnsName = `crt-agent-${randomBytes(3).toString('hex')}`;
+const netns = `/run/netns/${netnsName}`;
+const targetUid = randomUUID();
+const proc = mkdtempSync(join(tmpdir(), 'agent-proc-'));
+const spec: NetworkFaultSpec = { kind: 'network', direction: 'both', effect: { partition: {} }, leaseSeconds: 3 };
+
+// testEnv at the top level, as every file does: its after() then belongs to the file, not to a hook.
+const env: TestEnv = need ? (undefined as unknown as TestEnv) : await testEnv('agent-shell');
+let agent: ChildProcess | undefined;
+let agentLog = '';
+
+function startAgent(): ChildProcess {
+  const child = spawn(process.execPath, [join(repoRoot, 'src/cli.ts'), 'agent', '--node', NODE, '--proc', proc, '--metrics-port', '0'], {
+    env: { ...process.env, KUBECONFIG: env.kubeconfig, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (d: Buffer) => { agentLog += d.toString(); });
+  child.stderr!.on('data', (d: Buffer) => { agentLog += d.toString(); });
+  return child;
+}
+async function stopAgent(signal: NodeJS.Signals): Promise<void> {
+  const a = agent;
+  agent = undefined;
+  if (!a || a.exitCode !== null) return;
+  await new Promise<void>((resolve) => { a.once('exit', () => resolve()); a.kill(signal); });
+}
+
+/** The chaosrun_ tables in the target's namespace, with their leases. */
+const found = () => listFound(netns);
+const holderTable = async (holderUid: string) => (await found()).find((f) => f.id === holderUid);
+
+async function createRun(name: string, signalState: string): Promise<void> {
+  await env.client.request('POST', paths.chaosRuns(env.namespace), { body: {
+    apiVersion: 'chaosrun.dev/v1alpha1', kind: 'ChaosRun', metadata: { name },
+    spec: { signalState, scenarios: [{ name: 'cut', job: { image: 'busybox' } }] },
+  } });
+}
+const signal = (name: string, s: string) => env.client.request('PATCH', paths.chaosRuns(env.namespace, name), {
+  body: { spec: { signalState: s } }, contentType: 'application/merge-patch+json',
+});
+
+async function createHolder(name: string, run: string): Promise<string> {
+  const pod = await env.client.request<{ metadata: { uid: string } }>('POST', paths.pods(env.namespace), { body: {
+    apiVersion: 'v1', kind: 'Pod',
+    metadata: {
+      name, labels: { [LABEL_FAULT]: 'network', 'chaosrun.dev/run': run, 'chaosrun.dev/step': 'cut' },
+      annotations: {
+        [ANNOTATION_FAULT]: JSON.stringify(spec),
+        [ANNOTATION_FAULT_TARGETS]: JSON.stringify([{ namespace: 'shop', name: 'web-0', uid: targetUid, node: NODE }]),
+      },
+    },
+    spec: {
+      nodeName: 'kwok-node-0', containers: [{ name: 'holder', image: 'busybox' }],
+      tolerations: [{ key: 'kwok.x-k8s.io/node', operator: 'Exists', effect: 'NoSchedule' }],
+    },
+  } });
+  await eventually(`holder ${name} Running (kwok)`, async () =>
+    (await env.client.request<{ status?: { phase?: string } }>('GET', paths.pods(env.namespace, name))).status?.phase === 'Running');
+  return pod.metadata.uid;
+}
+
+describe('the node agent process against the API server', { concurrency: false }, () => {
+  before(async () => {
+    if (need) return;
+    execFileSync('ip', ['netns', 'add', netnsName]);
+    // The stand-in of the host's /proc: one pause process of the target pod, and another process of no pod.
+    const pause = join(proc, '4242');
+    mkdirSync(join(pause, 'ns'), { recursive: true });
+    writeFileSync(join(pause, 'cmdline'), '/pause\0');
+    writeFileSync(join(pause, 'cgroup'), `12:freezer:/kubepods/besteffort/pod${targetUid}/c0ffee\n`);
+    symlinkSync(netns, join(pause, 'ns/net'));
+    agent = startAgent();
+  });
+  after(async () => {
+    await stopAgent('SIGKILL');
+    if (!need) execFileSync('ip', ['netns', 'del', netnsName], { stdio: 'ignore' });
+  });
+
+  it('RUN applies the fault in the target sandbox; PAUSE reverts it at once; RUN applies it again', { ...skip, timeout: 60_000 }, async () => {
+    await createRun('cut-run', 'RUN');
+    const holder = await createHolder('cut-run-holder', 'cut-run');
+    const f = await eventually('the fault applied', () => holderTable(holder), 20_000, 50);
+    assert.ok((f.leaseExpiresInMs ?? 0) > 0, 'its lease is live');
+    const paused = Date.now();
+    await signal('cut-run', 'PAUSE');
+    await eventually('the fault reverted on PAUSE', async () => !(await holderTable(holder)), 5_000, 20);
+    const revertMs = Date.now() - paused;
+    console.log(`PAUSE answered -> table gone: ${revertMs} ms`);
+    assert.ok(revertMs < 2_000, `reverted within 2 s of PAUSE (${revertMs} ms)`);
+    await signal('cut-run', 'RUN');
+    await eventually('the fault applied again on RUN', () => holderTable(holder), 5_000, 20);
+  });
+
+  it('the holder pod deleted: the fault is reverted at once', { ...skip, timeout: 60_000 }, async () => {
+    const holder = (await env.client.request<{ metadata: { uid: string } }>('GET', paths.pods(env.namespace, 'cut-run-holder'))).metadata.uid;
+    await eventually('the fault in force', () => holderTable(holder), 5_000, 20);
+    await env.client.request('DELETE', paths.pods(env.namespace, 'cut-run-holder'), { query: { gracePeriodSeconds: 0 } });
+    await eventually('the fault reverted with its holder', async () => !(await holderTable(holder)), 5_000, 20);
+  });
+
+  it('agent SIGKILLed: the lease runs out by itself; the restarted agent renews what is still wanted, and SIGTERM reverts all', { ...skip, timeout: 60_000 }, async () => {
+    const holder = await createHolder('cut-run-holder-2', 'cut-run');
+    await eventually('the fault applied', () => holderTable(holder), 20_000, 50);
+    await stopAgent('SIGKILL');
+    const killed = Date.now();
+    // Nothing of ours runs now; the kernel lets the lease's elements expire.
+    const expired = await eventually('the lease to expire with no agent', async () => ((await holderTable(holder))?.leaseExpiresInMs === 0 ? true : undefined), 10_000, 100);
+    assert.ok(expired);
+    const endedMs = Date.now() - killed;
+    console.log(`agent SIGKILLed -> lease expired: ${endedMs} ms (lease ${spec.leaseSeconds} s)`);
+    assert.ok(endedMs <= spec.leaseSeconds * 1000 + 1500, `the fault ended within its lease + 1.5 s (${endedMs} ms)`);
+    agent = startAgent();
+    await eventually('the restarted agent renews the still-wanted fault', async () => ((await holderTable(holder))?.leaseExpiresInMs ?? 0) > 0, 20_000, 100);
+    await stopAgent('SIGTERM');
+    assert.equal(await holderTable(holder), undefined, 'SIGTERM let go of everything');
+    assert.deepEqual(await found(), [], `nothing of ours is left in the namespace\n${agentLog.slice(-2000)}`);
+    await sleep(10);
+  });
+});
