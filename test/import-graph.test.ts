@@ -1,6 +1,7 @@
-// The import graph of src/ has no circle. Shared contracts live in leaf modules (src/scenarios/step-pod.ts
-// between the Job renderer and the scenario renderers); a circle means a contract sits in a module that
-// imports its users. Static, type-only and dynamic imports all count: each is a dependency to read.
+// The import graph of src/ has no circle. Shared contracts live in leaf modules (src/scenarios/kind.ts
+// between the Job renderer, the dry run and the scenario kinds); a circle means a contract sits in a
+// module that imports its users. Static, type-only and dynamic imports all count: each is a dependency
+// to read.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';

@@ -61,13 +61,20 @@ export interface KrknHubBody {
   podMetadata?: PodMetadata;
 }
 
-export interface Scenario {
-  name: string;
-  /** A step still running after this long is failed and its Job deleted. */
-  timeout?: string;
+/**
+ * A scenario's possible bodies, one key per scenario kind (the CRD allows exactly one). Each key has
+ * one module in src/scenarios/kinds/, listed in src/scenarios/registry.ts.
+ */
+export interface ScenarioBodies {
   job?: JobBody;
   podKill?: PodKillBody;
   krknHub?: KrknHubBody;
+}
+
+export interface Scenario extends ScenarioBodies {
+  name: string;
+  /** A step still running after this long is failed and its Job deleted. */
+  timeout?: string;
 }
 
 /** A Deployment, StatefulSet or DaemonSet is rolling out (by name or label selector). */

@@ -22,6 +22,7 @@ import {
 import type { EventType } from '../kube/events.ts';
 import { deadManSecondsOf, DEADLINE_EXCEEDED, deadlineCause, renewDeadline } from '../safety/dead-man.ts';
 import { evaluateSchedule } from '../safety/window.ts';
+import type { StepPlan } from '../scenarios/kind.ts';
 import { phaseConditions, setCondition } from './conditions.ts';
 import { jobName } from './job-name.ts';
 import { addTransition, signalTransition } from './transitions.ts';
@@ -68,7 +69,7 @@ export type Action =
 export interface Decision { actions: Action[]; requeueAfterMs?: number }
 
 /** What the step at `stepIndex` would do (src/safety/dry-run.ts); `ok: false` means it would fail. */
-export interface DryRunPlan { stepIndex: number; ok: boolean; plan: string }
+export interface DryRunPlan extends StepPlan { stepIndex: number }
 
 export interface DecideOptions {
   /** Finished Jobs kept per run (older ones are deleted once recorded). */

@@ -18,10 +18,16 @@ import { createLogger, type Logger } from '../log.ts';
 import { isLeader, reconcileDuration, reconciles, runsByPhase, runsGated } from '../metrics/controller.ts';
 import { WorkQueue, type Outcome } from './queue.ts';
 import { cachedJob, Reconciler } from './reconciler.ts';
-import { defaultRenderContext, type RenderContext } from '../scenarios/step-pod.ts';
+import type { RenderContext } from '../scenarios/kind.ts';
 import { ScenarioAccounts, type BindingRef } from '../scenarios/account.ts';
 import type { GateView } from './decide.ts';
 import { GateEvaluator } from '../gates/evaluator.ts';
+
+/** The render settings of a controller started without any (tests, the bench): the environment's, else main.ts's defaults. */
+const defaultRenderContext: RenderContext = {
+  operatorImage: process.env.OPERATOR_IMAGE ?? 'ghcr.io/chaosrun/chaosrun-operator:0.1.0',
+  scenarioServiceAccount: process.env.SCENARIO_SERVICE_ACCOUNT ?? 'chaosrun-scenario',
+};
 
 export interface LeaderElectionSettings {
   leaseName: string;

@@ -17,9 +17,10 @@ import { compareResourceVersions } from '../kube/resource-version.ts';
 import type { Logger } from '../log.ts';
 import { deadManRenewals, gatedSeconds, signalLatency, stepResults, stepsStarted } from '../metrics/controller.ts';
 import { planStep } from '../safety/dry-run.ts';
-import type { RenderContext } from '../scenarios/step-pod.ts';
+import type { RenderContext } from '../scenarios/kind.ts';
 import { UntilSeen } from './until-seen.ts';
 import { decide, reportLine, type Action, type DecideOptions, type DryRunPlan, type GateView, type ObservedJob } from './decide.ts';
+import { jobName } from './job-name.ts';
 import type { Outcome, Trigger } from './queue.ts';
 import { renderJob } from './render-job.ts';
 
@@ -278,7 +279,8 @@ export class Reconciler {
     let iteration = st?.iteration ?? 1;
     let index = st?.step?.index ?? 0;
     if (index >= run.spec.scenarios.length) { iteration++; index = 0; }
-    return planStep(this.o.client, run, iteration, index, this.o.render);
+    const render = () => renderJob(run, jobName(run.metadata.name, run.metadata.uid, iteration, index), iteration, index, this.o.render);
+    return { stepIndex: index, ...await planStep(this.o.client, run.spec.scenarios[index], render) };
   }
 
   /** A failed step's pod usually says why (the scenario's one-line reason): read it once, when it matters. */

@@ -1,39 +1,19 @@
 // Renders the Kubernetes Job of one step: deterministic name, labels, a controller ownerReference to
 // the ChaosRun (deleting the run removes its Jobs), one attempt, and the scenario body's pod.
-import type { V1Container, V1Job } from '@kubernetes/client-node';
+import type { V1Job } from '@kubernetes/client-node';
 import {
   API_VERSION, KIND, LABEL_ITERATION, LABEL_MANAGED_BY, LABEL_RUN, LABEL_STEP, LABEL_STEP_INDEX, MANAGER,
 } from '../api/constants.ts';
 import type { ChaosRun, Scenario } from '../api/types.ts';
-import { krknHubPod } from '../scenarios/krkn-hub.ts';
-import { podKillPod } from '../scenarios/pod-kill-pod.ts';
 import { parseDuration } from '../api/duration.ts';
 import { deadManSecondsOf, initialDeadline } from '../safety/dead-man.ts';
-import type { RenderContext, StepPod } from '../scenarios/step-pod.ts';
+import type { RenderContext, StepPod } from '../scenarios/kind.ts';
+import { kindAndBody } from '../scenarios/registry.ts';
 
-function jobBodyPod(scenario: Scenario): StepPod {
-  const job = scenario.job!;
-  return {
-    containers: [{
-      name: 'scenario',
-      image: job.image,
-      ...(job.command ? { command: job.command } : {}),
-      ...(job.args ? { args: job.args } : {}),
-      ...(job.env ? { env: job.env as V1Container['env'] } : {}),
-      ...(job.resources ? { resources: job.resources } : {}),
-      terminationMessagePolicy: 'FallbackToLogsOnError',
-    }],
-    serviceAccountName: job.serviceAccountName,
-    podMetadata: job.podMetadata,
-  };
-}
-
-/** The pod a scenario body runs as. Each body kind has one renderer. */
+/** The pod a scenario body runs as: its kind renders it (src/scenarios/kinds/). */
 export function scenarioPod(scenario: Scenario, ctx: RenderContext): StepPod {
-  if (scenario.job) return jobBodyPod(scenario);
-  if (scenario.podKill) return podKillPod(scenario, ctx);
-  if (scenario.krknHub) return krknHubPod(scenario);
-  throw new Error(`scenario ${scenario.name} has no body this operator can run`);
+  const { kind, body } = kindAndBody(scenario);
+  return kind.renderStep(body, ctx);
 }
 
 export function renderJob(run: ChaosRun, name: string, iteration: number, stepIndex: number, ctx: RenderContext): V1Job {

@@ -3,7 +3,7 @@
 // The chart sets them so that chaos tooling lands on the nodes set aside for it (the local plane's
 // real node is tainted, and its pods choose it this way).
 import type { V1Toleration } from '@kubernetes/client-node';
-import type { StepPlacement } from '../scenarios/step-pod.ts';
+import type { StepPlacement } from '../scenarios/kind.ts';
 
 const EFFECTS = new Set(['NoSchedule', 'PreferNoSchedule', 'NoExecute']);
 

@@ -1,12 +1,18 @@
 // Translates a krkn config.yaml (and the scenario files it names) into a ChaosRun manifest. Pure: the
 // caller passes the text and a file reader. What maps goes into the manifest; what cannot becomes a
 // warning ("file:line: key: why"); what makes the input unusable throws "file:line: reason".
+// This module reads the config (kraken, tunings, the list of scenario files); what one scenario file
+// becomes is its kind's business (the krknImport of src/scenarios/kinds/*.ts), offered each file in the
+// registry's order.
 import { basename, extname, isAbsolute, resolve } from 'node:path';
 import yaml from 'js-yaml';
 import { API_VERSION, KIND } from '../api/constants.ts';
-import { SIGNALS, type ChaosRunSpec, type KrknHubBody, type PodKillBody, type Signal } from '../api/types.ts';
+import { SIGNALS, type ChaosRunSpec, type Signal } from '../api/types.ts';
+import type { ImportedBody, KrknImportSink, KrknScenarioFile } from './kind.ts';
+import { isMap, typeName, type Yaml } from './krkn-yaml.ts';
+import { SCENARIO_KINDS } from './registry.ts';
 
-export type ImportedScenario = { name: string; podKill?: PodKillBody; krknHub?: Pick<KrknHubBody, 'scenario' | 'env'> };
+export type ImportedScenario = { name: string } & ImportedBody;
 
 export interface ImportedRun {
   apiVersion: string;
@@ -30,49 +36,8 @@ export interface ImportResult { manifest: ImportedRun; warnings: string[] }
 /** Reads a scenario file; throws (with code ENOENT when it does not exist). */
 export type ReadFile = (path: string) => string;
 
-/** krkn scenario types and the krkn-hub image (tag) that runs the same scenario. */
-const KRKN_HUB_TAGS: Record<string, string> = {
-  pod_disruption_scenarios: 'pod-scenarios',
-  container_scenarios: 'container-scenarios',
-  node_scenarios: 'node-scenarios',
-  time_scenarios: 'time-scenarios',
-  network_chaos: 'network-chaos',
-  network_chaos_scenarios: 'network-chaos',
-  pod_network_scenarios: 'pod-network-chaos',
-  application_outages: 'application-outages',
-  application_outages_scenarios: 'application-outages',
-  cluster_shut_down_scenarios: 'power-outages',
-  service_disruption_scenarios: 'service-disruption-scenarios',
-  service_hijacking_scenarios: 'service-hijacking',
-  zone_outages: 'zone-outages',
-  zone_outages_scenarios: 'zone-outages',
-  pvc_scenarios: 'pvc-scenario',
-  syn_flood_scenarios: 'syn-flood',
-  kubevirt_vm_outage: 'kubevirt-outage',
-  http_load_scenarios: 'http-load',
-};
-/** hog_scenarios files say which resource they hog. */
-const HOG_TAGS: Record<string, string> = { cpu: 'node-cpu-hog', memory: 'node-memory-hog', io: 'node-io-hog' };
-/** network_chaos_ng_scenarios files name their module in `id`. */
-const NETWORK_NG_TAGS: Record<string, string> = {
-  node_network_filter: 'node-network-filter', pod_network_filter: 'pod-network-filter',
-  pod_network_chaos: 'pod-network-chaos', node_network_chaos: 'network-chaos', vmi_network_filter: 'vmi-network-filter',
-};
-
-/** The pod_disruption keys podKill expresses, and the other keys that change nothing at their krkn default. */
-const POD_KILL_KEYS = new Set(['namespace_pattern', 'label_selector', 'name_pattern', 'kill', 'krkn_pod_recovery_time']);
-const POD_DEFAULTS: Record<string, unknown> = { timeout: 120, duration: 10, execution: 'serial', force: false, exclude_label: '', node_label_selector: '', node_names: [] };
-/** pod_disruption keys and the pod-scenarios variables that carry them when podKill cannot. */
-const POD_SCENARIOS_ENV: Record<string, string> = {
-  namespace_pattern: 'NAMESPACE', label_selector: 'POD_LABEL', name_pattern: 'NAME_PATTERN', kill: 'DISRUPTION_COUNT',
-  timeout: 'KILL_TIMEOUT', krkn_pod_recovery_time: 'EXPECTED_RECOVERY_TIME', node_label_selector: 'NODE_LABEL_SELECTOR',
-};
 /** kraken keys with no meaning for a ChaosRun and nothing lost by dropping them. */
 const KRAKEN_SILENT = new Set(['distribution']);
-
-type Yaml = Record<string, unknown>;
-const isMap = (v: unknown): v is Yaml => typeof v === 'object' && v !== null && !Array.isArray(v);
-const typeName = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'a list' : isMap(v) ? 'a mapping' : `${typeof v} ${JSON.stringify(v)}`);
 
 /** krkn reads YAML 1.1 (PyYAML), where yes/no/on/off are booleans; js-yaml reads them as strings. */
 function bool(v: unknown): boolean | undefined {
@@ -126,11 +91,6 @@ function dnsLabel(text: string, fallback: string): string {
   return label || fallback;
 }
 
-/** `^name$` with a plain namespace name in it is a namespace, not a pattern: no namespace list needed. */
-function literalNamespace(pattern: string): string | undefined {
-  return /^\^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\$$/.exec(pattern)?.[1];
-}
-
 class Importer {
   readonly warnings: string[] = [];
   readonly steps: ImportedScenario[] = [];
@@ -146,7 +106,7 @@ class Importer {
 
   warn(src: Source, line: number, key: string, why: string): void { this.warnings.push(`${src.file}:${line}: ${key}: ${why}`); }
 
-  addStep(base: string, body: Omit<ImportedScenario, 'name'>): string {
+  addStep(base: string, body: ImportedBody): string {
     let name = base;
     for (let n = 2; this.steps.some((s) => s.name === name); n++) name = `${base}-${n}`;
     this.steps.push({ name, ...body });
@@ -189,100 +149,22 @@ class Importer {
     });
   }
 
+  /** Offers the file to each kind in the registry's order until one takes it. */
   scenario(type: string, path: string, line: number, key: string): void {
     const { src, data } = this.scenarioFile(path, line);
-    const base = dnsLabel(basename(path, extname(path)), 'step');
-    if (type === 'pod_disruption_scenarios' || type === 'plugin_scenarios') {
-      if (this.podDisruption(src, data, base, type)) return;
-    }
-    let tag = KRKN_HUB_TAGS[type];
-    if (type === 'hog_scenarios' && isMap(data)) tag = HOG_TAGS[String(data['hog-type'])];
-    if (type === 'network_chaos_ng_scenarios') {
-      const first: unknown = Array.isArray(data) ? data[0] : data;
-      if (isMap(first)) tag = NETWORK_NG_TAGS[String(first.id)];
-    }
-    if (!tag) {
-      this.warn(this.config, line, key, `no krkn-hub image runs ${type} scenarios (${path}); not imported`);
-      return;
-    }
-    const name = this.addStep(base, { krknHub: { scenario: tag } });
-    this.warn(this.config, line, key, `became krknHub step ${name} (krkn-hub:${tag}); set its env from ${path} as the krkn-hub ${tag} documentation says, and kubeconfigSecret`);
-  }
-
-  /** pod_disruption files: a list of { id, config }. Returns false when the file is not in that shape. */
-  podDisruption(src: Source, data: unknown, base: string, type: string): boolean {
-    if (!Array.isArray(data) || !data.every((d) => isMap(d) && isMap(d.config))) {
-      if (type === 'pod_disruption_scenarios') throw src.error(1, 'a pod_disruption scenario file must be a list of { id, config } entries');
-      return false;
-    }
-    for (const [i, item] of (data as Array<{ id?: unknown; config: Yaml }>).entries()) {
-      const idLine = src.lineWith(`id: ${String(item.id)}`);
-      if (item.id === 'wait-for-pods') {
-        this.warn(src, idLine, `[${i}].id`, 'wait-for-pods not imported: a podKill step waits for recovery itself');
-        continue;
-      }
-      if (item.id !== undefined && item.id !== 'kill-pods') {
-        this.warn(src, idLine, `[${i}].id`, `plugin ${String(item.id)} not imported`);
-        continue;
-      }
-      this.killPods(src, item.config, i, idLine, base);
-    }
-    return true;
-  }
-
-  killPods(src: Source, config: Yaml, i: number, itemLine: number, base: string): void {
-    const at = (key: string) => src.lineWith(`${key}:`, itemLine);
-    const str = (key: string): string | undefined => {
-      const v = config[key];
-      if (v === undefined || v === null || v === '') return undefined;
-      if (typeof v !== 'string') throw src.error(at(key), `[${i}].config.${key} must be a string, not ${typeName(v)}`);
-      return v;
+    const file: KrknScenarioFile = {
+      type, path, data,
+      stepName: dnsLabel(basename(path, extname(path)), 'step'),
+      lineWith: (text, from) => src.lineWith(text, from),
+      error: (at, reason) => src.error(at, reason),
     };
-    const int = (key: string, min: number): number | undefined => {
-      const v = config[key];
-      if (v === undefined || v === null) return undefined;
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw src.error(at(key), `[${i}].config.${key} must be a whole number of at least ${min}, not ${typeName(v)}`);
-      return v;
+    const sink: KrknImportSink = {
+      addStep: (name, body) => this.addStep(name, body),
+      warn: (at, itemKey, why) => this.warn(src, at, itemKey, why),
+      warnListing: (why) => this.warn(this.config, line, key, why),
     };
-    const namespacePattern = str('namespace_pattern');
-    const labelSelector = str('label_selector');
-    const namePattern = str('name_pattern');
-    const kill = int('kill', 0) ?? 1;
-    const recovery = int('krkn_pod_recovery_time', 0);
-    // Checked for their type even though podKill has no use for them at their defaults.
-    int('timeout', 0);
-    int('duration', 0);
-
-    const extra = Object.keys(config).filter((k) => !POD_KILL_KEYS.has(k) && JSON.stringify(config[k]) !== JSON.stringify(POD_DEFAULTS[k]));
-    const missing = [
-      ...(namespacePattern ? [] : ['namespace_pattern']),
-      ...(labelSelector || namePattern ? [] : ['label_selector or name_pattern']),
-      ...(kill >= 1 ? [] : ['kill of at least 1']),
-    ];
-    if (extra.length === 0 && missing.length === 0) {
-      const ns = literalNamespace(namespacePattern!);
-      this.addStep(base, {
-        podKill: {
-          ...(ns ? { namespace: ns } : { namespacePattern }),
-          ...(labelSelector ? { labelSelector } : {}),
-          ...(namePattern ? { namePattern } : {}),
-          count: kill,
-          recovery: { timeout: `${recovery ?? 120}s` },
-        },
-      });
-      return;
-    }
-    // Not expressible as podKill: the pod-scenarios image takes the same fields as variables.
-    const env: Record<string, string> = {};
-    for (const [key, value] of Object.entries(config)) {
-      const name = POD_SCENARIOS_ENV[key];
-      if (name && value !== null && value !== '') env[name] = String(value);
-      else if (key === 'node_names' && Array.isArray(value) && value.length === 1) env.NODE_NAMES = String(value[0]);
-      else if (JSON.stringify(value) !== JSON.stringify(POD_DEFAULTS[key])) this.warn(src, at(key), `[${i}].config.${key}`, 'not mapped (neither podKill nor the pod-scenarios image takes it); dropped');
-    }
-    const why = [...extra.map((k) => `${k} is set`), ...missing.map((m) => `no ${m}`)].join(', ');
-    const name = this.addStep(base, { krknHub: { scenario: 'pod-scenarios', env } });
-    this.warn(src, itemLine, `[${i}]`, `became krknHub step ${name} (krkn-hub:pod-scenarios), not podKill, because ${why}; set its kubeconfigSecret`);
+    if (SCENARIO_KINDS.some((kind) => kind.krknImport?.(file, sink))) return;
+    this.warn(this.config, line, key, `no scenario kind imports ${type} scenarios (${path}); not imported`);
   }
 }
 

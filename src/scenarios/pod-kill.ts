@@ -8,6 +8,7 @@ import { paths } from '../kube/paths.ts';
 import { formatDuration } from '../api/duration.ts';
 import type { Logger } from '../log.ts';
 import type { PodKillBody } from '../api/types.ts';
+import type { ApiReader } from './kind.ts';
 
 /** The podKill body's selection fields, with the recovery timeout already parsed. */
 export interface PodKillOptions extends Pick<PodKillBody, 'namespace' | 'namespacePattern' | 'labelSelector' | 'namePattern' | 'count' | 'gracePeriodSeconds'> {
@@ -67,7 +68,7 @@ function target(opts: PodKillOptions): string {
   ].filter(Boolean).join(', ');
 }
 
-async function targetNamespaces(client: ApiClient, opts: PodKillOptions): Promise<string[]> {
+async function targetNamespaces(client: ApiReader, opts: PodKillOptions): Promise<string[]> {
   if (opts.namespace !== undefined) return [opts.namespace];
   const pattern = regex('namespacePattern', opts.namespacePattern!);
   const list = await api('listing namespaces', () => client.request<{ items: V1Namespace[] }>('GET', paths.namespaces()));
@@ -75,7 +76,7 @@ async function targetNamespaces(client: ApiClient, opts: PodKillOptions): Promis
 }
 
 /** The matching pods that are not already being deleted. */
-async function matchingPods(client: ApiClient, namespaces: string[], opts: PodKillOptions): Promise<V1Pod[]> {
+async function matchingPods(client: ApiReader, namespaces: string[], opts: PodKillOptions): Promise<V1Pod[]> {
   const names = opts.namePattern !== undefined ? regex('namePattern', opts.namePattern) : undefined;
   const pods: V1Pod[] = [];
   for (const ns of namespaces) {
@@ -98,10 +99,10 @@ function pickRandom<T>(items: T[], count: number): T[] {
 }
 
 /**
- * The selection half of a kill, shared with the dry run (src/safety/dry-run.ts): the target
+ * The selection half of a kill, shared with the podKill kind's dry run (kinds/pod-kill.ts): the target
  * namespaces and the pods that match now, or the one-line reason the kill cannot go on.
  */
-export async function selectTargets(client: ApiClient, opts: PodKillOptions): Promise<{ namespaces: string[]; pods: V1Pod[]; target: string }> {
+export async function selectTargets(client: ApiReader, opts: PodKillOptions): Promise<{ namespaces: string[]; pods: V1Pod[]; target: string }> {
   validatePodKillOptions(opts);
   const namespaces = await targetNamespaces(client, opts);
   if (namespaces.length === 0) throw new Error(`no namespace matched /${opts.namespacePattern}/`);

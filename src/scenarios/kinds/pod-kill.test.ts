@@ -1,8 +1,8 @@
 // The podKill body renders to flags that the scenario command reads back into the same options.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { podKillArgs, podKillPod } from './pod-kill-pod.ts';
-import { parsePodKillArgs } from './main.ts';
+import { podKillArgs, podKillPod } from './pod-kill.ts';
+import { parsePodKillArgs } from '../main.ts';
 
 const ctx = { operatorImage: 'example.com/chaosrun:1', scenarioServiceAccount: 'chaosrun-scenario' };
 
@@ -16,12 +16,12 @@ test('body → args → options round-trips, patterns that start with "-" includ
 });
 
 test('defaults: count 1, recovery 120s, the operator image and the scenario ServiceAccount', () => {
-  const pod = podKillPod({ name: 'kill', podKill: { namespace: 'shop', labelSelector: 'app=web', count: 1 } }, ctx);
+  const pod = podKillPod({ namespace: 'shop', labelSelector: 'app=web', count: 1 }, ctx);
   assert.equal(pod.serviceAccountName, 'chaosrun-scenario');
   assert.equal(pod.containers[0].image, 'example.com/chaosrun:1');
   assert.equal(pod.containers[0].terminationMessagePolicy, 'FallbackToLogsOnError');
   assert.deepEqual(pod.containers[0].args, ['scenario', 'pod-kill', '--namespace=shop', '--label-selector=app=web', '--count=1', '--recovery-timeout=120s']);
-  const own = podKillPod({ name: 'kill', podKill: { namespace: 'shop', namePattern: 'x', count: 1, image: 'mine:2', serviceAccountName: 'killer' } }, ctx);
+  const own = podKillPod({ namespace: 'shop', namePattern: 'x', count: 1, image: 'mine:2', serviceAccountName: 'killer' }, ctx);
   assert.equal(own.containers[0].image, 'mine:2');
   assert.equal(own.serviceAccountName, 'killer');
 });

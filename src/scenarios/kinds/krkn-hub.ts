@@ -1,0 +1,100 @@
+// The `krknHub` kind: a krkn-hub image, <registry>/<repository>:<tag or scenario>, with the scenario's
+// parameters as environment variables and the kubeconfig from a Secret where krkn-hub images read it
+// (they run as the krkn user). The image acts with whatever that kubeconfig or ServiceAccount allows,
+// so, as for a job step, its author must be allowed to create Jobs in the run's namespace.
+//
+// On `chaosrun import` it is the last resort among the kinds: every krkn scenario type that a krkn-hub
+// image runs becomes a krknHub step (whose env the user fills in from the file), and of a type that no
+// image runs the import says so.
+import type { V1Container, V1Volume } from '@kubernetes/client-node';
+import type { KrknHubBody } from '../../api/types.ts';
+import type { ScenarioKind, StepPod } from '../kind.ts';
+import { isMap } from '../krkn-yaml.ts';
+import { createJobsIn, describeJob } from './job.ts';
+
+export const KRKN_KUBECONFIG_PATH = '/home/krkn/.kube/config';
+/** The key of the kubeconfig in the Secret named by kubeconfigSecret. */
+export const KUBECONFIG_SECRET_KEY = 'config';
+
+/** krkn scenario types and the krkn-hub image (tag) that runs the same scenario. */
+const KRKN_HUB_TAGS: Record<string, string> = {
+  pod_disruption_scenarios: 'pod-scenarios',
+  container_scenarios: 'container-scenarios',
+  node_scenarios: 'node-scenarios',
+  time_scenarios: 'time-scenarios',
+  network_chaos: 'network-chaos',
+  network_chaos_scenarios: 'network-chaos',
+  pod_network_scenarios: 'pod-network-chaos',
+  application_outages: 'application-outages',
+  application_outages_scenarios: 'application-outages',
+  cluster_shut_down_scenarios: 'power-outages',
+  service_disruption_scenarios: 'service-disruption-scenarios',
+  service_hijacking_scenarios: 'service-hijacking',
+  zone_outages: 'zone-outages',
+  zone_outages_scenarios: 'zone-outages',
+  pvc_scenarios: 'pvc-scenario',
+  syn_flood_scenarios: 'syn-flood',
+  kubevirt_vm_outage: 'kubevirt-outage',
+  http_load_scenarios: 'http-load',
+};
+/** hog_scenarios files say which resource they hog. */
+const HOG_TAGS: Record<string, string> = { cpu: 'node-cpu-hog', memory: 'node-memory-hog', io: 'node-io-hog' };
+/** network_chaos_ng_scenarios files name their module in `id`. */
+const NETWORK_NG_TAGS: Record<string, string> = {
+  node_network_filter: 'node-network-filter', pod_network_filter: 'pod-network-filter',
+  pod_network_chaos: 'pod-network-chaos', node_network_chaos: 'network-chaos', vmi_network_filter: 'vmi-network-filter',
+};
+
+export function krknHubImage(body: KrknHubBody): string {
+  return `${body.registry}/${body.repository}:${body.tag ?? body.scenario}`;
+}
+
+function krknHubPod(body: KrknHubBody): StepPod {
+  const container: V1Container = {
+    name: 'scenario',
+    image: krknHubImage(body),
+    ...(body.env ? { env: Object.entries(body.env).map(([name, value]) => ({ name, value })) } : {}),
+    ...(body.resources ? { resources: body.resources } : {}),
+    // krkn logs why a scenario failed; its last lines are the best reason the history can show.
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+  };
+  const volumes: V1Volume[] = [];
+  if (body.kubeconfigSecret) {
+    volumes.push({ name: 'kubeconfig', secret: { secretName: body.kubeconfigSecret } });
+    // subPath: mounting the Secret on the directory would hide everything else under ~/.kube.
+    container.volumeMounts = [{ name: 'kubeconfig', mountPath: KRKN_KUBECONFIG_PATH, subPath: KUBECONFIG_SECRET_KEY, readOnly: true }];
+  }
+  return {
+    containers: [container],
+    serviceAccountName: body.serviceAccountName,
+    ...(volumes.length ? { volumes } : {}),
+    podMetadata: body.podMetadata,
+  };
+}
+
+/** The krkn-hub image tag that runs the file's scenario, if any does. */
+function tagOf(type: string, data: unknown): string | undefined {
+  if (type === 'hog_scenarios' && isMap(data)) return HOG_TAGS[String(data['hog-type'])];
+  if (type === 'network_chaos_ng_scenarios') {
+    const first: unknown = Array.isArray(data) ? data[0] : data;
+    if (isMap(first)) return NETWORK_NG_TAGS[String(first.id)];
+  }
+  return KRKN_HUB_TAGS[type];
+}
+
+export const krknHubKind: ScenarioKind<'krknHub'> = {
+  field: 'krknHub',
+  renderStep: (body) => krknHubPod(body),
+  dryRunPlan: async (_body, ctx) => ({ ok: true, plan: describeJob(ctx.job()) }),
+  authorRights: (_body, runNamespace) => [createJobsIn(runNamespace)],
+  krknImport(file, to) {
+    const tag = tagOf(file.type, file.data);
+    if (!tag) {
+      to.warnListing(`no krkn-hub image runs ${file.type} scenarios (${file.path}); not imported`);
+      return true;
+    }
+    const name = to.addStep(file.stepName, { krknHub: { scenario: tag } });
+    to.warnListing(`became krknHub step ${name} (krkn-hub:${tag}); set its env from ${file.path} as the krkn-hub ${tag} documentation says, and kubeconfigSecret`);
+    return true;
+  },
+};
