@@ -14,6 +14,8 @@ import { startController } from '../../src/controller/manager.ts';
 import { eventually, testEnv, tokenKubeConfig as tokenKubeConfigFor } from '../helpers/env.ts';
 import { getRun, kwokStep, listJobs, quietLog } from '../helpers/operator.ts';
 import { chartDir, helmRunner, parseObjects } from './helm.ts';
+import type { AuthorRight, BodyField, BodyOf } from '../../src/scenarios/kind.ts';
+import { SCENARIO_KINDS } from '../../src/scenarios/registry.ts';
 import { lockPlane } from '../helpers/plane-lock.ts';
 
 const env = await testEnv('pkg-vap');
@@ -254,5 +256,37 @@ test('the operator\'s own writes pass: finalizer, status, the timed pause\'s RUN
   } finally {
     await controller.stop();
     await env.client.request('DELETE', paths.chaosRuns(opNs, 'operated')).catch(() => {});
+  }
+});
+
+test('every registered kind: an author holding exactly its authorRights is admitted, one lacking any of them is refused for it', async () => {
+  // Bodies of each kind (a new kind does not compile here until it has some), aimed where nobody may act by default.
+  const samples: { [F in BodyField]: Array<BodyOf<F>> } = {
+    job: [job.job!],
+    podKill: [
+      kill('k', otherNs).podKill!, pattern.podKill!,
+      kill('k', otherNs, { image: 'attacker/image:1' }).podKill!, { ...pattern.podKill!, serviceAccountName: 'default' },
+    ],
+    krknHub: [hub.krknHub!],
+  };
+  const grants = (rights: AuthorRight[]) => rights.map((r) => ({
+    namespace: r.namespace, verbs: r.verb, resource: `${r.resource}${r.group ? `.${r.group}` : ''}${r.subresource ? `/${r.subresource}` : ''}`,
+  }));
+  const where = (r: AuthorRight) => (r.namespace === undefined ? 'at the cluster scope' : `in the namespace "${r.namespace}"`);
+  let n = 0;
+  for (const kind of SCENARIO_KINDS) {
+    for (const b of samples[kind.field] as Array<BodyOf<BodyField>>) {
+      const spec: Spec = { scenarios: [{ name: 'step', [kind.field]: b }] };
+      const rights = kind.authorRights(b, runNs);
+      const holder = author(`kind-${n++}`, grants(rights));
+      const ok = await create(holder.client, 'kind', spec, { dryRun: true });
+      assert.equal(ok.status, 201, `${kind.field} ${JSON.stringify(b)} with ${JSON.stringify(rights)}: ${ok.message}`);
+      for (const missing of rights) {
+        const lacking = author(`kind-${n++}`, grants(rights.filter((r) => r !== missing)));
+        const r = await create(lacking.client, 'kind', spec, { dryRun: true });
+        assert.equal(r.status, 403, `${kind.field} ${JSON.stringify(b)} without ${JSON.stringify(missing)}: ${r.message}`);
+        assert.ok(r.message.includes(`step "step": ${forbidden(lacking.user, missing.verb, missing.resource, missing.group, where(missing))}`), r.message);
+      }
+    }
   }
 });
