@@ -65,16 +65,43 @@ export interface KrknHubBody {
  * A scenario's possible bodies, one key per scenario kind (the CRD allows exactly one). Each key has
  * one module in src/scenarios/kinds/, listed in src/scenarios/registry.ts.
  */
+/**
+ * A lasting network fault on the target pods (the same selection as podKill, count or percent), held
+ * by the node agents for the step's duration: exactly one of partition, loss or bandwidth.
+ */
+export interface NetworkBody {
+  namespace?: string;
+  namespacePattern?: string;
+  labelSelector?: string;
+  namePattern?: string;
+  count?: number;
+  percent?: number;
+  /** The target's side: ingress (to the pod), egress (from it) or both. */
+  direction: 'ingress' | 'egress' | 'both';
+  /** Only traffic with these peers (IPv4 CIDRs, optionally their ports); absent: all but loopback. */
+  to?: Array<{ cidr: string; ports?: number[] }>;
+  partition?: Record<string, never>;
+  loss?: { percent: number };
+  bandwidth?: { rate: string };
+  /** How long the fault outlives the last renewal by its node's agent (seconds, default 4). */
+  leaseSeconds: number;
+  serviceAccountName?: string;
+  image?: string;
+}
+
 export interface ScenarioBodies {
   job?: JobBody;
   podKill?: PodKillBody;
   krknHub?: KrknHubBody;
+  network?: NetworkBody;
 }
 
 export interface Scenario extends ScenarioBodies {
   name: string;
   /** A step still running after this long is failed and its Job deleted. */
   timeout?: string;
+  /** How long a lasting fault (network) is held; the step succeeds when it has run out. */
+  duration?: string;
 }
 
 /** A Deployment, StatefulSet or DaemonSet is rolling out (by name or label selector). */

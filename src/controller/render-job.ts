@@ -13,7 +13,7 @@ import { kindAndBody } from '../scenarios/registry.ts';
 /** The pod a scenario body runs as: its kind renders it (src/scenarios/kinds/). */
 export function scenarioPod(scenario: Scenario, ctx: RenderContext): StepPod {
   const { kind, body } = kindAndBody(scenario);
-  return kind.renderStep(body, ctx);
+  return kind.renderStep(body, ctx, { name: scenario.name, duration: scenario.duration });
 }
 
 export function renderJob(run: ChaosRun, name: string, iteration: number, stepIndex: number, ctx: RenderContext): V1Job {

@@ -17,5 +17,5 @@ import { kindAndBody } from '../scenarios/registry.ts';
 /** The plan of one step: read-only. `job` renders the Job the step would create (only asked for when the plan names it). */
 export async function planStep(client: ApiReader, scenario: Scenario, job: () => V1Job): Promise<StepPlan> {
   const { kind, body } = kindAndBody(scenario);
-  return kind.dryRunPlan(body, { client, job });
+  return kind.dryRunPlan(body, { client, job }, { name: scenario.name, duration: scenario.duration });
 }

@@ -18,9 +18,9 @@ export interface ScenarioKind<F extends BodyField = BodyField> {
   /** The body's key in a scenario (spec.scenarios[].<field>); also the kind's name in messages. */
   readonly field: F;
   /** What the step's pod runs: its containers, volumes, ServiceAccount and pod metadata. */
-  renderStep(body: BodyOf<F>, ctx: RenderContext): StepPod;
+  renderStep(body: BodyOf<F>, ctx: RenderContext, step: StepInfo): StepPod;
   /** What a dry run records for the step instead of running it. Only reads; never creates or deletes. */
-  dryRunPlan(body: BodyOf<F>, ctx: PlanContext): Promise<StepPlan>;
+  dryRunPlan(body: BodyOf<F>, ctx: PlanContext, step: StepInfo): Promise<StepPlan>;
   /**
    * The rights the run's author must hold for the operator to run this body on their behalf: the
    * admission policy (charts/chaosrun-operator/templates/admission-policy.yaml) checks exactly these,
@@ -33,6 +33,9 @@ export interface ScenarioKind<F extends BodyField = BodyField> {
    */
   krknImport?(file: KrknScenarioFile, to: KrknImportSink): boolean;
 }
+
+/** The scenario's own fields beside its body, which some kinds need (a lasting fault's duration). */
+export interface StepInfo { name: string; duration?: string }
 
 /** What a scenario body contributes to the step's pod (the Job renderer adds the rest). */
 export interface StepPod {

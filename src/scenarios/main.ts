@@ -7,6 +7,7 @@ import { KubeClient } from '../kube/client.ts';
 import { loadClusterAccess } from '../kube/kubeconfig.ts';
 import { createLogger } from '../log.ts';
 import { parseOptions, renderOptions, wholeNumber, type Command, type OptionSpecs } from '../options.ts';
+import { holdNetworkFault, type HoldOptions } from './network.ts';
 import { podKill, validatePodKillOptions, type PodKillOptions } from './pod-kill.ts';
 
 export const TERMINATION_LOG = '/dev/termination-log';
@@ -51,7 +52,54 @@ async function runPodKill(args: string[]): Promise<void> {
   }
 }
 
-const scenarios: Record<string, (args: string[]) => Promise<void>> = { 'pod-kill': runPodKill };
+/** The network holder's flags: the same selection as pod-kill, count or percent, and the duration. */
+const networkOptions = {
+  namespace: podKillOptions.namespace,
+  'namespace-pattern': podKillOptions['namespace-pattern'],
+  'label-selector': podKillOptions['label-selector'],
+  'name-pattern': podKillOptions['name-pattern'],
+  count: { type: 'string', value: 'N', help: 'target pods (default 1; or --percent)' },
+  percent: { type: 'string', value: 'P', help: 'target this percentage of the matching Running pods (rounded up)' },
+  duration: { type: 'string', value: 'D', help: 'how long the fault is held' },
+  what: { type: 'string', value: 'TEXT', default: 'fault', help: 'what the agents inject, for the summary' },
+  kubeconfig: podKillOptions.kubeconfig,
+} as const satisfies OptionSpecs;
+
+export function parseNetworkArgs(args: string[], env: NodeJS.ProcessEnv = process.env): { opts: HoldOptions; kubeconfig?: string } {
+  const { values } = parseOptions(args, networkOptions);
+  if (!values.duration) throw new Error('network needs --duration');
+  if (values.count !== undefined && values.percent !== undefined) throw new Error('network takes --count or --percent, not both');
+  const percent = values.percent === undefined ? undefined : Number(values.percent);
+  if (percent !== undefined && !(percent > 0 && percent <= 100)) throw new Error(`--percent must be more than 0 and at most 100, not ${JSON.stringify(values.percent)}`);
+  const self = { namespace: env.POD_NAMESPACE ?? '', name: env.POD_NAME ?? '' };
+  if (!self.namespace || !self.name) throw new Error('network runs in a step pod: POD_NAMESPACE and POD_NAME (the downward API) must be set');
+  const opts: HoldOptions = {
+    selection: { namespace: values.namespace, namespacePattern: values['namespace-pattern'], labelSelector: values['label-selector'], namePattern: values['name-pattern'] },
+    count: integer('count', values.count),
+    percent,
+    durationMs: parseDuration(values.duration),
+    self,
+    what: values.what,
+  };
+  validatePodKillOptions({ ...opts.selection, count: opts.count ?? 1, recoveryTimeoutMs: 0 });
+  return { opts, kubeconfig: values.kubeconfig };
+}
+
+async function runNetwork(args: string[]): Promise<void> {
+  const { opts, kubeconfig } = parseNetworkArgs(args);
+  const client = new KubeClient(loadClusterAccess(kubeconfig));
+  // STOP deletes the step's Job: the pod's SIGTERM ends the hold at once (the agents have let go already).
+  const stopped = new Promise<void>((resolve) => { for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve()); });
+  try {
+    const summary = await holdNetworkFault(client, opts, createLogger('scenario-network'), stopped);
+    console.log(summary);
+    writeTerminationMessage(TERMINATION_LOG, summary);
+  } finally {
+    client.close();
+  }
+}
+
+const scenarios: Record<string, (args: string[]) => Promise<void>> = { 'pod-kill': runPodKill, network: runNetwork };
 
 /** Writes the reason where Kubernetes picks up a termination message, when this runs in a container. */
 function writeTerminationMessage(path: string, reason: string): void {
@@ -87,6 +135,15 @@ again as were Ready before. Exits 0 when they recovered; otherwise 1 with a one-
 and in /dev/termination-log (the step's termination message).
 
 Options:
-${renderOptions(podKillOptions)}`,
+${renderOptions(podKillOptions)}
+
+Usage: chaosrun scenario network [options]
+
+The holder of a network step: picks --count (or --percent) Running pods that match, records them on
+its own pod (POD_NAMESPACE/POD_NAME) for the node agents, which hold the fault on them while this pod
+runs and its run says RUN, and exits 0 after --duration (or at once on SIGTERM).
+
+Options:
+${renderOptions(networkOptions)}`,
   run: (args) => scenarioCommand(args),
 };

@@ -89,7 +89,7 @@ async function matchingPods(client: ApiReader, namespaces: string[], opts: PodKi
 }
 
 /** `count` distinct pods drawn with a cryptographic random source (a partial Fisher-Yates shuffle). */
-function pickRandom<T>(items: T[], count: number): T[] {
+export function pickRandom<T>(items: T[], count: number): T[] {
   const pool = [...items];
   for (let i = 0; i < count; i++) {
     const j = randomInt(i, pool.length);

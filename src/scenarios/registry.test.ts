@@ -24,6 +24,11 @@ const SAMPLES: { [F in BodyField]: Array<BodyOf<F>> } = {
     { namespacePattern: '^shop-', namePattern: '^web-', count: 1, serviceAccountName: 'killer' },
   ],
   krknHub: [{ scenario: 'pod-scenarios', registry: 'quay.io/krkn-chaos', repository: 'krkn-hub' }],
+  network: [
+    { namespace: 'shop', labelSelector: 'app=web', direction: 'both', partition: {}, leaseSeconds: 4 },
+    { namespacePattern: '^shop-', labelSelector: 'app=web', direction: 'egress', loss: { percent: 30 }, leaseSeconds: 4, to: [{ cidr: '198.19.0.0/24', ports: [443] }] },
+    { namespace: 'shop', namePattern: '^web-', percent: 50, direction: 'ingress', bandwidth: { rate: '1mbit' }, leaseSeconds: 4, image: 'mine:2' },
+  ],
 };
 
 const samples = (kind: ScenarioKind) => SAMPLES[kind.field] as Array<BodyOf<BodyField>>;
@@ -74,10 +79,10 @@ test('every kind renders a step pod and plans a dry run from its samples', async
   };
   for (const kind of SCENARIO_KINDS) {
     for (const body of samples(kind)) {
-      const step = kind.renderStep(body, ctx);
+      const step = kind.renderStep(body, ctx, { name: 'step', duration: '30s' });
       assert.equal(step.containers[0]?.name, 'scenario', kind.field);
       assert.ok(step.containers[0]?.image, kind.field);
-      const plan = await kind.dryRunPlan(body, { client: reader, job: () => job });
+      const plan = await kind.dryRunPlan(body, { client: reader, job: () => job }, { name: 'step', duration: '30s' });
       assert.equal(typeof plan.ok, 'boolean');
       assert.match(plan.plan, /\S/, kind.field);
     }
@@ -110,5 +115,6 @@ test('every right a kind names is checked by the admission policy', () => {
     job: ['create batch/jobs chaos'],
     podKill: ['delete /pods shop', 'delete /pods (cluster)', 'create batch/jobs chaos', 'delete /pods shop', 'create batch/jobs chaos', 'delete /pods (cluster)'],
     krknHub: ['create batch/jobs chaos'],
+    network: ['create /pods shop', 'create /pods (cluster)', 'create batch/jobs chaos', 'create /pods shop'],
   });
 });

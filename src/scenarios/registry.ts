@@ -9,11 +9,13 @@ import type { Scenario } from '../api/types.ts';
 import type { BodyField, BodyOf, ScenarioKind } from './kind.ts';
 import { jobKind } from './kinds/job.ts';
 import { krknHubKind } from './kinds/krkn-hub.ts';
+import { networkKind } from './kinds/network.ts';
 import { podKillKind } from './kinds/pod-kill.ts';
 
 const BY_FIELD = {
   job: jobKind,
   podKill: podKillKind,
+  network: networkKind,
   krknHub: krknHubKind,
 } as const satisfies { [F in BodyField]: ScenarioKind<F> };
 

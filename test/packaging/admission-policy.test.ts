@@ -268,6 +268,11 @@ test('every registered kind: an author holding exactly its authorRights is admit
       kill('k', otherNs, { image: 'attacker/image:1' }).podKill!, { ...pattern.podKill!, serviceAccountName: 'default' },
     ],
     krknHub: [hub.krknHub!],
+    network: [
+      { namespace: otherNs, labelSelector: 'app=web', direction: 'both', partition: {}, leaseSeconds: 4 },
+      { namespacePattern: '^shop-', labelSelector: 'app=web', direction: 'egress', loss: { percent: 30 }, leaseSeconds: 4 },
+      { namespace: otherNs, labelSelector: 'app=web', direction: 'both', partition: {}, leaseSeconds: 4, serviceAccountName: 'default' },
+    ],
   };
   const grants = (rights: AuthorRight[]) => rights.map((r) => ({
     namespace: r.namespace, verbs: r.verb, resource: `${r.resource}${r.group ? `.${r.group}` : ''}${r.subresource ? `/${r.subresource}` : ''}`,
@@ -276,7 +281,8 @@ test('every registered kind: an author holding exactly its authorRights is admit
   let n = 0;
   for (const kind of SCENARIO_KINDS) {
     for (const b of samples[kind.field] as Array<BodyOf<BodyField>>) {
-      const spec: Spec = { scenarios: [{ name: 'step', [kind.field]: b }] };
+      // A duration for the lasting kinds (the CRD asks for one); the others ignore it.
+      const spec: Spec = { scenarios: [{ name: 'step', duration: '10s', [kind.field]: b }] };
       const rights = kind.authorRights(b, runNs);
       const holder = author(`kind-${n++}`, grants(rights));
       const ok = await create(holder.client, 'kind', spec, { dryRun: true });
@@ -285,7 +291,8 @@ test('every registered kind: an author holding exactly its authorRights is admit
         const lacking = author(`kind-${n++}`, grants(rights.filter((r) => r !== missing)));
         const r = await create(lacking.client, 'kind', spec, { dryRun: true });
         assert.equal(r.status, 403, `${kind.field} ${JSON.stringify(b)} without ${JSON.stringify(missing)}: ${r.message}`);
-        assert.ok(r.message.includes(`step "step": ${forbidden(lacking.user, missing.verb, missing.resource, missing.group, where(missing))}`), r.message);
+        const resource = `${missing.resource}${missing.subresource ? `/${missing.subresource}` : ''}`;
+        assert.ok(r.message.includes(`step "step": ${forbidden(lacking.user, missing.verb, resource, missing.group, where(missing))}`), r.message);
       }
     }
   }
