@@ -15,7 +15,7 @@ import { runBuildScript, setupStep } from './setup-step.ts';
 import { KubeClient, loadKubeConfig } from '../kube/client.ts';
 import { applyCrds } from '../kube/crds.ts';
 import { NODE_IP, SERVICE_CIDR, readOwner, removeHostState } from '../realnode/host.ts';
-import { buildOperatorImage } from '../realnode/images.ts';
+import { buildImages, type BuiltImage } from '../realnode/images.ts';
 import {
   buildNodeBinaries, ensurePackages, realNodePrecondition, startRealNode, stopRealNode, type RealNodeState,
 } from '../realnode/node.ts';
@@ -35,7 +35,7 @@ export interface ClusterState {
   kubernetesVersion: string;
   components: Record<ComponentName, Component>;
   /** The real node, when the plane was started with one. */
-  realNode?: RealNodeState & { binDir: string; operatorImage: string };
+  realNode?: RealNodeState & { binDir: string; operatorImage: string; agentImage: string };
 }
 
 type Log = (msg: string) => void;
@@ -211,11 +211,15 @@ async function startPlane(dir: string, log: Log, options: UpOptions): Promise<Up
   const binDir = buildBinaries(log);
   // Everything the real node needs is made before any process starts, so a failed build leaves nothing running.
   let nodeBinDir = '';
-  let operatorImage: ReturnType<typeof buildOperatorImage> | undefined;
+  let images: { operator: BuiltImage; agent: BuiltImage } | undefined;
   if (options.realNode) {
     ensurePackages(log);
     nodeBinDir = buildNodeBinaries(repoRoot, log);
-    operatorImage = buildOperatorImage(log);
+    // The operator's image and the node agent's, both from the Dockerfile, imported into the node beside its own.
+    const started = Date.now();
+    images = buildImages(log);
+    const built = [images.operator, images.agent].filter((i) => !i.cached).map((i) => i.name);
+    log(`images: operator and agent images ready in ${((Date.now() - started) / 1000).toFixed(1)}s (${built.length ? `built ${built.join(', ')}` : 'both cached'})`);
   }
   const started = Date.now();
   mkdirSync(join(dir, 'logs'), { recursive: true });
@@ -289,10 +293,10 @@ async function startPlane(dir: string, log: Log, options: UpOptions): Promise<Up
   await installCrds(kubeconfig);
   if (options.realNode) {
     const node = await startRealNode({
-      clusterDir: dir, server, pkiDir: pki, nodeBinDir, log, extraImages: operatorImage ? [operatorImage] : [],
+      clusterDir: dir, server, pkiDir: pki, nodeBinDir, log, extraImages: images ? [images.operator, images.agent] : [],
       kubectl: (args) => kubectl(state, args),
     });
-    state.realNode = { ...node, binDir: nodeBinDir, operatorImage: operatorImage!.name };
+    state.realNode = { ...node, binDir: nodeBinDir, operatorImage: images!.operator.name, agentImage: images!.agent.name };
     writeState(state);
   }
   log(`control plane ${kubernetesVersion} up in ${((Date.now() - started) / 1000).toFixed(1)}s at ${server}`);

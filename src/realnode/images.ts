@@ -1,7 +1,8 @@
 // Container images for the real node, made on this machine with no registry and no pull, ever.
 //
-// The operator's image is built from the repository's own Dockerfile by buildah (Debian's package: a
-// daemonless OCI builder that runs each RUN step in a real runc container). The base images the
+// The operator's image and the node agent's (the Dockerfile's last stage and its `agent` target) are
+// built from the repository's own Dockerfile by buildah (Debian's package: a daemonless OCI builder
+// that runs each RUN step in a real runc container). The base images the
 // Dockerfile names are stood in by images assembled here under the same names, so the recipe itself is
 // what gets built:
 //   - `node:24-bookworm-slim`: a Debian bookworm root filesystem made by mmdebstrap from Debian's
@@ -43,6 +44,8 @@ export const PAUSE_IMAGE = 'registry.k8s.io/pause:3.10';
 export const BUSYBOX_IMAGE = 'docker.io/library/busybox:1.35';
 /** The chart's default image (repository + appVersion), so `helm install` with defaults finds it. */
 export const OPERATOR_IMAGE = `ghcr.io/chaosrun/chaosrun-operator:${chartAppVersion()}`;
+/** The chart's default node agent image (agent.image.repository + appVersion): the Dockerfile's `agent` target. */
+export const AGENT_IMAGE = `ghcr.io/chaosrun/chaosrun-agent:${chartAppVersion()}`;
 /** npm inside the build-stage stand-in; node:24 images carry npm 11. */
 const NPM_VERSION = '11.6.2';
 
@@ -240,32 +243,87 @@ function contextKey(): string {
 
 export interface BuiltImage { name: string; archive: string; seconds: number; cached: boolean }
 
+/** The images the Dockerfile makes: its default (last) stage, and the node agent's named target. */
+interface DockerfileTarget {
+  /** The image's name (the chart's default). */
+  name: string;
+  /** The Dockerfile stage; undefined: the last one, as a plain `docker build` makes. */
+  target?: string;
+  /** The archive's name in the cache: <prefix>-<context key>.tar. */
+  prefix: string;
+  /** The set-up log of its build (<cache>/logs/<log>.log). */
+  log: string;
+}
+const OPERATOR_TARGET: DockerfileTarget = { name: OPERATOR_IMAGE, prefix: 'operator', log: 'operator-image' };
+const AGENT_TARGET: DockerfileTarget = { name: AGENT_IMAGE, target: 'agent', prefix: 'agent', log: 'agent-image' };
+
+/** The cached archive of a target, when there is a usable one for these sources. */
+function cachedImage(t: DockerfileTarget, key: string, log: Log): BuiltImage | undefined {
+  const archive = join(cacheDir, `${t.prefix}-${key}.tar`);
+  if (!existsSync(archive)) return undefined;
+  const why = isTarArchive(archive);
+  if (why === undefined) return { name: t.name, archive, seconds: 0, cached: true };
+  log(`cache: ${archive} is unusable (${why}); rebuilding it`);
+  return undefined;
+}
+
 /**
- * Builds the operator's image from the repository's Dockerfile with buildah (no pull: the bases are
- * the stand-ins above) and exports it as a docker-archive. Cached by the build context's content.
+ * Builds one target of the Dockerfile with buildah (no pull: the bases are the stand-ins above) and
+ * exports it as a docker-archive, written under a temporary name, checked and renamed. Leaves buildah's
+ * layers in place, so the next target reuses the build stage; the caller tidies.
  */
-export function buildOperatorImage(log: Log, name = OPERATOR_IMAGE): BuiltImage {
-  const key = contextKey();
-  const archive = join(cacheDir, `operator-${key}.tar`);
-  if (existsSync(archive)) {
-    const why = isTarArchive(archive);
-    if (why === undefined) return { name, archive, seconds: 0, cached: true };
-    log(`cache: ${archive} is unusable (${why}); rebuilding it`);
-  }
+function buildTarget(t: DockerfileTarget, key: string, log: Log): BuiltImage {
   ensureBaseImages(log);
   const started = Date.now();
-  log(`images: building ${name} from the Dockerfile with buildah ...`);
-  const buildLog = setupLog('operator-image');
+  log(`images: building ${t.name} from the Dockerfile${t.target ? ` (--target ${t.target})` : ''} with buildah ...`);
+  const buildLog = setupLog(t.log);
   writeFileSync(buildLog, '');
-  // --network host: the build stage's `npm ci` reaches the npm registry as this machine does.
+  // --network host: the build stage's `npm ci` (and the agent's apt-get) reach their registries as this machine does.
   buildah(['bud', '--pull=never', '--layers', '--isolation', 'oci', '--network', 'host', '--format', 'docker',
-    '-f', join(repoRoot, 'Dockerfile'), '-t', name, repoRoot], { log: buildLog });
-  for (const old of readdirSync(cacheDir).filter((f) => /^operator-.*\.tar$/.test(f))) rmSync(join(cacheDir, old), { force: true });
-  exportArchive(name, archive);
-  tidyBuildStorage();
+    ...(t.target ? ['--target', t.target] : []), '-f', join(repoRoot, 'Dockerfile'), '-t', t.name, repoRoot], { log: buildLog });
+  const archive = join(cacheDir, `${t.prefix}-${key}.tar`);
+  const old = new RegExp(`^${t.prefix}-[0-9a-f]+\\.tar$`);
+  for (const f of readdirSync(cacheDir).filter((f) => old.test(f))) rmSync(join(cacheDir, f), { force: true });
+  exportArchive(t.name, archive);
   const seconds = (Date.now() - started) / 1000;
-  log(`images: built ${name} in ${seconds.toFixed(0)}s (log: ${relative(process.cwd(), buildLog)})`);
-  return { name, archive, seconds, cached: false };
+  log(`images: built ${t.name} in ${seconds.toFixed(0)}s (log: ${relative(process.cwd(), buildLog)})`);
+  return { name: t.name, archive, seconds, cached: false };
+}
+
+function buildTargets(targets: DockerfileTarget[], log: Log): BuiltImage[] {
+  const key = contextKey();
+  const built: BuiltImage[] = [];
+  let tidy = false;
+  for (const t of targets) {
+    const cached = cachedImage(t, key, log);
+    if (cached) { built.push(cached); continue; }
+    tidy = true;
+    built.push(buildTarget(t, key, log));
+  }
+  if (tidy) tidyBuildStorage();
+  return built;
+}
+
+/**
+ * Builds the operator's image from the repository's Dockerfile (its last stage) and exports it as a
+ * docker-archive. Cached by the build context's content.
+ */
+export function buildOperatorImage(log: Log, name = OPERATOR_IMAGE): BuiltImage {
+  return buildTargets([{ ...OPERATOR_TARGET, name }], log)[0];
+}
+
+/** Builds the node agent's image (the Dockerfile's `agent` target), cached like the operator's. */
+export function buildAgentImage(log: Log): BuiltImage {
+  return buildTargets([AGENT_TARGET], log)[0];
+}
+
+/**
+ * Both images the Dockerfile makes, one after the other on the same layers (the agent's build reuses
+ * the build stage the operator's just made), with buildah's storage tidied once at the end.
+ */
+export function buildImages(log: Log): { operator: BuiltImage; agent: BuiltImage } {
+  const [operator, agent] = buildTargets([OPERATOR_TARGET, AGENT_TARGET], log);
+  return { operator, agent };
 }
 
 /**

@@ -1,6 +1,7 @@
-// The Dockerfile's shape and lint: hadolint checks it, and the runtime stage is distroless, numeric
-// non-root and enters the CLI. The image itself is built for real from this Dockerfile by buildah
-// (src/realnode/images.ts) and run on the real node by the e2e tests (test/e2e/).
+// The Dockerfile's shape and lint: hadolint checks it; the runtime stage (the last, what a plain build
+// makes) is distroless, numeric non-root and enters the CLI; the `agent` target is the build stage's
+// base with Debian's nft and nsenter, entering `chaosrun agent`. Both images are built for real from
+// this Dockerfile by buildah (src/realnode/images.ts) and run on the real node by the e2e tests (test/e2e/).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -44,7 +45,7 @@ test('hadolint passes the Dockerfile (and fails a bad one, so it really lints)',
 });
 
 test('the runtime stage is distroless Node 24, runs as a numeric non-root user and enters the CLI', () => {
-  assert.equal(stages.length, 2, 'a build stage and a runtime stage');
+  assert.deepEqual(stages.map((s) => s.name), ['build', 'agent', undefined], 'a build stage, the agent target, and the runtime stage last (the default target)');
   assert.match(stages[0].base, /^node:24[-.\w]*$/);
   assert.match(runtime.base, /^gcr\.io\/distroless\/nodejs24-debian12(:[\w.-]+)?$/);
   const user = runtime.steps.filter((s) => s.op === 'USER').at(-1)?.args ?? '';
@@ -52,4 +53,17 @@ test('the runtime stage is distroless Node 24, runs as a numeric non-root user a
   const entrypoint = JSON.parse(runtime.steps.find((s) => s.op === 'ENTRYPOINT')!.args) as string[];
   assert.deepEqual(entrypoint, ['/nodejs/bin/node', 'dist/cli.js']);
   assert.ok(!runtime.steps.some((s) => s.op === 'RUN'), 'no RUN: the runtime image has no shell');
+});
+
+test('the agent target: the build stage\'s base with Debian\'s nftables, iproute2 and util-linux, the same dist/, entering `chaosrun agent`', () => {
+  const agent = stages.find((s) => s.name === 'agent')!;
+  assert.equal(agent.base, stages[0].base, 'the build stage\'s Debian bookworm base');
+  const run = agent.steps.filter((s) => s.op === 'RUN').map((s) => s.args).join(' ');
+  assert.match(run, /apt-get install -y --no-install-recommends nftables iproute2 util-linux/);
+  assert.match(run, /rm -rf \/var\/lib\/apt\/lists/);
+  assert.match(run, /-perm \/6000 -exec chmod a-s/, 'no setuid or setgid file is left');
+  const copies = agent.steps.filter((s) => s.op === 'COPY').map((s) => s.args);
+  assert.deepEqual(copies, runtime.steps.filter((s) => s.op === 'COPY').map((s) => s.args), 'the operator image\'s files, from the same build stage');
+  assert.ok(!agent.steps.some((s) => s.op === 'USER'), 'root: the chart grants it NET_ADMIN, SYS_ADMIN and SYS_PTRACE');
+  assert.deepEqual(JSON.parse(agent.steps.find((s) => s.op === 'ENTRYPOINT')!.args), ['node', 'dist/cli.js', 'agent']);
 });
