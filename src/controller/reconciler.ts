@@ -18,6 +18,7 @@ import type { Logger } from '../log.ts';
 import { deadManRenewals, gatedSeconds, signalLatency, stepResults, stepsStarted } from '../metrics/controller.ts';
 import { planStep } from '../safety/dry-run.ts';
 import type { RenderContext } from '../scenarios/kind.ts';
+import { SCENARIO_KINDS } from '../scenarios/registry.ts';
 import { UntilSeen } from './until-seen.ts';
 import { decide, reportLine, type Action, type DecideOptions, type DryRunPlan, type GateView, type ObservedJob } from './decide.ts';
 import { jobName } from './job-name.ts';
@@ -283,10 +284,15 @@ export class Reconciler {
     return { stepIndex: index, ...await planStep(this.o.client, run.spec.scenarios[index], render) };
   }
 
-  /** A failed step's pod usually says why (the scenario's one-line reason): read it once, when it matters. */
+  /**
+   * A failed step's pod usually says why (the scenario's one-line reason), and a succeeded step of a kind
+   * that reports (a lasting fault: which pods, nodes, what) says what it did: read it once, when it matters.
+   */
   private async withFailureMessages(run: ChaosRun, jobs: ObservedJob[], log: Logger): Promise<ObservedJob[]> {
     const current = run.status?.activeJob;
-    const failed = jobs.find((j) => j.name === current && j.state === 'Failed');
+    const scenario = run.spec.scenarios[run.status?.step?.index ?? -1];
+    const reports = scenario !== undefined && SCENARIO_KINDS.some((k) => k.reportsOnSuccess === true && scenario[k.field] !== undefined);
+    const failed = jobs.find((j) => j.name === current && (j.state === 'Failed' || (reports && j.state === 'Succeeded')));
     if (!failed) return jobs;
     try {
       const pods = await this.o.client.request<{ items: V1Pod[] }>('GET', paths.pods(run.metadata.namespace), {

@@ -32,6 +32,12 @@ export interface ScenarioKind<F extends BodyField = BodyField> {
    * the next kind in the registry tries. Kinds without a krkn counterpart leave it out.
    */
   krknImport?(file: KrknScenarioFile, to: KrknImportSink): boolean;
+  /**
+   * Its step's pod says what it did when it succeeds too (a lasting fault's holder names the pods it
+   * hit, on which nodes, with what): the controller reads that termination message into the step's
+   * history entry, as it does for every failed step.
+   */
+  readonly reportsOnSuccess?: boolean;
 }
 
 /** The scenario's own fields beside its body, which some kinds need (a lasting fault's duration). */

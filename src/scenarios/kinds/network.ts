@@ -88,4 +88,5 @@ export const networkKind: ScenarioKind<'network'> = {
     }
   },
   authorRights: networkRights,
+  reportsOnSuccess: true,
 };
