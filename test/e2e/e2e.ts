@@ -1,6 +1,6 @@
 // What the end-to-end tests share: the plane's real node, the operator installed by `helm install`
-// from the chart with the image built from the Dockerfile (already imported into the node by
-// `cluster up --real-node`), and small helpers to read what the node really does.
+// from the chart with the images built from the Dockerfile (the operator's and the node agent's, already
+// imported into the node by `cluster up --real-node`), and small helpers to read what the node really does.
 //
 // The release watches every namespace, so test/run-tests.ts runs these files after the others and
 // one at a time. Every pod here (the operator's, the step pods, the test workloads) is placed on the
@@ -15,7 +15,7 @@ import { testEnv, eventually, type TestEnv } from '../helpers/env.ts';
 import { helmRunner } from '../packaging/helm.ts';
 import { chartDir } from '../packaging/helm.ts';
 import { importImage, realNodePlacement } from '../../src/realnode/node.ts';
-import { buildOperatorImage } from '../../src/realnode/images.ts';
+import { buildImages } from '../../src/realnode/images.ts';
 import { NODE_TAINT, NODE_LABEL } from '../../src/realnode/host.ts';
 export { pidAlive } from '../../src/local/pid.ts';
 import type { ChaosRun } from '../../src/api/types.ts';
@@ -29,6 +29,8 @@ export interface Release {
   helm: ReturnType<typeof helmRunner>;
   /** The operator pods, newest first. */
   pods(): Pod[];
+  /** The node agent's pods (one per node it runs on). */
+  agentPods(): Pod[];
   /** The Service's ClusterIP (reached through kube-proxy). */
   serviceIp(): string;
   leaseHolder(): string | undefined;
@@ -53,29 +55,38 @@ export async function e2eEnv(prefix: string): Promise<TestEnv> {
     }
   };
   if (!env.state.realNode) throw new Error('the e2e tests need the plane\'s real node; run them with test/run-tests.ts as root');
-  // A plane kept between runs (CHAOSRUN_KEEP_CLUSTER) may hold an image of older sources: the image
-  // under test is always the one the current Dockerfile and sources build.
-  const image = buildOperatorImage((m) => console.error(m));
-  const marker = join(env.state.dir, 'node', 'operator-image');
-  if (!existsSync(marker) || readFileSync(marker, 'utf8') !== image.archive) {
-    if (!image.cached || existsSync(marker)) importImage(image.archive);
-    writeFileSync(marker, image.archive);
+  // A plane kept between runs (CHAOSRUN_KEEP_CLUSTER) may hold images of older sources: the images
+  // under test are always the ones the current Dockerfile and sources build.
+  const images = buildImages((m) => console.error(m));
+  for (const [which, image] of Object.entries(images)) {
+    const marker = join(env.state.dir, 'node', `${which}-image`);
+    if (!existsSync(marker) || readFileSync(marker, 'utf8') !== image.archive) {
+      if (!image.cached || existsSync(marker)) importImage(image.archive);
+      writeFileSync(marker, image.archive);
+    }
   }
   return env;
 }
 
-/** Helm values that put the operator and every step pod on the real node. */
+/** Helm values that put the operator, its node agent and every step pod on the real node. */
 export function realNodeValues(extra: Record<string, unknown> = {}): Record<string, unknown> {
   const tolerations = [{ key: NODE_TAINT.key, operator: 'Equal', value: NODE_TAINT.value, effect: NODE_TAINT.effect }];
   const nodeSelector = { [NODE_LABEL.key]: NODE_LABEL.value };
   return {
-    // The image was imported by `cluster up --real-node`; it can never be pulled.
+    // The images were imported by `cluster up --real-node`; they can never be pulled.
     image: { pullPolicy: 'Never' },
     nodeSelector, tolerations,
     stepPods: { nodeSelector, tolerations },
+    // The agent only where containers really run: the kwok node has no sandbox to hold a fault in.
+    agent: { image: { pullPolicy: 'Never' }, nodeSelector, tolerations },
     ...extra,
   };
 }
+
+/** The label selector of a release's operator pods (the node agent's pods carry their own name). */
+export const operatorSelector = (release: string) => `app.kubernetes.io/name=chaosrun-operator,app.kubernetes.io/instance=${release}`;
+/** The label selector of a release's node agent pods. */
+export const agentSelector = (release: string) => `app.kubernetes.io/name=chaosrun-operator-agent,app.kubernetes.io/instance=${release}`;
 
 export function installOperator(env: TestEnv, values: Record<string, unknown> = {}): Release {
   const name = `crun-${randomBytes(2).toString('hex')}`;
@@ -87,16 +98,19 @@ export function installOperator(env: TestEnv, values: Record<string, unknown> = 
   after(() => {
     try {
       for (const c of ['controller', 'signal-server']) {
-        const logs = env.kubectl(['logs', '-n', namespace, '-l', `app.kubernetes.io/instance=${name}`, '-c', c, '--tail=-1', '--prefix']);
+        const logs = env.kubectl(['logs', '-n', namespace, '-l', operatorSelector(name), '-c', c, '--tail=-1', '--prefix']);
         writeFileSync(join(env.state.dir, 'logs', `e2e-${name}-${c}.log`), logs);
       }
+      const agents = env.kubectl(['logs', '-n', namespace, '-l', agentSelector(name), '-c', 'agent', '--tail=-1', '--prefix']);
+      writeFileSync(join(env.state.dir, 'logs', `e2e-${name}-agent.log`), agents);
     } catch { /* gone already */ }
   });
   const release: Release = {
     name, namespace, helm,
-    pods: () => (JSON.parse(env.kubectl(['get', 'pods', '-n', namespace, '-l', `app.kubernetes.io/instance=${name}`, '-o', 'json'])).items as Pod[])
+    pods: () => (JSON.parse(env.kubectl(['get', 'pods', '-n', namespace, '-l', operatorSelector(name), '-o', 'json'])).items as Pod[])
       .sort((a, b) => b.metadata.creationTimestamp.localeCompare(a.metadata.creationTimestamp)),
-    serviceIp: () => env.kubectl(['get', 'svc', '-n', namespace, '-l', `app.kubernetes.io/instance=${name}`, '-o', 'jsonpath={.items[0].spec.clusterIP}']),
+    agentPods: () => JSON.parse(env.kubectl(['get', 'pods', '-n', namespace, '-l', agentSelector(name), '-o', 'json'])).items as Pod[],
+    serviceIp: () => env.kubectl(['get', 'svc', '-n', namespace, '-l', operatorSelector(name), '-o', 'jsonpath={.items[0].spec.clusterIP}']),
     leaseHolder: () => {
       // The chart names the Lease after the full release name (release + chart name).
       try { return env.kubectl(['get', 'lease', '-n', namespace, `${name}-chaosrun-operator`, '-o', 'jsonpath={.spec.holderIdentity}']) || undefined; } catch { return undefined; }

@@ -118,10 +118,86 @@ test('the default values render a cluster-wide operator with a hardened pod and 
   assert.equal(scenarioSa.metadata.namespace, 'chaosrun-system');
   // Nothing else: every object's kind is accounted for.
   assert.deepEqual([...new Set(objs.map((o) => o.kind))].sort(),
-    ['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'Job', 'Role', 'RoleBinding', 'Service', 'ServiceAccount',
+    ['ClusterRole', 'ClusterRoleBinding', 'DaemonSet', 'Deployment', 'Job', 'Role', 'RoleBinding', 'Service', 'ServiceAccount',
       'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
   // One replica: no anti-affinity to speak of.
   assert.equal((pod as { affinity?: unknown }).affinity, undefined);
+});
+
+interface AgentDaemonSet extends K8sObject {
+  spec: {
+    selector: { matchLabels: Record<string, string> };
+    template: {
+      metadata: { labels: Record<string, string> };
+      spec: {
+        serviceAccountName: string; hostPID?: boolean; hostNetwork?: boolean; securityContext: Record<string, unknown>;
+        nodeSelector?: Record<string, string>; tolerations?: unknown[]; terminationGracePeriodSeconds: number;
+        containers: Array<Container & { image: string; imagePullPolicy: string; env: Array<{ name: string; value?: string; valueFrom?: unknown }>; resources: unknown }>;
+        volumes?: unknown[];
+      };
+    };
+  };
+}
+
+test('the node agent: a DaemonSet on the host PID namespace, root with exactly NET_ADMIN, SYS_ADMIN and SYS_PTRACE, a read-only role', () => {
+  const objs = render([]);
+  const [ds] = find(objs, 'DaemonSet', 'crun-chaosrun-operator-agent') as AgentDaemonSet[];
+  assert.ok(ds, 'a DaemonSet');
+  // Its pods carry their own name: the operator's Deployment, Service and NetworkPolicy never select them.
+  assert.deepEqual(ds.spec.selector.matchLabels,
+    { 'app.kubernetes.io/name': 'chaosrun-operator-agent', 'app.kubernetes.io/instance': 'crun', 'app.kubernetes.io/component': 'agent' });
+  assert.deepEqual(ds.spec.template.metadata.labels, ds.spec.selector.matchLabels);
+  const [svc] = find(objs, 'Service') as Array<K8sObject & { spec: { selector: Record<string, string> } }>;
+  assert.ok(Object.entries(svc.spec.selector).some(([k, v]) => ds.spec.template.metadata.labels[k] !== v), 'the Service does not select agent pods');
+  const pod = ds.spec.template.spec;
+  assert.equal(pod.serviceAccountName, 'crun-chaosrun-operator-agent');
+  assert.equal(pod.hostPID, true, 'the node\'s /proc, to find the sandboxes\' pause processes');
+  assert.equal(pod.hostNetwork, false);
+  assert.equal(pod.volumes, undefined, 'no host path: it reaches the node through /proc alone');
+  assert.deepEqual(pod.securityContext, { runAsNonRoot: false, runAsUser: 0, runAsGroup: 0, seccompProfile: { type: 'RuntimeDefault' } });
+  assert.equal(pod.containers.length, 1);
+  const [c] = pod.containers;
+  assert.equal(c.image, 'ghcr.io/chaosrun/chaosrun-agent:0.1.0');
+  assert.deepEqual(c.args, ['--metrics-port=8082']);
+  assert.deepEqual(c.env.find((e) => e.name === 'NODE_NAME'), { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } });
+  assert.deepEqual(c.ports, [{ name: 'metrics', containerPort: 8082, protocol: 'TCP' }]);
+  assert.deepEqual(c.livenessProbe.httpGet, { path: '/healthz', port: 'metrics' });
+  assert.deepEqual(c.readinessProbe.httpGet, { path: '/readyz', port: 'metrics' });
+  // Exactly these powers, and no other: not privileged, no other capability, a read-only root.
+  assert.deepEqual(c.securityContext, {
+    runAsNonRoot: false, runAsUser: 0, runAsGroup: 0, privileged: false, readOnlyRootFilesystem: true,
+    allowPrivilegeEscalation: true,
+    capabilities: { drop: ['ALL'], add: ['NET_ADMIN', 'SYS_ADMIN', 'SYS_PTRACE'] },
+    seccompProfile: { type: 'RuntimeDefault' },
+  });
+  assert.deepEqual(c.resources, { requests: { cpu: '10m', memory: '64Mi' }, limits: { memory: '192Mi' } });
+  // Read-only API rights, bound to its own ServiceAccount only.
+  const [role] = find(objs, 'ClusterRole', 'crun-chaosrun-operator-agent') as unknown as Array<{ rules: Rule[] }>;
+  assert.deepEqual(grants(role.rules), { 'core/pods': ['get', 'list', 'watch'], 'chaosrun.dev/chaosruns': ['get', 'list', 'watch'] });
+  const [binding] = find(objs, 'ClusterRoleBinding', 'crun-chaosrun-operator-agent') as unknown as Array<{ roleRef: { name: string }; subjects: unknown[] }>;
+  assert.equal(binding.roleRef.name, 'crun-chaosrun-operator-agent');
+  assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'crun-chaosrun-operator-agent', namespace: 'chaosrun-system' }]);
+  assert.equal(find(objs, 'ServiceAccount', 'crun-chaosrun-operator-agent', 'chaosrun-system').length, 1);
+  // No other binding names the agent's account.
+  const bindings = [...find(objs, 'ClusterRoleBinding'), ...find(objs, 'RoleBinding')] as unknown as Array<{ metadata: { name: string }; subjects?: Array<{ name: string }> }>;
+  assert.deepEqual(bindings.filter((b) => b.subjects?.some((sub) => sub.name === 'crun-chaosrun-operator-agent')).map((b) => b.metadata.name), ['crun-chaosrun-operator-agent']);
+});
+
+test('agent values: placement, image digest, and agent.enabled=false renders none of it', () => {
+  const digest = `sha256:${'cd'.repeat(32)}`;
+  const placed = render(['-f', helm.valuesFile('agent', {
+    agent: { image: { digest, pullPolicy: 'Never' }, nodeSelector: { pool: 'chaos' }, tolerations: [{ operator: 'Exists' }], metricsPort: 9092 },
+  })]);
+  const [ds] = find(placed, 'DaemonSet') as AgentDaemonSet[];
+  const pod = ds.spec.template.spec;
+  assert.equal(pod.containers[0].image, `ghcr.io/chaosrun/chaosrun-agent@${digest}`);
+  assert.equal(pod.containers[0].imagePullPolicy, 'Never');
+  assert.deepEqual(pod.nodeSelector, { pool: 'chaos' });
+  assert.deepEqual(pod.tolerations, [{ operator: 'Exists' }]);
+  assert.deepEqual(pod.containers[0].args, ['--metrics-port=9092']);
+  const off = render(['--set', 'agent.enabled=false']);
+  assert.deepEqual(off.filter((o) => o.metadata.name.includes('-agent')).map((o) => `${o.kind}/${o.metadata.name}`), []);
+  assert.equal(find(off, 'DaemonSet').length, 0);
 });
 
 interface Policy extends K8sObject {
@@ -251,6 +327,8 @@ test('bad values fail with the schema\'s message', () => {
     [['--set', 'replicas=2', '--set', 'leaderElection.enabled=false'], /replicas > 1 needs leaderElection.enabled=true/],
     [['--set', 'image.digest=latest'], /at '\/image\/digest': '.*' does not match pattern/],
     [['--set', 'admissionPolicy.enabled=yes'], /at '\/admissionPolicy\/enabled': got string, want boolean/],
+    [['--set', 'agent.privileged=true'], /additional properties 'privileged' not allowed/],
+    [['--set', 'agent.metricsPort=0'], /at '\/agent\/metricsPort': minimum: got 0, want 1/],
   ];
   for (const [args, message] of cases) {
     const r = helm.run(['template', 'crun', chartDir, '--kube-version', kubeVersion, ...args]);
@@ -298,10 +376,14 @@ test('helm install, upgrade and uninstall on the local control plane', async () 
     const crd = JSON.parse(env.kubectl(['get', 'crd', 'chaosruns.chaosrun.dev', '-o', 'json'])) as { status: { conditions: Array<{ type: string; status: string }> } };
     assert.ok(crd.status.conditions.some((c) => c.type === 'Established' && c.status === 'True'));
     env.kubectl(['wait', '--for=condition=Available', `deployment/${fullname}`, '-n', ns, '--timeout=120s']);
-    const pods = JSON.parse(env.kubectl(['get', 'pods', '-n', ns, '-l', `app.kubernetes.io/instance=${release}`, '-o', 'json'])) as { items: Array<{ spec: { nodeName: string }; status: { phase: string } }> };
+    const pods = JSON.parse(env.kubectl(['get', 'pods', '-n', ns, '-l', `app.kubernetes.io/name=chaosrun-operator,app.kubernetes.io/instance=${release}`, '-o', 'json'])) as { items: Array<{ spec: { nodeName: string }; status: { phase: string } }> };
     assert.equal(pods.items.length, 1);
     assert.equal(pods.items[0].spec.nodeName, 'kwok-node-0');
     assert.equal(pods.items[0].status.phase, 'Running');
+    // The node agent: one pod on each node it may run on (the untainted kwok node here; kwok runs no
+    // container, test/e2e/agent.test.ts runs the real one).
+    const agents = JSON.parse(env.kubectl(['get', 'pods', '-n', ns, '-l', `app.kubernetes.io/name=chaosrun-operator-agent,app.kubernetes.io/instance=${release}`, '-o', 'json'])) as typeof pods;
+    assert.deepEqual(agents.items.map((p) => [p.spec.nodeName, p.status.phase]), [['kwok-node-0', 'Running']]);
     const svc = JSON.parse(env.kubectl(['get', 'service', fullname, '-n', ns, '-o', 'json'])) as { spec: { ports: Array<{ name: string; port: number }> } };
     assert.ok(svc.spec.ports.some((p) => p.name === 'signal' && p.port === 8081));
     // The admission policy, cluster-scoped, with its binding (test/packaging/admission-policy.test.ts tests what it does).
@@ -320,6 +402,16 @@ test('helm install, upgrade and uninstall on the local control plane', async () 
     assert.equal(can(operator, 'list', 'secrets', '--all-namespaces'), 'no');
     assert.equal(can(operator, 'delete', 'pods', '-n', 'default'), 'no');
     assert.equal(can(operator, 'delete', 'chaosruns.chaosrun.dev', '-n', 'default'), 'no');
+    // The agent's account reads pods and runs, and may do nothing else.
+    const agent = `${ns}:${fullname}-agent`;
+    for (const verb of ['get', 'list', 'watch']) {
+      assert.equal(can(agent, verb, 'pods', '--all-namespaces'), 'yes', `agent ${verb} pods`);
+      assert.equal(can(agent, verb, 'chaosruns.chaosrun.dev', '--all-namespaces'), 'yes', `agent ${verb} chaosruns`);
+    }
+    for (const [verb, resource] of [['delete', 'pods'], ['patch', 'pods'], ['create', 'pods/exec'], ['patch', 'chaosruns.chaosrun.dev'],
+      ['update', 'chaosruns.chaosrun.dev/status'], ['list', 'secrets'], ['get', 'nodes'], ['create', 'events'], ['list', 'jobs.batch']]) {
+      assert.equal(can(agent, verb, resource, '--all-namespaces'), 'no', `agent ${verb} ${resource}`);
+    }
     const scenario = `${ns}:chaosrun-scenario`;
     assert.equal(can(scenario, 'delete', 'pods', '-n', 'default'), 'yes');
     assert.equal(can(scenario, 'list', 'namespaces'), 'yes');
@@ -336,7 +428,7 @@ test('helm install, upgrade and uninstall on the local control plane', async () 
     unlock();
   }
   await eventually('the release\'s objects to be gone', () =>
-    env.kubectl(['get', 'deployment,service,serviceaccount', '-n', ns, '-l', `app.kubernetes.io/instance=${release}`, '-o', 'name']).trim() === '' &&
+    env.kubectl(['get', 'deployment,daemonset,service,serviceaccount,pods', '-n', ns, '-l', `app.kubernetes.io/instance=${release}`, '-o', 'name']).trim() === '' &&
     env.kubectl(['get', 'clusterrole,clusterrolebinding,validatingadmissionpolicy,validatingadmissionpolicybinding', '-l', `app.kubernetes.io/instance=${release}`, '-o', 'name']).trim() === '', 60_000, 500);
   // Helm never deletes CRDs: the runs users made outlive the release.
   env.kubectl(['get', 'crd', 'chaosruns.chaosrun.dev']);

@@ -1,7 +1,8 @@
 // Least privilege, proven: the controller and the signal server run in-process with a token issued
 // (TokenRequest) for the chart's own ServiceAccount, installed in namespaced mode, and drive a full
 // ChaosRun through a PAUSE (over HTTP), a RUN (kubectl) and a STOP (over HTTP). The same token is
-// refused anything outside the chart's roles.
+// refused anything outside the chart's roles. The node agent runs in-process with its own account's
+// token: its watches sync and it follows a holder, and every write is refused (its role is read-only).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -10,6 +11,13 @@ import { KubeClient, KubeError, MERGE_PATCH } from '../../src/kube/client.ts';
 import { paths } from '../../src/kube/paths.ts';
 import { startController } from '../../src/controller/manager.ts';
 import { startSignalServer } from '../../src/signal/server.ts';
+import { startAgent } from '../../src/agent/main.ts';
+import { ANNOTATION_FAULT, ANNOTATION_FAULT_TARGETS, LABEL_FAULT } from '../../src/api/fault-holder.ts';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { Writable } from 'node:stream';
 import { eventually, testEnv, tokenKubeConfig as tokenKubeConfigFor } from '../helpers/env.ts';
 import { createRun, getRun, listJobs, quietLog, waitForPhase } from '../helpers/operator.ts';
 import { chartDir, helmRunner } from './helm.ts';
@@ -102,6 +110,65 @@ test('with only the chart\'s RBAC, the controller and signal server run a ChaosR
     assert.equal(lease.spec.holderIdentity, controller.identity);
   } finally {
     for (const stop of stops.reverse()) await stop();
+    helm.ok(['uninstall', release, '--namespace', releaseNs, '--wait', '--timeout', '120s']);
+  }
+});
+
+test('the node agent\'s account may only read pods and runs: the agent runs on its token, and every write is refused', async () => {
+  const releaseNs = env.namespace;
+  const runNs = await env.createNamespace('pkg-lp-agent');
+  const release = `lpa-${randomBytes(3).toString('hex')}`;
+  const agentSa = `${release}-chaosrun-operator-agent`;
+  helm.ok(['install', release, chartDir, '--namespace', releaseNs, '--set', `watchNamespaces={${runNs}}`, '--wait', '--timeout', '180s']);
+  let agent: Awaited<ReturnType<typeof startAgent>> | undefined;
+  const client = new KubeClient(tokenKubeConfig(token(releaseNs, agentSa)));
+  try {
+    // Reads, cluster-wide (a holder may name targets in any namespace).
+    assert.equal(await status(client.request('GET', paths.pods())), 200, 'list pods everywhere');
+    assert.equal(await status(client.request('GET', paths.chaosRuns())), 200, 'list ChaosRuns everywhere');
+    assert.equal(await status(client.request('GET', paths.pods(runNs), { query: { watch: '1', timeoutSeconds: '1' } })), 200, 'watch pods');
+    // Everything else: refused.
+    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'x' }, spec: { containers: [{ name: 'x', image: 'busybox' }] } };
+    const refused: Array<[string, () => Promise<unknown>]> = [
+      ['create a pod', () => client.request('POST', paths.pods(runNs), { body: pod })],
+      ['delete a pod', () => client.request('DELETE', paths.pods(runNs, 'anything'))],
+      ['patch a pod', () => client.request('PATCH', paths.pods(runNs, 'anything'), { body: {}, contentType: MERGE_PATCH })],
+      ['exec in a pod', () => client.request('POST', `${paths.pods(runNs, 'anything')}/exec`)],
+      ['patch a ChaosRun', () => client.request('PATCH', paths.chaosRuns(runNs, 'anything'), { body: {}, contentType: MERGE_PATCH })],
+      ['write a ChaosRun status', () => client.request('PATCH', `${paths.chaosRuns(runNs, 'anything')}/status`, { body: {}, contentType: MERGE_PATCH })],
+      ['read Secrets', () => client.request('GET', '/api/v1/secrets')],
+      ['read nodes', () => client.request('GET', '/api/v1/nodes')],
+      ['create Events', () => client.request('POST', paths.events(runNs), { body: {} })],
+      ['list Jobs', () => client.request('GET', '/apis/batch/v1/jobs')],
+      ['read Leases', () => client.request('GET', paths.leases(releaseNs, 'anything'))],
+    ];
+    for (const [what, call] of refused) assert.equal(await status(call()), 403, what);
+
+    // The agent itself on that token: its watches sync, and it follows a holder whose target is on its
+    // node (no sandbox there: nothing is applied, and it says so) without a refused call.
+    const kubeconfig = join(mkdtempSync(join(tmpdir(), 'chaosrun-agent-kc-')), 'kubeconfig');
+    writeFileSync(kubeconfig, tokenKubeConfig(token(releaseNs, agentSa)).exportConfig(), { mode: 0o600 });
+    let logged = '';
+    const log = pino({ level: 'debug' }, new Writable({ write(chunk, _enc, done) { logged += String(chunk); done(); } }));
+    agent = await startAgent({ kubeconfig, node: 'lp-node', proc: mkdtempSync(join(tmpdir(), 'chaosrun-agent-proc-')), log });
+    await eventually('the agent\'s watches to sync', () => agent!.ready(), 30_000);
+    await createRun(env.client, runNs, 'held', { scenarios: [{ name: 'a', job: { image: 'busybox', podMetadata: { annotations: { 'pod-complete.stage.kwok.x-k8s.io/delay': '120s' } } } }] });
+    await env.client.request('POST', paths.pods(runNs), { body: {
+      apiVersion: 'v1', kind: 'Pod',
+      metadata: {
+        name: 'holder', labels: { [LABEL_FAULT]: 'network', 'chaosrun.dev/run': 'held' },
+        annotations: {
+          [ANNOTATION_FAULT]: JSON.stringify({ kind: 'network', direction: 'both', effect: { partition: {} }, leaseSeconds: 4 }),
+          [ANNOTATION_FAULT_TARGETS]: JSON.stringify([{ namespace: runNs, name: 'web', uid: '00000000-0000-4000-8000-000000000000', node: 'lp-node' }]),
+        },
+      },
+      spec: { nodeName: 'kwok-node-0', containers: [{ name: 'holder', image: 'busybox' }], tolerations: [{ key: 'kwok.x-k8s.io/node', operator: 'Exists', effect: 'NoSchedule' }] },
+    } });
+    await eventually('the agent to follow the holder to its target', () => logged.includes('target sandbox not found on this node yet'), 20_000);
+    assert.doesNotMatch(logged, /forbidden|403/i, `no refused call:\n${logged.slice(-2000)}`);
+  } finally {
+    await agent?.stop();
+    client.close();
     helm.ok(['uninstall', release, '--namespace', releaseNs, '--wait', '--timeout', '120s']);
   }
 });

@@ -121,3 +121,32 @@ and the chart makes the scenario account (with listed watchNamespaces the chart 
 {{- end }}
 {{- join "," $out }}
 {{- end }}
+
+{{/* The node agent's resource names, labels and image. Its pods carry their own app.kubernetes.io/name, so
+the operator's selectors (the Deployment, the Service, the NetworkPolicy) never match them. */}}
+{{- define "chaosrun.agentName" -}}
+{{- printf "%s-agent" (include "chaosrun.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "chaosrun.agentSelectorLabels" -}}
+app.kubernetes.io/name: {{ printf "%s-agent" (include "chaosrun.name" .) | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: agent
+{{- end }}
+
+{{- define "chaosrun.agentLabels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "chaosrun.agentSelectorLabels" . }}
+app.kubernetes.io/part-of: {{ include "chaosrun.name" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "chaosrun.agentImage" -}}
+{{- $i := .Values.agent.image }}
+{{- if $i.digest }}
+{{- printf "%s@%s" $i.repository $i.digest }}
+{{- else }}
+{{- printf "%s:%s" $i.repository (default .Chart.AppVersion $i.tag) }}
+{{- end }}
+{{- end }}
