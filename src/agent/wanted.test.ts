@@ -6,8 +6,9 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ANNOTATION_FAULT, ANNOTATION_FAULT_TARGETS, type NetworkFaultSpec } from '../api/fault-holder.ts';
+import { parseKillSwitch, type KillSwitchRecord } from '../api/kill-switch.ts';
 import { findSandboxes } from './sandboxes.ts';
-import { faultIdOf, wantedOnNode, type HolderView, type RunView } from './wanted.ts';
+import { endedByKillSwitch, faultIdOf, wantedOnNode, type HolderView, type RunView } from './wanted.ts';
 
 const spec: NetworkFaultSpec = { kind: 'network', direction: 'both', effect: { partition: {} }, leaseSeconds: 4, to: [{ cidr: '198.19.0.0/24', ports: [443] }] };
 const targets = [
@@ -66,6 +67,41 @@ it('a target whose sandbox is not on this node (yet) is unresolved, not guessed 
   const r = wantedOnNode('n1', [holder()], () => running, () => undefined);
   assert.deepEqual(r.wanted, []);
   assert.deepEqual(r.unresolved, [targets[0]]);
+});
+
+const thrown = (stoppedAt: string, runs: string[]): KillSwitchRecord => ({ stoppedAt: Date.parse(stoppedAt), runs: new Set(runs) });
+const withSwitch = (h: HolderView, record: KillSwitchRecord | undefined) =>
+  wantedOnNode('n1', [h], () => running, (uid) => sandboxes.get(uid), record).wanted;
+
+it('the kill-switch record ends the fault of a listed run\'s holder created before it, though the run still says RUN', () => {
+  const h = holder({ created: '2026-03-01T10:00:00Z' });
+  assert.equal(withSwitch(h, undefined).length, 1, 'no record: wanted');
+  assert.deepEqual(withSwitch(h, thrown('2026-03-01T10:00:05.250Z', ['shop/game-day'])), []);
+  assert.deepEqual(withSwitch(h, thrown('2026-03-01T10:00:05.250Z', ['other/x', 'shop/game-day', 'shop/y'])), [], 'among many');
+});
+
+it('the record leaves alone the holders of runs it does not name, and holders created after it', () => {
+  const h = holder({ created: '2026-03-01T10:00:00Z' });
+  for (const runs of [[], ['shop/other'], ['prod/game-day'], ['shop/game-day-2']]) {
+    assert.equal(withSwitch(h, thrown('2026-03-01T10:00:05Z', runs)).length, 1, JSON.stringify(runs));
+  }
+  // Never cleared: a run re-created under the same name later has holders created after stoppedAt.
+  assert.equal(withSwitch(holder({ created: '2026-03-01T10:00:06Z' }), thrown('2026-03-01T10:00:05.250Z', ['shop/game-day'])).length, 1);
+});
+
+it('creation times are whole seconds: a holder of a listed run in the second of the throw, or with no readable time, is ended', () => {
+  const record = thrown('2026-03-01T10:00:05.250Z', ['shop/game-day']);
+  assert.equal(endedByKillSwitch(record, holder({ created: '2026-03-01T10:00:05Z' }), 'game-day'), true, 'same second, rounded down');
+  assert.equal(endedByKillSwitch(record, holder({ created: undefined }), 'game-day'), true, 'no creation time');
+  assert.equal(endedByKillSwitch(record, holder({ created: 'yesterday' }), 'game-day'), true, 'unreadable');
+  assert.equal(endedByKillSwitch(record, holder({ created: '2026-03-01T10:00:06Z' }), 'game-day'), false);
+  assert.equal(endedByKillSwitch(undefined, holder({ created: '2026-03-01T10:00:00Z' }), 'game-day'), false);
+});
+
+it('a record read from its ConfigMap data applies as written', () => {
+  const record = parseKillSwitch({ stoppedAt: '2026-03-01T10:00:05.250Z', runs: 'shop/game-day\nshop/other\n', scope: 'all namespaces', by: 'alice via HTTP' });
+  assert.deepEqual(withSwitch(holder({ created: '2026-03-01T10:00:00Z' }), record), []);
+  assert.deepEqual(withSwitch(holder({ created: '2026-03-01T10:00:00Z' }), parseKillSwitch({})).length, 1, 'an empty ConfigMap (the chart\'s, before any throw) ends nothing');
 });
 
 it('findSandboxes reads pause processes and their pod uid from /proc (cgroupfs and systemd spellings)', () => {

@@ -8,12 +8,16 @@
 //     all end it);
 //   - the holder's run exists, is not finished, and its signal is RUN (PAUSE and STOP revert at once,
 //     before the controller has even acted on them);
+//   - the kill-switch record (src/api/kill-switch.ts) does not name the holder's run with a stoppedAt
+//     after the holder was created: one write ends the faults of every run a broadcast STOP stops,
+//     before its patches of the runs reach the agents one by one;
 //   - the target is on this node and its sandbox is found here (the pause container's network
 //     namespace: it lives as long as the pod, so a crash-looping target container never blocks a
 //     revert).
 // Anything else is not wanted, and plan.ts reverts whatever this agent finds of it. The table's id is
 // the holder pod's uid: one per step and target namespace, and found again by a restarted agent.
 import { ANNOTATION_FAULT, ANNOTATION_FAULT_TARGETS, parseFaultSpec, parseFaultTargets, type FaultTargetRef } from '../api/fault-holder.ts';
+import { runKey, type KillSwitchRecord } from '../api/kill-switch.ts';
 import type { WantedFault } from './fault.ts';
 
 export interface HolderView {
@@ -22,6 +26,8 @@ export interface HolderView {
   name: string;
   phase?: string;
   deleting: boolean;
+  /** metadata.creationTimestamp (RFC 3339, whole seconds). */
+  created?: string;
   labels: Record<string, string>;
   annotations: Record<string, string>;
 }
@@ -41,11 +47,25 @@ const LABEL_STEP = 'chaosrun.dev/step';
 /** The holder's id as a table tag: its uid, which is already lower-case hex and dashes. */
 export const faultIdOf = (holderUid: string): string => holderUid.toLowerCase();
 
+/**
+ * Whether the kill-switch record ends this holder's fault: the record names its run, and the holder
+ * was created before the record's stoppedAt. creationTimestamp has whole seconds (rounded down), so a
+ * holder of a listed run created in the same second just after the throw is ended too (only a run
+ * re-created under a stopped run's name within that second could have one); a holder whose creation
+ * time cannot be read is ended: the record errs on the side of less chaos.
+ */
+export function endedByKillSwitch(record: KillSwitchRecord | undefined, holder: HolderView, runName: string): boolean {
+  if (!record || !record.runs.has(runKey(holder.namespace, runName))) return false;
+  const created = holder.created === undefined ? Number.NaN : Date.parse(holder.created);
+  return !(created > record.stoppedAt);
+}
+
 export function wantedOnNode(
   node: string,
   holders: HolderView[],
   runOf: (namespace: string, name: string) => RunView | undefined,
   sandboxOf: (podUid: string) => string | undefined,
+  killSwitch?: KillSwitchRecord,
 ): WantedOnNode {
   const wanted: WantedFault[] = [];
   const unresolved: FaultTargetRef[] = [];
@@ -55,6 +75,7 @@ export function wantedOnNode(
     if (!runName) continue;
     const run = runOf(h.namespace, runName);
     if (!run || run.signalState !== 'RUN' || (run.phase !== undefined && FINISHED.has(run.phase))) continue;
+    if (endedByKillSwitch(killSwitch, h, runName)) continue;
     const spec = parseFaultSpec(h.annotations[ANNOTATION_FAULT]);
     if (!spec) continue;
     for (const t of parseFaultTargets(h.annotations[ANNOTATION_FAULT_TARGETS])) {
