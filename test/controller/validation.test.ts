@@ -64,10 +64,14 @@ const fullGate = {
 const fullSpec: Required<ChaosRunSpec> = {
   signalState: 'RUN', pauseUntil: '', iterations: 1, daemonMode: false, waitDuration: '', publishStatus: true, failurePolicy: 'Continue', historyLimit: 1,
   scenarios: [{
-    name: '', timeout: '',
+    name: '', timeout: '', duration: '',
     job: { image: '', command: [], args: [], env: [{ name: '', value: '', valueFrom: {} }], serviceAccountName: '', resources: { limits: {}, requests: {} }, podMetadata: { labels: {}, annotations: {} } },
     podKill: { namespace: '', namespacePattern: '', labelSelector: '', namePattern: '', count: 1, gracePeriodSeconds: 0, recovery: { timeout: '' }, serviceAccountName: '', image: '' },
     krknHub: { scenario: '', registry: '', repository: '', tag: '', env: {}, kubeconfigSecret: '', serviceAccountName: '', resources: { limits: {}, requests: {} }, podMetadata: { labels: {}, annotations: {} } },
+    network: {
+      namespace: '', namespacePattern: '', labelSelector: '', namePattern: '', count: 1, percent: 1, direction: 'both',
+      to: [{ cidr: '', ports: [1] }], partition: {}, loss: { percent: 1 }, bandwidth: { rate: '' }, leaseSeconds: 4, serviceAccountName: '', image: '',
+    },
   }],
   gates: { pauseWhen: [fullGate], stopWhen: [fullGate] },
   deadManSeconds: 120,

@@ -39,7 +39,8 @@ function tokenClient(token: string): KubeClient {
 function author(name: string, extra: Array<{ namespace?: string; verbs: string; resource: string; resourceName?: string }> = []) {
   env.kubectl(['create', 'serviceaccount', name, '-n', runNs]);
   const grant = (ns: string | undefined, verbs: string, resource: string, resourceName?: string) => {
-    const role = `${name}-${resource.split('.')[0]}-${verbs.replace(/,/g, '')}${resourceName ? `-${resourceName}` : ''}`.slice(0, 63);
+    // A role's name is a DNS subdomain: pods/exec becomes pods-exec.
+    const role = `${name}-${resource.split('.')[0].replace('/', '-')}-${verbs.replace(/,/g, '')}${resourceName ? `-${resourceName}` : ''}`.slice(0, 63);
     const subject = `--serviceaccount=${runNs}:${name}`;
     const names = resourceName ? [`--resource-name=${resourceName}`] : [];
     if (ns) {

@@ -113,7 +113,7 @@ test('the default values render a cluster-wide operator with a hardened pod and 
   assert.deepEqual(role('Role', 'crun-chaosrun-operator-leader-election'),
     { 'coordination.k8s.io/leases': ['create'], 'coordination.k8s.io/leases[crun-chaosrun-operator]': ['get', 'update'] });
   assert.deepEqual(role('ClusterRole', 'crun-chaosrun-operator-scenario'),
-    { 'core/pods': ['delete', 'get', 'list', 'watch'], 'core/namespaces': ['get', 'list'] });
+    { 'core/pods': ['delete', 'get', 'list', 'patch', 'watch'], 'core/namespaces': ['get', 'list'] });
   const [scenarioSa] = find(objs, 'ServiceAccount', 'chaosrun-scenario');
   assert.equal(scenarioSa.metadata.namespace, 'chaosrun-system');
   // Nothing else: every object's kind is accounted for.
@@ -170,7 +170,8 @@ test('the node agent: a DaemonSet on the host PID namespace, root with exactly N
     capabilities: { drop: ['ALL'], add: ['NET_ADMIN', 'SYS_ADMIN', 'SYS_PTRACE'] },
     seccompProfile: { type: 'RuntimeDefault' },
   });
-  assert.deepEqual(c.resources, { requests: { cpu: '10m', memory: '64Mi' }, limits: { memory: '192Mi' } });
+  assert.deepEqual(c.resources, { requests: { cpu: '10m', memory: '128Mi' }, limits: { memory: '256Mi' } });
+  assert.deepEqual(c.env.find((e) => e.name === 'NODE_OPTIONS'), { name: 'NODE_OPTIONS', value: '--max-semi-space-size=4' });
   // Read-only API rights, bound to its own ServiceAccount only.
   const [role] = find(objs, 'ClusterRole', 'crun-chaosrun-operator-agent') as unknown as Array<{ rules: Rule[] }>;
   assert.deepEqual(grants(role.rules), { 'core/pods': ['get', 'list', 'watch'], 'chaosrun.dev/chaosruns': ['get', 'list', 'watch'] });
@@ -224,8 +225,9 @@ test('the admission policy and its binding: chaosruns only (never status), faili
   assert.deepEqual(policy.spec.matchConstraints.resourceRules,
     [{ apiGroups: ['chaosrun.dev'], apiVersions: ['*'], operations: ['CREATE', 'UPDATE'], resources: ['chaosruns'] }]);
   assert.ok(policy.spec.validations.every((v) => v.reason === 'Forbidden' && v.messageExpression.includes('request.userInfo.username')));
-  // 1 (jobs) + 1 (pattern) + 8 namespaces + 1 (more namespaces) + 4 Secrets + 1 (more Secrets).
-  assert.equal(policy.spec.validations.length, 16);
+  // 1 (jobs) + podKill: 1 (pattern) + 8 namespaces + 1 (more namespaces) + network: the same 10 for
+  // pods/exec + 4 Secrets + 1 (more Secrets).
+  assert.equal(policy.spec.validations.length, 26);
   assert.equal(policy.spec.matchConditions.length, 1);
 });
 
