@@ -22,6 +22,8 @@ export interface InformerOptions {
   path: (namespace?: string) => string;
   namespaces?: string[];
   labelSelector?: string;
+  /** e.g. metadata.name=x: one object by name, which a Role with resourceNames may allow to list and watch. */
+  fieldSelector?: string;
   watchdogMs?: number;
   log: Logger;
   name: string;
@@ -122,7 +124,7 @@ export class Informer<T extends ApiObject> implements Store<T> {
   }
 
   private startOne(namespace: string | undefined): Reflector {
-    const { log, name, labelSelector } = this.options;
+    const { log, name, labelSelector, fieldSelector } = this.options;
     const path = this.options.path(namespace);
     const watchdogMs = this.options.watchdogMs ?? 75_000;
     const reflector: Reflector = { store: new Map(), listed: false };
@@ -133,7 +135,7 @@ export class Informer<T extends ApiObject> implements Store<T> {
     let current: AbortController | undefined;
 
     const relist = async () => {
-      const list = await this.client.request<{ items: KubernetesObject[]; metadata: { resourceVersion: string } }>('GET', path, { query: { labelSelector } });
+      const list = await this.client.request<{ items: KubernetesObject[]; metadata: { resourceVersion: string } }>('GET', path, { query: { labelSelector, fieldSelector } });
       const fresh = new Map(list.items.map((o) => { const v = this.view(o); return [keyOf(v), v] as const; }));
       for (const [k, old] of store) if (!fresh.has(k)) { store.delete(k); this.emit('delete', old); }
       for (const [k, o] of fresh) {
@@ -155,7 +157,7 @@ export class Informer<T extends ApiObject> implements Store<T> {
       try {
         // The server ends a watch after timeoutSeconds; spread over 5-10 min as client-go does.
         const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
-        await this.client.watch(path, { labelSelector, resourceVersion: rv, allowWatchBookmarks: true, timeoutSeconds }, (event) => {
+        await this.client.watch(path, { labelSelector, fieldSelector, resourceVersion: rv, allowWatchBookmarks: true, timeoutSeconds }, (event) => {
           lastActivity = Date.now();
           if (event.type === 'ERROR') {
             const st = event.object as { code?: number; reason?: string; message?: string };

@@ -9,6 +9,7 @@ export const paths = {
   chaosRunStatus: (namespace: string, name: string) => `${paths.chaosRuns(namespace, name)}/status`,
   jobs: (namespace?: string, name?: string) => `/apis/batch/v1${ns(namespace)}/jobs${named(name)}`,
   pods: (namespace?: string, name?: string) => `/api/v1${ns(namespace)}/pods${named(name)}`,
+  configMaps: (namespace: string, name?: string) => `/api/v1${ns(namespace)}/configmaps${named(name)}`,
   events: (namespace: string) => `/api/v1${ns(namespace)}/events`,
   leases: (namespace: string, name?: string) => `/apis/coordination.k8s.io/v1${ns(namespace)}/leases${named(name)}`,
   namespaces: (name?: string) => `/api/v1/namespaces${named(name)}`,
