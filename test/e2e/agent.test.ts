@@ -1,0 +1,312 @@
+// The node agent as users run it: its image (the Dockerfile's `agent` target) in the chart's DaemonSet,
+// installed by `helm install` on the real node, holding a `network` step's partition in a real pod's
+// sandbox while the installed operator runs the step. Requests are made from the host inside the
+// client pod's network namespace (nsenter + curl, a new connection each), so every figure is measured
+// where the packets really go. Proven, with the figures printed:
+//   - the partition cuts the target from the client in both directions, and only from the client;
+//   - PAUSE heals within 1 s, RUN cuts again;
+//   - a target container that crashes mid-partition comes back still cut (the fault lives in the
+//     sandbox), and PAUSE still heals at once;
+//   - the agent SIGKILLed: the kernel ends the fault within its lease + 1 s, and the container the
+//     DaemonSet restarts applies it again while it is still wanted;
+//   - the holder pod deleted: healed within 1 s;
+//   - helm uninstall removes the agent, and no chaosrun_* table is left in any network namespace.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { chaosRun, e2eEnv, eventually, getRun, hostPids, installOperator, pidAlive, placement, type Pod, type Release } from './e2e.ts';
+import type { TestEnv } from '../helpers/env.ts';
+import { BUSYBOX_IMAGE } from '../../src/realnode/images.ts';
+import { findSandboxes } from '../../src/agent/sandboxes.ts';
+import { listFound } from '../../src/agent/nft.ts';
+import { DEFAULT_LEASE_SECONDS, LABEL_FAULT } from '../../src/api/fault-holder.ts';
+
+// At the top level: the helpers register after() hooks that run at the file's end.
+const env: TestEnv = await e2eEnv('e2e-agent');
+const release: Release = installOperator(env);
+const ns = await env.createNamespace('e2e-fault');
+const apply = (obj: unknown) => env.kubectl(['apply', '-f', '-'], JSON.stringify(obj));
+const LEASE = DEFAULT_LEASE_SECONDS;
+const marker = `chaosrun-e2e-target-${ns}`;
+const AGENT_PROCESS = 'dist/cli.js agent';
+
+// --- what the node shows -------------------------------------------------------------------------------
+
+/** Every distinct network namespace on the node (one process path each): `ip netns` lists none of the CNI's. */
+function everyNetns(): string[] {
+  const seen = new Map<string, string>();
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const id = readlinkSync(`/proc/${pid}/ns/net`);
+      if (!seen.has(id)) seen.set(id, `/proc/${pid}/ns/net`);
+    } catch { /* gone, or a kernel thread */ }
+  }
+  return [...seen.values()];
+}
+
+/** chaosrun_* tables anywhere on the node, as "netns: table". */
+function chaosrunTablesOnNode(): string[] {
+  const out: string[] = [];
+  for (const netns of everyNetns()) {
+    const r = spawnSync('nsenter', [`--net=${netns}`, '--', 'nft', 'list', 'tables'], { encoding: 'utf8' });
+    for (const line of (r.stdout ?? '').split('\n')) if (/\bchaosrun_/.test(line)) out.push(`${netns}: ${line.trim()}`);
+  }
+  return out;
+}
+
+function sandboxOf(uid: string): string {
+  const netns = findSandboxes().get(uid);
+  if (!netns) throw new Error(`no sandbox found on the node for pod uid ${uid}`);
+  return netns;
+}
+
+/** One HTTP request on a new connection, from inside `netns` (undefined: the host's own). */
+function request(netns: string | undefined, url: string): Promise<boolean> {
+  const curl = ['curl', '-sf', '--connect-timeout', '1', '-m', '1', '-o', '/dev/null', url];
+  const [cmd, ...args] = netns ? ['nsenter', `--net=${netns}`, '--', ...curl] : curl;
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: 'ignore' });
+    const kill = setTimeout(() => child.kill('SIGKILL'), 3000);
+    child.on('exit', (code) => { clearTimeout(kill); resolve(code === 0); });
+    child.on('error', () => { clearTimeout(kill); resolve(false); });
+  });
+}
+
+/** `n` requests at once: all of them fail. */
+async function allFail(netns: string | undefined, url: string, n = 3): Promise<boolean> {
+  return (await Promise.all(Array.from({ length: n }, () => request(netns, url)))).every((ok) => !ok);
+}
+
+/**
+ * Starts a request every 50 ms until one succeeds; returns how long after `since` that first successful
+ * request was started (so the figure is the heal time to within 50 ms, not a request timeout).
+ */
+async function healedAfter(netns: string, url: string, since: number, withinMs: number): Promise<number> {
+  const deadline = since + withinMs + 3000;
+  let firstOk: number | undefined;
+  const inFlight: Promise<void>[] = [];
+  while (firstOk === undefined && Date.now() < deadline) {
+    const started = Date.now();
+    inFlight.push(request(netns, url).then((ok) => { if (ok && (firstOk === undefined || started < firstOk)) firstOk = started; }));
+    await sleep(50);
+  }
+  await Promise.all(inFlight);
+  if (firstOk === undefined) throw new Error(`no request from ${netns} to ${url} succeeded within ${withinMs + 3000} ms`);
+  return firstOk - since;
+}
+
+/** Waits until the fault's table is in `netns` with a live lease; returns how long after `since` it was seen. */
+async function tableAfter(netns: string, id: string, since: number, timeoutMs = 30_000): Promise<number> {
+  return eventually(`the table of ${id} in force in ${netns}`, async () =>
+    ((await listFound(netns)).some((f) => f.id === id && (f.leaseExpiresInMs ?? 0) > 0) ? Date.now() - since : undefined), timeoutMs, 20);
+}
+
+/** Waits until requests fail (the fault applied); returns how long after `since`. */
+async function cutAfter(netns: string, url: string, since: number, timeoutMs = 30_000): Promise<number> {
+  return eventually(`requests from ${netns} to ${url} to fail`, async () => (await allFail(netns, url, 2) ? Date.now() - since : undefined), timeoutMs, 50);
+}
+
+const capabilityNames: Record<number, string> = { 12: 'NET_ADMIN', 19: 'SYS_PTRACE', 21: 'SYS_ADMIN' };
+function processStatus(pid: number): Record<string, string> {
+  return Object.fromEntries(readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').filter(Boolean).map((l) => {
+    const i = l.indexOf(':');
+    return [l.slice(0, i), l.slice(i + 1).trim()];
+  }));
+}
+function capabilities(hex: string): string[] {
+  const mask = BigInt(`0x${hex}`);
+  const names: string[] = [];
+  for (let bit = 0; bit < 64; bit++) if (mask & (1n << BigInt(bit))) names.push(capabilityNames[bit] ?? `cap${bit}`);
+  return names.sort();
+}
+
+const agentPid = (): number => {
+  const pids = hostPids(AGENT_PROCESS);
+  assert.equal(pids.length, 1, `one agent process on the node: ${pids}`);
+  return pids[0];
+};
+const agentPod = (): Pod => {
+  const pods = release.agentPods();
+  assert.equal(pods.length, 1, 'one agent pod (the real node only)');
+  return pods[0];
+};
+const signal = (s: 'RUN' | 'PAUSE') => env.kubectl(['patch', 'chaosrun', '-n', ns, 'cut', '--type', 'merge', '-p', JSON.stringify({ spec: { signalState: s } })]);
+
+// --- the workload --------------------------------------------------------------------------------------
+
+interface Workload { target: Pod; client: Pod; targetNetns: string; clientNetns: string; toTarget: string; toClient: string }
+let w: Workload;
+let holder: Pod;
+const figures: Record<string, string> = {};
+
+function httpdPod(name: string, app: string, docroot: string): unknown {
+  return {
+    apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: ns, labels: { app } },
+    spec: {
+      ...placement, terminationGracePeriodSeconds: 1,
+      containers: [{
+        name: 'httpd', image: BUSYBOX_IMAGE, imagePullPolicy: 'Never',
+        // The document root is in httpd's own argv, so the host's pgrep finds the process.
+        command: ['sh', '-c', `mkdir -p ${docroot} && echo ok > ${docroot}/index.html && exec httpd -f -p 8080 -h ${docroot}`],
+      }],
+    },
+  };
+}
+const getPod = (name: string): Pod => JSON.parse(env.kubectl(['get', 'pod', '-n', ns, name, '-o', 'json'])) as Pod;
+
+test('the agent runs on the real node as the chart says: the host PID namespace, root with exactly NET_ADMIN, SYS_ADMIN and SYS_PTRACE, seccomp on, Ready', async () => {
+  assert.deepEqual(chaosrunTablesOnNode(), [], 'no chaosrun table on the node before the test');
+  // helm's --wait lets a DaemonSet through with maxUnavailable (1) pods not Ready: wait for the probe.
+  const pod = await eventually('the agent pod Ready by its readiness probe (/readyz: its watches synced)',
+    () => { const p = agentPod(); return p.status.containerStatuses?.every((c) => c.ready) ? p : undefined; }, 60_000, 250);
+  assert.equal(pod.spec.nodeName, env.state.realNode!.name);
+  // The process as the node's kernel sees it (the pod shares the host's PID namespace: same pid here).
+  const status = processStatus(agentPid());
+  assert.match(status.Uid, /^0\s+0\s+0\s+0$/, 'root');
+  assert.deepEqual(capabilities(status.CapEff), ['NET_ADMIN', 'SYS_ADMIN', 'SYS_PTRACE'], 'effective capabilities');
+  assert.deepEqual(capabilities(status.CapBnd), ['NET_ADMIN', 'SYS_ADMIN', 'SYS_PTRACE'], 'bounding set: nothing more can be gained');
+  assert.equal(status.Seccomp, '2', 'a seccomp filter (RuntimeDefault) is in force, and setns works under it');
+  figures['agent RSS'] = status.VmRSS;
+  console.log(`agent process: uid 0, CapEff ${status.CapEff} (${capabilities(status.CapEff).join(', ')}), Seccomp ${status.Seccomp}, VmRSS ${status.VmRSS}`);
+});
+
+test('a network step partitions the target from the client in both directions, and only from it; PAUSE heals within 1 s, RUN cuts again', async () => {
+  apply(httpdPod('target', 'target', `/tmp/${marker}`));
+  apply(httpdPod('client', 'client', '/tmp/client'));
+  for (const name of ['target', 'client']) {
+    await eventually(`${name} Running with an address`, () => { const p = getPod(name); return p.status.phase === 'Running' && p.status.podIP; }, 90_000, 250);
+  }
+  const target = getPod('target');
+  const client = getPod('client');
+  w = {
+    target, client, targetNetns: sandboxOf(target.metadata.uid), clientNetns: sandboxOf(client.metadata.uid),
+    toTarget: `http://${target.status.podIP}:8080/`, toClient: `http://${client.status.podIP}:8080/`,
+  };
+  await eventually('client -> target before the fault', () => request(w.clientNetns, w.toTarget), 30_000, 200);
+  await eventually('target -> client before the fault', () => request(w.targetNetns, w.toClient), 30_000, 200);
+
+  // The real network kind: the installed operator runs its holder; the agent on the node holds the fault.
+  apply(chaosRun(ns, 'cut', {
+    scenarios: [{
+      name: 'cut', duration: '10m',
+      network: { namespace: ns, labelSelector: 'app=target', count: 1, direction: 'both', partition: {}, leaseSeconds: LEASE, to: [{ cidr: `${client.status.podIP}/32` }] },
+    }],
+  }));
+  holder = await eventually('the holder pod Running with its targets recorded', () => {
+    const pods = JSON.parse(env.kubectl(['get', 'pods', '-n', ns, '-l', `${LABEL_FAULT}=network`, '-o', 'json'])).items as Array<Pod & { metadata: { annotations?: Record<string, string> } }>;
+    const h = pods.find((p) => p.status.phase === 'Running' && p.metadata.annotations?.['chaosrun.dev/fault-targets']);
+    return h;
+  }, 120_000, 200);
+  const recorded = JSON.parse((holder as Pod & { metadata: { annotations: Record<string, string> } }).metadata.annotations['chaosrun.dev/fault-targets']);
+  assert.deepEqual(recorded, [{ namespace: ns, name: 'target', uid: target.metadata.uid, node: env.state.realNode!.name }]);
+  const seen = Date.now();
+  const table = await eventually('the fault\'s table in the target\'s sandbox, its lease live', async () =>
+    (await listFound(w.targetNetns)).find((f) => f.id === holder.metadata.uid && (f.leaseExpiresInMs ?? 0) > 0), 30_000, 50);
+  console.log(`holder Running with its targets -> table in force: ${Date.now() - seen} ms (lease ${LEASE} s, ${table.leaseExpiresInMs} ms left)`);
+
+  assert.ok(await allFail(w.clientNetns, w.toTarget), 'client -> target fails (ingress)');
+  assert.ok(await allFail(w.targetNetns, w.toClient), 'target -> client fails (egress)');
+  assert.ok(await request(undefined, w.toTarget), 'the host still reaches the target: only the client is cut');
+  assert.deepEqual(await listFound(w.clientNetns), [], 'nothing in the client\'s own namespace');
+
+  const paused = Date.now();
+  signal('PAUSE');
+  const healMs = await healedAfter(w.clientNetns, w.toTarget, paused, 1000);
+  figures['PAUSE -> requests pass'] = `${healMs} ms`;
+  console.log(`PAUSE -> client -> target passes: ${healMs} ms`);
+  assert.ok(healMs < 1000, `healed within 1 s of PAUSE (${healMs} ms)`);
+  assert.ok(await request(w.targetNetns, w.toClient), 'target -> client passes too');
+  assert.equal((await listFound(w.targetNetns)).length, 0, 'the table is gone');
+
+  const resumed = Date.now();
+  signal('RUN');
+  const appliedMs = await tableAfter(w.targetNetns, holder.metadata.uid, resumed);
+  figures['RUN -> table in force'] = `${appliedMs} ms`;
+  console.log(`RUN -> the table in force again: ${appliedMs} ms`);
+  await cutAfter(w.clientNetns, w.toTarget, resumed);
+  assert.ok(await allFail(w.targetNetns, w.toClient), 'both directions again');
+});
+
+test('a target container that crashes mid-partition comes back still cut (the fault lives in its sandbox), and PAUSE still heals within 1 s', async () => {
+  const [httpd] = hostPids(marker);
+  assert.ok(httpd, 'the target\'s httpd is a host process');
+  process.kill(httpd, 'SIGKILL');
+  await eventually('the target container restarted', () => {
+    const restarts = getPod('target').status.containerStatuses?.[0]?.restartCount ?? 0;
+    const now = hostPids(marker);
+    return restarts >= 1 && now.length === 1 && now[0] !== httpd && !pidAlive(httpd);
+  }, 60_000, 200);
+  assert.equal(sandboxOf(w.target.metadata.uid), w.targetNetns, 'the same sandbox');
+  await eventually('the restarted httpd serving (from the host)', () => request(undefined, w.toTarget), 30_000, 200);
+  assert.ok(await allFail(w.clientNetns, w.toTarget), 'client -> target still fails');
+  assert.ok(await allFail(w.targetNetns, w.toClient), 'target -> client still fails');
+
+  const paused = Date.now();
+  signal('PAUSE');
+  const healMs = await healedAfter(w.clientNetns, w.toTarget, paused, 1000);
+  figures['PAUSE after a target crash -> requests pass'] = `${healMs} ms`;
+  console.log(`after the target's crash, PAUSE -> client -> target passes: ${healMs} ms`);
+  assert.ok(healMs < 1000, `healed within 1 s of PAUSE (${healMs} ms)`);
+  signal('RUN');
+  await cutAfter(w.clientNetns, w.toTarget, Date.now());
+});
+
+test('the agent SIGKILLed: the kernel ends the fault within its lease + 1 s; the restarted container applies it again while it is still wanted', async () => {
+  const pid = agentPid();
+  const restartsBefore = agentPod().status.containerStatuses?.[0]?.restartCount ?? 0;
+  assert.ok(await allFail(w.clientNetns, w.toTarget), 'cut before the kill');
+  process.kill(pid, 'SIGKILL');
+  const killed = Date.now();
+  const healMs = await healedAfter(w.clientNetns, w.toTarget, killed, LEASE * 1000 + 1000);
+  figures['agent SIGKILL -> requests pass'] = `${healMs} ms (lease ${LEASE} s)`;
+  console.log(`agent SIGKILLed -> client -> target passes: ${healMs} ms (lease ${LEASE} s)`);
+  assert.ok(healMs <= LEASE * 1000 + 1000, `healed within the lease + 1 s (${healMs} ms)`);
+  // No process of ours ended it: the table is still there with its lease run out (unless the restarted
+  // agent has already renewed it).
+  if (hostPids(AGENT_PROCESS).length === 0) {
+    const left = (await listFound(w.targetNetns)).find((f) => f.id === holder.metadata.uid);
+    assert.equal(left?.leaseExpiresInMs, 0, `the table left in place, its lease expired: ${JSON.stringify(left)}`);
+  }
+
+  const reappliedMs = await tableAfter(w.targetNetns, holder.metadata.uid, killed, 90_000);
+  figures['agent SIGKILL -> restarted agent renews the lease'] = `${reappliedMs} ms`;
+  console.log(`agent SIGKILLed -> the restarted container renews the lease: ${reappliedMs} ms after the kill`);
+  await cutAfter(w.clientNetns, w.toTarget, killed, 10_000);
+  const pod = await eventually('the agent container restarted and Ready', () => {
+    const p = agentPod();
+    const c = p.status.containerStatuses?.[0];
+    return c && c.restartCount > restartsBefore && c.ready ? p : undefined;
+  }, 60_000, 250);
+  assert.notEqual(agentPid(), pid);
+  assert.equal(pod.spec.nodeName, env.state.realNode!.name);
+  assert.ok(await allFail(w.targetNetns, w.toClient), 'both directions again');
+});
+
+test('the holder pod deleted: the fault is reverted within 1 s, and not applied again', async () => {
+  assert.ok(await allFail(w.clientNetns, w.toTarget), 'cut before the delete');
+  const deleted = Date.now();
+  env.kubectl(['delete', 'pod', '-n', ns, holder.metadata.name, '--wait=false']);
+  const healMs = await healedAfter(w.clientNetns, w.toTarget, deleted, 1000);
+  figures['holder deleted -> requests pass'] = `${healMs} ms`;
+  console.log(`holder pod deleted -> client -> target passes: ${healMs} ms`);
+  assert.ok(healMs < 1000, `healed within 1 s of the delete (${healMs} ms)`);
+  await eventually('the table removed', async () => (await listFound(w.targetNetns)).length === 0, 5_000, 50);
+  // The step ended with its holder: no new holder, the fault stays off.
+  await eventually('the run to end its step', () => (getRun(env, ns, 'cut').status?.history?.length ?? 0) >= 1, 60_000, 250);
+  await sleep(2 * LEASE * 1000 / 3);
+  assert.ok(await request(w.clientNetns, w.toTarget), 'client -> target still passes');
+  assert.ok(await request(w.targetNetns, w.toClient), 'target -> client passes');
+  assert.deepEqual(chaosrunTablesOnNode(), [], 'no chaosrun table anywhere on the node');
+});
+
+test('helm uninstall removes the agent with the release; no chaosrun table is left in any network namespace of the node', async () => {
+  release.uninstall();
+  await eventually('the agent pod and process gone', () => release.agentPods().length === 0 && hostPids(AGENT_PROCESS).length === 0, 60_000, 500);
+  assert.equal(env.kubectl(['get', 'daemonset,serviceaccount', '-n', release.namespace, '-l', `app.kubernetes.io/instance=${release.name}`, '-o', 'name']).trim(), '');
+  assert.equal(env.kubectl(['get', 'clusterrole,clusterrolebinding', '-l', `app.kubernetes.io/instance=${release.name}`, '-o', 'name']).trim(), '');
+  const tables = chaosrunTablesOnNode();
+  assert.deepEqual(tables, [], `no chaosrun table in any of the ${everyNetns().length} network namespaces`);
+  console.log(`no chaosrun table in any of the node's ${everyNetns().length} network namespaces; figures: ${JSON.stringify(figures)}`);
+});
