@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  idOfTable, leaseElements, parseCidr, parseRate, peerGroups, specHash, tableName, validateFault, type WantedFault,
+  idOfTable, leaseElements, normalAction, parseCidr, parseLatency, parseRate, peerGroups, queueNumber, specHash, tableName, validateFault, type WantedFault,
 } from './fault.ts';
 import { mkFault as fault } from '../../test/agent/fault-fixture.ts';
 
@@ -23,6 +23,34 @@ describe('parseRate', () => {
     assert.throws(() => parseRate('1kbit'), /at least 8kbit/);
     assert.throws(() => parseRate('-1mbit'), /use a number with a unit/);
     assert.throws(() => parseRate(undefined as unknown as string), /invalid rate undefined/);
+  });
+});
+
+describe('latencies and queues', () => {
+  it('parseLatency reads us, ms and s to whole microseconds', () => {
+    assert.equal(parseLatency('100ms'), 100_000);
+    assert.equal(parseLatency('1.5s'), 1_500_000);
+    assert.equal(parseLatency('500us'), 500);
+    assert.equal(parseLatency('0.25ms'), 250);
+    assert.equal(parseLatency('0ms', 'jitter'), 0);
+    assert.throws(() => parseLatency('100'), /invalid latency "100": use a number with a unit, like 100ms, 1.5s or 500us/);
+    assert.throws(() => parseLatency('1m'), /invalid latency "1m"/);
+    assert.throws(() => parseLatency('0.0001ms', 'jitter'), /invalid jitter "0.0001ms": at most microsecond precision/);
+    assert.throws(() => parseLatency(undefined as unknown as string), /invalid latency undefined/);
+  });
+  it('a delay in normal form: 100ms and 0.1s are one spec; latency 1ms..10s, jitter at most the latency', () => {
+    assert.deepEqual(normalAction({ delay: { latency: '100ms', jitter: '10ms' } }), { kind: 'delay', latencyUs: 100_000, jitterUs: 10_000 });
+    assert.deepEqual(normalAction({ delay: { latency: '0.1s' } }), { kind: 'delay', latencyUs: 100_000, jitterUs: 0 });
+    assert.throws(() => normalAction({ delay: { latency: '500us' } }), /invalid latency "500us": use 1ms to 10s/);
+    assert.throws(() => normalAction({ delay: { latency: '11s' } }), /use 1ms to 10s/);
+    assert.throws(() => normalAction({ delay: { latency: '10ms', jitter: '20ms' } }), /invalid jitter "20ms": at most the latency \(10ms\)/);
+  });
+  it('queueNumber: one per id, in 1000..64999, the same every time', () => {
+    const ids = Array.from({ length: 500 }, (_, i) => `id-${i}`);
+    const qs = ids.map(queueNumber);
+    assert.ok(qs.every((q) => Number.isInteger(q) && q >= 1000 && q <= 64_999), String(qs.find((q) => q < 1000 || q > 64_999)));
+    assert.deepEqual(ids.map(queueNumber), qs);
+    assert.ok(new Set(qs).size > 490, 'spread over the range');
   });
 });
 
@@ -64,6 +92,7 @@ describe('tags', () => {
 
 describe('validateFault', () => {
   it('accepts a whole fault', () => assert.equal(validateFault(fault()), undefined));
+  it('accepts a delay on ingress', () => assert.equal(validateFault(fault({ direction: 'ingress', action: { delay: { latency: '100ms', jitter: '10ms' } } })), undefined));
   const cases: Array<[string, Partial<WantedFault>, RegExp]> = [
     ['bad id', { id: 'x_y' }, /invalid fault id "x_y"/],
     ['relative netns', { target: { namespace: 'a', pod: 'p', podUid: 'u', netns: 'ns/net' } }, /netns must be an absolute path/],
@@ -77,8 +106,11 @@ describe('validateFault', () => {
     ['loss 101', { action: { loss: { percent: 101 } } }, /invalid loss percent 101/],
     ['loss 3 decimals', { action: { loss: { percent: 1.234 } } }, /two decimals at most/],
     ['bad rate', { action: { bandwidth: { rate: '1mb' } } }, /fault f1: invalid rate "1mb"/],
-    ['two actions', { action: { partition: {}, loss: { percent: 1 } } as unknown as WantedFault['action'] }, /exactly one of partition, loss, bandwidth/],
-    ['unknown action', { action: { delay: {} } as unknown as WantedFault['action'] }, /unknown action "delay"/],
+    ['two actions', { action: { partition: {}, loss: { percent: 1 } } as unknown as WantedFault['action'] }, /exactly one of partition, loss, bandwidth, delay/],
+    ['unknown action', { action: { corrupt: {} } as unknown as WantedFault['action'] }, /unknown action "corrupt": use partition, loss, bandwidth or delay/],
+    ['delay without a latency', { direction: 'ingress', action: { delay: {} } as unknown as WantedFault['action'] }, /fault f1: invalid latency undefined/],
+    ['delay on egress', { direction: 'egress', action: { delay: { latency: '100ms' } } }, /fault f1: delay holds packets where they arrive, so it takes direction ingress, got egress/],
+    ['delay on both', { action: { delay: { latency: '100ms' } } }, /takes direction ingress, got both/],
   ];
   for (const [name, over, re] of cases) it(`refuses ${name}`, () => assert.match(validateFault(fault(over)) ?? '', re));
 });
@@ -99,5 +131,12 @@ describe('specHash', () => {
       { id: 'f2' }, { step: 'other' }, { run: { namespace: 'chaos', name: 'run-b' } }, { direction: 'egress' as const },
       { to: [{ cidr: '10.0.0.0/8' }] }, { action: { loss: { percent: 30 } } },
     ]) assert.notEqual(specHash(fault(over)), base, JSON.stringify(over));
+  });
+  it('a delay\'s hash follows its latency and jitter in normal form', () => {
+    const d = (latency: string, jitter?: string) => specHash(fault({ direction: 'ingress', action: { delay: { latency, ...(jitter ? { jitter } : {}) } } }));
+    assert.equal(d('100ms'), d('0.1s'));
+    assert.equal(d('100ms'), d('100ms', '0ms'));
+    assert.notEqual(d('100ms'), d('101ms'));
+    assert.notEqual(d('100ms'), d('100ms', '1ms'));
   });
 });

@@ -10,6 +10,13 @@
 // `specHash` names everything the table's rules are made of (not the lease's timeouts), so a table
 // found with the wanted hash needs only its lease renewed, and one with another hash gets its content
 // replaced whole.
+//
+// A delay is the one action the kernel cannot do alone here: the rule sends matching packets to an
+// NFQUEUE queue with bypass, and a delayer process (agent/delayer/, supervised by src/agent/delayers.ts)
+// holds them. The lease still bounds the rule, and bypass lets packets through undelayed whenever no
+// delayer is bound, so a dead agent's delay ends as its other faults do. The queue number comes from
+// the fault id (queueNumber): queue numbers are per network namespace, so two faults only need
+// different numbers where they share a target, and planNode refuses the rare pair that does not.
 import { createHash } from 'node:crypto';
 
 export type Direction = 'ingress' | 'egress' | 'both';
@@ -26,7 +33,12 @@ export type FaultAction =
   /** Each matching packet is dropped with this probability, per direction (0 < percent <= 100, two decimals at most). */
   | { loss: { percent: number } }
   /** A policer per direction: packets over the rate are dropped (tc units: 1mbit, 500kbit; mbps is megabytes/s). */
-  | { bandwidth: { rate: string } };
+  | { bandwidth: { rate: string } }
+  /**
+   * Matching packets are held `latency` ± uniform `jitter` (100ms, 1.5s, 500us) where they arrive: on the
+   * target's ingress only (see validateFault). Per-flow order is kept.
+   */
+  | { delay: { latency: string; jitter?: string } };
 
 export interface FaultTarget {
   namespace: string;
@@ -113,6 +125,33 @@ export function parseRate(text: string): number {
   return bytes;
 }
 
+// --- latencies -----------------------------------------------------------------------------------------
+
+const LATENCY = /^(\d+(?:\.\d+)?)(us|ms|s)$/;
+const LATENCY_UNITS: Record<string, number> = { us: 1, ms: 1000, s: 1_000_000 };
+/** The longest latency a delay holds packets for: beyond a few seconds TCP gives up on a connect. */
+export const MAX_LATENCY_US = 10_000_000;
+/** The least latency: below a millisecond the delayer's timers are as large as the delay. */
+export const MIN_LATENCY_US = 1000;
+
+/** Parses a latency or jitter ("100ms", "1.5s", "500us") to whole microseconds (0 allowed; callers bound it). */
+export function parseLatency(text: string, what = 'latency'): number {
+  const m = typeof text === 'string' ? LATENCY.exec(text.trim()) : null;
+  if (!m) throw new Error(`invalid ${what} ${JSON.stringify(text)}: use a number with a unit, like 100ms, 1.5s or 500us`);
+  const us = Number(m[1]) * LATENCY_UNITS[m[2]];
+  if (Math.abs(us - Math.round(us)) > 1e-6) {
+    throw new Error(`invalid ${what} ${JSON.stringify(text)}: at most microsecond precision`);
+  }
+  return Math.round(us);
+}
+
+/** The per-netns NFQUEUE queue a delay fault's rule and delayer use: a hash of its id into 1000..64999. */
+export const QUEUE_MIN = 1000;
+export const QUEUE_SPAN = 64_000;
+export function queueNumber(id: string): number {
+  return QUEUE_MIN + (createHash('sha256').update(id).digest().readUInt32BE(0) % QUEUE_SPAN);
+}
+
 // --- addresses -----------------------------------------------------------------------------------------
 
 export interface Cidr { addr: number; len: number }
@@ -193,19 +232,25 @@ export function validateFault(w: WantedFault): string | undefined {
       const bad = p.ports.find((n) => !Number.isInteger(n) || n < 1 || n > 65535);
       if (bad !== undefined) return `fault ${w.id}: invalid port ${JSON.stringify(bad)} for ${p.cidr}: use 1 to 65535`;
     }
-    normalAction(w.action);
+    const a = normalAction(w.action);
+    if (a.kind === 'delay' && w.direction !== 'ingress') {
+      return `fault ${w.id}: delay holds packets where they arrive, so it takes direction ingress, got ${w.direction} ` +
+        '(held on the target\'s own egress, a TCP upload fell to 0.24 Mbit/s; an ingress delay adds the latency to every round trip of the target\'s connections too)';
+    }
     return undefined;
   } catch (err) {
     return `fault ${w.id}: ${(err as Error).message}`;
   }
 }
 
-/** The action as the rules see it: loss in hundredths of a percent, bandwidth in bytes per second. */
-export type NormalAction = { kind: 'partition' } | { kind: 'loss'; basisPoints: number } | { kind: 'bandwidth'; bytesPerSecond: number };
+/** The action as the rules see it: loss in hundredths of a percent, bandwidth in bytes per second, delay in microseconds. */
+export type NormalAction =
+  | { kind: 'partition' } | { kind: 'loss'; basisPoints: number } | { kind: 'bandwidth'; bytesPerSecond: number }
+  | { kind: 'delay'; latencyUs: number; jitterUs: number };
 
 export function normalAction(a: FaultAction): NormalAction {
   const keys = a && typeof a === 'object' ? Object.keys(a) : [];
-  if (keys.length !== 1) throw new Error(`action must have exactly one of partition, loss, bandwidth, got ${JSON.stringify(a)}`);
+  if (keys.length !== 1) throw new Error(`action must have exactly one of partition, loss, bandwidth, delay, got ${JSON.stringify(a)}`);
   if ('partition' in a) return { kind: 'partition' };
   if ('loss' in a) {
     const p = a.loss?.percent;
@@ -216,7 +261,16 @@ export function normalAction(a: FaultAction): NormalAction {
     return { kind: 'loss', basisPoints: bp };
   }
   if ('bandwidth' in a) return { kind: 'bandwidth', bytesPerSecond: parseRate(a.bandwidth?.rate) };
-  throw new Error(`unknown action ${JSON.stringify(keys[0])}: use partition, loss or bandwidth`);
+  if ('delay' in a) {
+    const latencyUs = parseLatency(a.delay?.latency);
+    if (latencyUs < MIN_LATENCY_US || latencyUs > MAX_LATENCY_US) {
+      throw new Error(`invalid latency ${JSON.stringify(a.delay.latency)}: use 1ms to 10s`);
+    }
+    const jitterUs = a.delay.jitter === undefined ? 0 : parseLatency(a.delay.jitter, 'jitter');
+    if (jitterUs > latencyUs) throw new Error(`invalid jitter ${JSON.stringify(a.delay.jitter)}: at most the latency (${a.delay.latency})`);
+    return { kind: 'delay', latencyUs, jitterUs };
+  }
+  throw new Error(`unknown action ${JSON.stringify(keys[0])}: use partition, loss, bandwidth or delay`);
 }
 
 /** Bumped when the rendering of the same spec changes, so an upgraded agent rebuilds older tables. */

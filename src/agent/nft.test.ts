@@ -3,9 +3,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  describeNftFailure, foundFromRuleset, recreateScript, renderTable, renewScript, revertScript, ruleComment, tableComment,
+  describeNftFailure, describeQueueRuleFailure, foundFromRuleset, pendingComment, queueRuleArgs, recreateScript, renderTable, renewScript,
+  revertScript, ruleComment, tableComment,
 } from './nft.ts';
-import { specHash, type Direction, type FaultAction, type Peer } from './fault.ts';
+import { queueNumber, specHash, type Direction, type FaultAction, type Peer } from './fault.ts';
 import { mkFault } from '../../test/agent/fault-fixture.ts';
 
 describe('renderTable', () => {
@@ -102,6 +103,23 @@ describe('renderTable', () => {
     }
   }
 
+  it('delay, ingress: the input rule as for any fault, and in its fault chain a placeholder whose comment is not the hash', () => {
+    const w = mkFault({ direction: 'ingress', action: { delay: { latency: '100ms', jitter: '10ms' } }, to: [{ cidr: '198.18.252.1' }] });
+    const rules = renderTable(w).split('\n').filter((l) => l.startsWith('add rule '));
+    assert.deepEqual(rules, [
+      `add rule inet chaosrun_f1 input iifname != "lo" ip saddr @lease goto ingress_fault comment "${ruleComment(w)}"`,
+      'add rule inet chaosrun_f1 ingress_fault counter comment "chaosrun queue-pending run=chaos/run-a step=cut-db"',
+    ]);
+    assert.equal(pendingComment(w), 'chaosrun queue-pending run=chaos/run-a step=cut-db');
+    assert.ok(renderTable(w).startsWith(`${skeleton}\n`));
+    assert.throws(() => renderTable({ ...w, direction: 'both' }), /delay holds packets where they arrive/);
+  });
+
+  it('queueRuleArgs: the helper writes the fault chain\'s rule to the fault\'s queue, with the hash comment', () => {
+    const w = mkFault({ direction: 'ingress', action: { delay: { latency: '100ms' } } });
+    assert.deepEqual(queueRuleArgs(w), ['queue-rule', '--table', 'chaosrun_f1', '--chain', 'ingress_fault', '--queue', String(queueNumber('f1')), '--comment', ruleComment(w)]);
+  });
+
   it('the comments lead with what identifies them, keep only characters nft can hold and fit in 128', () => {
     const w = mkFault({ run: { namespace: 'n'.repeat(63), name: 'r'.repeat(200) }, step: 'say "hi"; drop' });
     assert.equal(ruleComment(w).length, 128);
@@ -163,6 +181,20 @@ describe('describeNftFailure', () => {
   });
 });
 
+describe('describeQueueRuleFailure', () => {
+  const ns = '/proc/42/ns/net';
+  const err = (stderr: string) => { const e = describeQueueRuleFailure(ns, stderr, '/opt/chaosrun-delayer'); return [e.reason, e.message]; };
+  it('one line each: a kernel without either queue verdict, no table, no delayer, a namespace that is gone', () => {
+    assert.deepEqual(err('chaosrun-delayer queue-rule: this kernel lacks both nft\'s queue expression (nft_queue, CONFIG_NFT_QUEUE) and the xtables NFQUEUE target (...), which delay needs\n'),
+      ['missing-feature', `the queue rule in netns ${ns}: this kernel lacks both nft's queue expression (nft_queue, CONFIG_NFT_QUEUE) and the xtables NFQUEUE target (...), which delay needs`]);
+    assert.equal(err('chaosrun-delayer queue-rule: table inet chaosrun_f1 has no chain ingress_fault (x)\n')[0], 'no-table');
+    assert.deepEqual(err('nsenter: failed to execute /opt/chaosrun-delayer: No such file or directory\n'),
+      ['not-installed', `the queue rule in netns ${ns}: /opt/chaosrun-delayer is not installed (nsenter: failed to execute /opt/chaosrun-delayer: No such file or directory); set CHAOSRUN_DELAYER or --delayer`]);
+    assert.equal(err('nsenter: cannot open /proc/42/ns/net: No such file or directory\n')[0], 'netns-gone');
+    assert.deepEqual(err(''), ['failed', `the queue rule in netns ${ns}: chaosrun-delayer queue-rule failed without a message`]);
+  });
+});
+
 describe('foundFromRuleset', () => {
   // `nft -j list ruleset` from nft 1.0.6 in a namespace holding two faults, a foreign table, a table
   // with our prefix and an id we never make, and an ip-family table (chains and rule expressions left out).
@@ -212,6 +244,12 @@ describe('foundFromRuleset', () => {
     assert.equal(h(['chaosrun hash=0123456789abcdef', 'chaosrun hash=fedcba9876543210']), '');
     assert.equal(h(['chaosrun hash=0123456789abcdef', undefined]), '');
     assert.equal(h(['hash=0123456789abcdef']), '');
+  });
+  it('a delay reads back whole only once the helper\'s queue rule (nft lists it as xt) has replaced the placeholder', () => {
+    const hash = 'chaosrun hash=0123456789abcdef run=a/b step=c';
+    const xt = { rule: { family: 'inet', table: 'chaosrun_a', chain: 'ingress_fault', handle: 4, comment: hash, expr: [{ xt: { type: 'target', name: 'NFQUEUE' } }] } };
+    assert.equal(foundFromRuleset('/n', doc([lease(), rule('chaosrun_a', 'input', hash), rule('chaosrun_a', 'ingress_fault', 'chaosrun queue-pending run=a/b step=c')]))[0].specHash, '');
+    assert.equal(foundFromRuleset('/n', doc([lease(), rule('chaosrun_a', 'input', hash), xt]))[0].specHash, '0123456789abcdef');
   });
   it('unreadable output is one line', () => {
     assert.throws(() => foundFromRuleset('/n', 'nope'), /^NftError: nft in netns \/n: unreadable JSON from nft -j list ruleset$/);

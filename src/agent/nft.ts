@@ -48,9 +48,20 @@
 // Bandwidth is a policer (`limit rate over <bytes>/second drop`), not a shaper: excess packets are
 // dropped and TCP backs off. The kernel's bucket for a byte limit holds one second of the rate, so a
 // flow that starts idle gets up to one second's worth at once.
+//
+// Delay (ingress only) sends the packets to NFQUEUE queue N (queueNumber(id)) with bypass, where a
+// delayer holds them (src/agent/delayers.ts). nft writes that verdict only with nft_queue, which some
+// kernels lack; the xtables NFQUEUE target through nft_compat does the same and is on every node that
+// runs iptables-nft, but nft cannot write it. So the fault chain's rule is written by the delayer's own
+// helper (`chaosrun-delayer queue-rule`: nft's expression where the kernel has it, else the xtables
+// target; flush and add in one transaction), right after the table's transaction. That transaction
+// leaves a placeholder there (`counter`, passing packets as the chain's end does) whose comment is not
+// the fault's: until the helper has replaced it, the rules' comments disagree, listFound reads the
+// hash as '' and the next pass applies the fault again. So a table is never taken as whole without
+// its queue rule, and between the two transactions packets pass undelayed (never dropped).
 import { execFile } from 'node:child_process';
 import {
-  idOfTable, leaseElements, normalAction, peerGroups, specHash, tableName, validateFault,
+  idOfTable, leaseElements, normalAction, peerGroups, queueNumber, specHash, tableName, validateFault,
   type FoundFault, type NormalAction, type WantedFault,
 } from './fault.ts';
 import type { AgentAction } from './plan.ts';
@@ -75,13 +86,20 @@ export function tableComment(w: WantedFault): string {
 const elements = (w: WantedFault) => `{ ${leaseElements(w.to).map((e) => `${e} timeout ${w.leaseSeconds}s`).join(', ')} }`;
 const oneOrSet = (items: Array<string | number>) => (items.length === 1 ? String(items[0]) : `{ ${items.join(', ')} }`);
 
-function verdict(a: NormalAction): string {
+/** The comment of a delay's placeholder: the hash of no spec, so the table reads back as not whole. */
+export function pendingComment(w: WantedFault): string {
+  return `chaosrun queue-pending ${origin(w)}`.slice(0, COMMENT_MAX);
+}
+
+/** The fault chain's rule: the action's verdict, with its comment (a delay's is its placeholder). */
+function faultRule(a: NormalAction, w: WantedFault): string {
   switch (a.kind) {
-    case 'partition': return 'drop';
-    case 'loss': return a.basisPoints % 100 === 0
-      ? `numgen random mod 100 < ${a.basisPoints / 100} drop`
-      : `numgen random mod 10000 < ${a.basisPoints} drop`;
-    case 'bandwidth': return `limit rate over ${a.bytesPerSecond} bytes/second drop`;
+    case 'partition': return `drop comment "${ruleComment(w)}"`;
+    case 'loss': return `${a.basisPoints % 100 === 0
+      ? `numgen random mod 100 < ${a.basisPoints / 100}`
+      : `numgen random mod 10000 < ${a.basisPoints}`} drop comment "${ruleComment(w)}"`;
+    case 'bandwidth': return `limit rate over ${a.bytesPerSecond} bytes/second drop comment "${ruleComment(w)}"`;
+    case 'delay': return `counter comment "${pendingComment(w)}"`;
   }
 }
 
@@ -100,7 +118,7 @@ export function renderTable(w: WantedFault): string {
   const t = `inet ${tableName(w.id)}`;
   const comment = ruleComment(w);
   const groups = peerGroups(w.to);
-  const act = verdict(normalAction(w.action));
+  const action = normalAction(w.action);
   const lines = [
     `table ${t} {`,
     `	comment "${tableComment(w)}"`,
@@ -122,7 +140,7 @@ export function renderTable(w: WantedFault): string {
       const ports = g.ports ? ` meta l4proto { tcp, udp, sctp } th ${s.port} ${oneOrSet(g.ports)}` : '';
       lines.push(`add rule ${t} ${s.chain} ${s.ifname} != "lo" ip ${s.addr} @lease${peers}${ports} goto ${s.fault} comment "${comment}"`);
     }
-    lines.push(`add rule ${t} ${s.fault} ${act} comment "${comment}"`);
+    lines.push(`add rule ${t} ${s.fault} ${faultRule(action, w)}`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -233,6 +251,43 @@ export function nftIn(netns: string, args: string[], input?: string): Promise<st
   });
 }
 
+/** Where the agent finds chaosrun-delayer: CHAOSRUN_DELAYER, else on PATH (the agent image's /usr/local/bin). */
+export const defaultDelayer = (): string => process.env.CHAOSRUN_DELAYER || 'chaosrun-delayer';
+
+/** The helper's arguments that write a delay fault's queue rule (in the chain ingress_fault). */
+export function queueRuleArgs(w: WantedFault): string[] {
+  return ['queue-rule', '--table', tableName(w.id), '--chain', 'ingress_fault', '--queue', String(queueNumber(w.id)), '--comment', ruleComment(w)];
+}
+
+/** One line for a failed queue-rule helper run, as an NftError (its reasons are nft's). */
+export function describeQueueRuleFailure(netns: string, stderr: string, delayer: string): NftError {
+  const first = stderr.split('\n').map((l) => l.trim()).find(Boolean) ?? '';
+  const where = `the queue rule in netns ${netns}`;
+  if (/^nsenter: /.test(first)) {
+    if (/cannot open .*No such file or directory/.test(first)) return new NftError(netns, 'netns-gone', `${where}: the network namespace is gone (${first})`);
+    if (/failed to execute/.test(first)) return new NftError(netns, 'not-installed', `${where}: ${delayer} is not installed (${first}); set CHAOSRUN_DELAYER or --delayer`);
+    return new NftError(netns, 'failed', `${where}: ${first}`);
+  }
+  const said = first.replace(/^chaosrun-delayer queue-rule: /, '');
+  if (/this kernel lacks/.test(said)) return new NftError(netns, 'missing-feature', `${where}: ${said}`);
+  if (/has no chain/.test(said)) return new NftError(netns, 'no-table', `${where}: ${said}`);
+  return new NftError(netns, 'failed', `${where}: ${said || 'chaosrun-delayer queue-rule failed without a message'}`);
+}
+
+/** Writes a delay fault's queue rule in its table (after the table's own transaction). */
+export function queueRuleIn(w: WantedFault, delayer = defaultDelayer()): Promise<void> {
+  const netns = w.target.netns;
+  return new Promise((resolve, reject) => {
+    execFile('nsenter', [`--net=${netns}`, '--', delayer, ...queueRuleArgs(w)], { encoding: 'utf8', timeout: NFT_TIMEOUT_MS }, (err, _stdout, stderr) => {
+      if (!err) { resolve(); return; }
+      const e = err as NodeJS.ErrnoException & { killed?: boolean };
+      if (e.code === 'ENOENT') reject(new NftError(netns, 'not-installed', `the queue rule in netns ${netns}: nsenter is not installed (util-linux)`));
+      else if (e.killed) reject(new NftError(netns, 'timeout', `the queue rule in netns ${netns}: no answer within ${NFT_TIMEOUT_MS / 1000}s`));
+      else reject(describeQueueRuleFailure(netns, stderr, delayer));
+    });
+  });
+}
+
 /** Runs one nft script (one transaction) in the namespace. */
 export async function applyIn(netns: string, script: string): Promise<void> {
   await nftIn(netns, ['-f', '-'], script);
@@ -248,23 +303,32 @@ export async function listFound(netns: string): Promise<FoundFault[]> {
   return foundFromRuleset(netns, await nftIn(netns, ['-j', 'list', 'ruleset']));
 }
 
+export interface CarryOutOptions {
+  /** The chaosrun-delayer binary that writes a delay's queue rule (default: defaultDelayer()). */
+  delayer?: string;
+}
+
+/** The fault's table whole: its transaction, then (for a delay) its queue rule. */
+async function applyWhole(w: WantedFault, opts: CarryOutOptions): Promise<void> {
+  try { await applyIn(w.target.netns, renderTable(w)); } catch (err) {
+    // A skeleton renderTable cannot keep (another hook or priority, another set type): rebuild it whole.
+    if (!isNftError(err) || (err.reason !== 'failed' && err.reason !== 'missing-feature')) throw err;
+    await applyIn(w.target.netns, recreateScript(w));
+  }
+  if (normalAction(w.action).kind === 'delay') await queueRuleIn(w, opts.delayer);
+}
+
 /**
  * Carries one planned action out. An apply whose table has a skeleton renderTable cannot keep falls
  * back to recreateScript; a renewal that finds its table gone applies the fault whole.
  */
-export async function carryOut(action: AgentAction): Promise<void> {
+export async function carryOut(action: AgentAction, opts: CarryOutOptions = {}): Promise<void> {
   switch (action.kind) {
-    case 'apply':
-      try { await applyIn(action.fault.target.netns, renderTable(action.fault)); } catch (err) {
-        // A skeleton renderTable cannot keep (another hook or priority, another set type): rebuild it whole.
-        if (!isNftError(err) || (err.reason !== 'failed' && err.reason !== 'missing-feature')) throw err;
-        await applyIn(action.fault.target.netns, recreateScript(action.fault));
-      }
-      return;
+    case 'apply': return applyWhole(action.fault, opts);
     case 'renew':
       try { await applyIn(action.fault.target.netns, renewScript(action.fault)); } catch (err) {
         if (!isNoTable(err)) throw err;
-        await applyIn(action.fault.target.netns, renderTable(action.fault));
+        await applyWhole(action.fault, opts);
       }
       return;
     case 'revert': return revertIn(action.netns, action.id);

@@ -108,6 +108,19 @@ describe('planNode', () => {
     assert.equal(plan.wakeInMs, undefined);
   });
 
+  it('two delays in one namespace on one queue (ids d261 and d537 hash to 35057): the later id is refused, its table reverted', () => {
+    const delay = (id: string, netns = '/run/netns/pod-a') => mkFault({ id, target: atNetns(netns), direction: 'ingress', action: { delay: { latency: '50ms' } } });
+    const [a, b] = [delay('d261'), delay('d537')];
+    const plan = planNode([b, a], [found(b)]);
+    assert.deepEqual(kinds(plan.actions), ['revert d537', 'apply d261', 'refuse d537']);
+    const refusal = plan.actions[2];
+    assert.ok(refusal.kind === 'refuse');
+    assert.equal(refusal.reason, "fault d537: its delay queue 35057 in /run/netns/pod-a is fault d261's already");
+    // In two namespaces, or beside a fault that is not a delay, the same number is no conflict.
+    assert.deepEqual(kinds(planNode([a, delay('d537', '/run/netns/pod-b')], []).actions), ['apply d261', 'apply d537']);
+    assert.deepEqual(kinds(planNode([a, mkFault({ id: 'd537' })], []).actions), ['apply d261', 'apply d537']);
+  });
+
   it('an invalid wanted fault is refused with its reason, and its old table reverted', () => {
     const good = mkFault();
     const bad = mkFault({ action: { bandwidth: { rate: '1mb' } } });

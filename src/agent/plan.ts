@@ -16,6 +16,8 @@
 //   twice with different specs                    -> refuse  (told back, never guessed at; whatever is
 //                                                              found under that key is reverted)
 // The same key wanted twice with the same spec is one fault (with the shorter lease: the safer one).
+// Two delay faults in one namespace whose ids hash to the same queue number (1 in 64,000) cannot
+// both be held (one delayer per queue): the one with the later id is refused, its packets untouched.
 //
 // Why 2/3: renewing once a third of the lease is gone leaves two more chances before it lapses, so a
 // pass that is late (a slow nft, a busy node) does not end a fault that is still wanted, while a dead
@@ -29,7 +31,7 @@
 // Only tables this agent tagged are ever named here: a found entry whose id is not a valid tag is
 // ignored, and an action names one fault's table, never a rule or a position.
 import {
-  faultKey, isValidId, specHash, validateFault, type FoundFault, type WantedFault,
+  faultKey, isValidId, normalAction, queueNumber, specHash, validateFault, type FoundFault, type WantedFault,
 } from './fault.ts';
 
 export type AgentAction =
@@ -85,6 +87,17 @@ export function planNode(wanted: WantedFault[], found: FoundFault[]): NodePlan {
   }
   // Refused keys are not wanted at all: a half-valid wish is not a reason to keep old rules running.
   for (const key of refusedKeys) want.delete(key);
+  // One delayer per queue per namespace: of two delays on one queue, the later id is refused.
+  const queues = new Map<string, WantedFault>();
+  for (const [key, { fault }] of [...want].sort(([, a], [, b]) => order(place(a.fault), place(b.fault)))) {
+    if (normalAction(fault.action).kind !== 'delay') continue;
+    const q = `${fault.target.netns}\u0000${queueNumber(fault.id)}`;
+    const first = queues.get(q);
+    if (!first) { queues.set(q, fault); continue; }
+    refused.push({ fault, reason: `fault ${fault.id}: its delay queue ${queueNumber(fault.id)} in ${fault.target.netns} is fault ${first.id}'s already` });
+    refusedKeys.add(key);
+    want.delete(key);
+  }
 
   // The found faults, one per key (a shell that listed one namespace under two paths may repeat one).
   const have = new Map<string, FoundFault>();
