@@ -8,6 +8,7 @@ import type { Signal } from '../api/types.ts';
 import { objectKey } from '../kube/informer.ts';
 import { createLogger } from '../log.ts';
 import { defineCommand, UsageError, wholeNumber, type Command, type OptionSpecs } from '../options.ts';
+import { killSwitchNote, scopeText } from '../signal/kill-switch.ts';
 import { broadcastSignal, pauseUntilFor, signalRefusal, signalRun, type SignalDeps } from '../signal/runs.ts';
 import { listOptions, connect, describeError, getRun, kubeOptions, listRuns, mayI, PROGRAM, whoAmI, type Connection } from './connect.ts';
 import { findStepPod, streamLog } from './logs.ts';
@@ -50,6 +51,14 @@ const pauseOptions = {
   for: { type: 'string', value: 'D', help: 'a timed pause: the operator resumes the run after this long (e.g. 10m)' },
 } as const satisfies OptionSpecs;
 
+const stopOptions = {
+  ...signalOptions,
+  'operator-namespace': {
+    type: 'string', value: 'NS', env: 'CHAOSRUN_OPERATOR_NAMESPACE', default: 'chaosrun-system',
+    help: 'with --all or -A: the operator\'s namespace, where the kill-switch record (ConfigMap chaosrun-kill-switch) is written first, so every node agent ends these runs\' lasting faults at once',
+  },
+} as const satisfies OptionSpecs;
+
 const SIGNAL_HELP: Record<Signal, string> = {
   RUN: 'Sets the runs\' signal to RUN: a paused run goes on with its next step.',
   PAUSE: 'Sets the runs\' signal to PAUSE: the running step finishes, no new step starts until RUN (or the end of --for).',
@@ -63,8 +72,10 @@ function signalCommand(verb: string, signal: Signal): Command {
     description: `${SIGNAL_HELP[signal]}
 --all signals every unfinished run of the namespace, -A of every namespace (the kill switch, without
 the HTTP server), -l narrows either to runs with these labels: all or nothing, as your RBAC allows.
-The same patch as the signal server's.`,
-    options: signal === 'PAUSE' ? pauseOptions : signalOptions,
+The same patch as the signal server's.${signal === 'STOP' ? `
+With --all or -A it first writes the kill-switch record in --operator-namespace (patch on the ConfigMap
+chaosrun-kill-switch there); if that fails, the runs are stopped all the same and stderr says so.` : ''}`,
+    options: signal === 'PAUSE' ? pauseOptions : signal === 'STOP' ? stopOptions : signalOptions,
     positionals: true,
     run: (values, names) => withConnection(values, async ({ client, namespace }) => {
       const everywhere = values['all-namespaces'];
@@ -76,12 +87,18 @@ The same patch as the signal server's.`,
       const user = { name: await whoAmI(client) };
       const deps: SignalDeps = { client, log: createLogger('kubectl-chaosrun', 'silent'), cacheWaitMs: 0, via: PROGRAM };
       if (values.all || everywhere) {
+        // The kill switch: the same record, written first, as the signal server's POST /STOP.
+        const operatorNamespace = (values as { 'operator-namespace'?: string })['operator-namespace'];
+        if (operatorNamespace) deps.killSwitch = { namespace: operatorNamespace, scope: scopeText(everywhere ? undefined : [namespace], values.selector) };
         const runs = await listRuns(client, everywhere ? undefined : namespace, values.selector);
-        const { denied, summary } = await broadcastSignal(deps, runs, signal, pauseUntil, user, (r) => mayI(client, 'patch', r));
+        const { denied, summary, killSwitch } = await broadcastSignal(deps, runs, signal, pauseUntil, user, (r) => mayI(client, 'patch', r));
         if (denied.length) {
           throw new Error(`User "${user.name}" cannot patch resource "chaosruns" in API group "chaosrun.dev" for ${denied.map(objectKey).join(', ')}; nothing was changed`);
         }
         process.stdout.write(summary);
+        // The runs were stopped, so the command succeeded; what did not happen is said on stderr.
+        const note = killSwitchNote(killSwitch);
+        if (note) process.stderr.write(`${PROGRAM} ${verb}: ${note}\n`);
         return 0;
       }
       for (const name of names) {

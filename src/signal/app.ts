@@ -14,6 +14,7 @@ import { registry } from '../metrics/registry.ts';
 import { signalRequestDuration, signalRequests } from '../metrics/signal.ts';
 import type { Access, Auth, User } from './auth.ts';
 import { HttpError, badRequest, forbidden, notFound } from './errors.ts';
+import { killSwitchNote, type KillSwitchTarget } from './kill-switch.ts';
 import { openApiDocument } from './openapi.ts';
 import { broadcastSignal, pauseUntilFor, publishedRuns, runDetail, runSummary, signalRefusal, signalRun, stateText, type RunCache, type SignalDeps } from './runs.ts';
 
@@ -26,6 +27,8 @@ export interface SignalAppOptions {
   cacheWaitMs?: number;
   /** An event stream ends after this long (the client reconnects, and its access is reviewed again); default 30 min. */
   streamMaxMs?: number;
+  /** Where POST /STOP writes the kill-switch record before it patches the runs; none: it writes none. */
+  killSwitch?: KillSwitchTarget;
 }
 
 /** Every route the app serves; test/signal/openapi.test.ts holds openapi.ts to exactly this list. */
@@ -53,7 +56,7 @@ const BODY_LIMIT = '16kb';
 
 export function createSignalApp(options: SignalAppOptions) {
   const { cache, auth, log } = options;
-  const deps: SignalDeps = { client: options.client, cache, log, cacheWaitMs: options.cacheWaitMs ?? 2000 };
+  const deps: SignalDeps = { client: options.client, cache, log, cacheWaitMs: options.cacheWaitMs ?? 2000, killSwitch: options.killSwitch };
   const app = express();
   app.set('case sensitive routing', true);
   app.set('strict routing', true);
@@ -102,15 +105,17 @@ export function createSignalApp(options: SignalAppOptions) {
       res.type('text').send(stateText(await visibleRuns(await userOf(req))));
     },
 
-    // krkn's POST /RUN, /PAUSE, /STOP, applied to every unfinished run in scope: the kill switch.
+    // krkn's POST /RUN, /PAUSE, /STOP, applied to every unfinished run in scope: the kill switch (STOP
+    // writes its record first; the answer's second line says when that failed).
     async broadcast(req, res) {
       const signal = req.path.slice(1) as Signal;
       const user = await userOf(req);
       const pauseUntil = pauseUntilOf(req, signal);
-      const { denied, summary } = await broadcastSignal(deps, publishedRuns(cache), signal, pauseUntil, user,
+      const { denied, summary, killSwitch } = await broadcastSignal(deps, publishedRuns(cache), signal, pauseUntil, user,
         (r) => auth.allowed(user, { verb: 'patch', namespace: r.metadata.namespace, name: r.metadata.name }));
       if (denied.length) throw forbidden(`user ${user.name} may not patch chaosruns ${denied.map(objectKey).join(', ')}; nothing was changed`);
-      res.type('text').send(summary);
+      const note = killSwitchNote(killSwitch);
+      res.type('text').send(note ? `${summary}${note}\n` : summary);
     },
 
     async list(req, res) {

@@ -46,7 +46,9 @@ const broadcast = (signal: string) => ({
   post: {
     summary: `krkn-compatible: ${signal} every unfinished run in scope`,
     description: `Patches spec.signalState to ${signal} on every run in scope (namespaces, label selector, publishStatus: true) ` +
-      'that is not finished. The request body is ignored. With --auth=kubernetes the user must be allowed to patch each of those runs, or nothing changes.',
+      'that is not finished. The request body is ignored. With --auth=kubernetes the user must be allowed to patch each of those runs, or nothing changes.' +
+      (signal === 'STOP' ? ' STOP (the kill switch) first writes the kill-switch record (ConfigMap chaosrun-kill-switch in the operator\'s namespace) naming those runs, ' +
+        'which every node agent watches, so their lasting faults end at once; if that write fails, the runs are stopped all the same and a second line of the answer says so.' : ''),
     security,
     parameters: signal === 'PAUSE' ? [forQuery] : [],
     responses: {

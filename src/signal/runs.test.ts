@@ -1,8 +1,12 @@
-// krkn's GET / over many runs, as a pure function of the runs in scope.
+// krkn's GET / over many runs, as a pure function of the runs in scope; the broadcast on a fake API.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChaosRun, Phase, Signal } from '../api/types.ts';
-import { stateText } from './runs.ts';
+import { pino } from 'pino';
+import { parseKillSwitch } from '../api/kill-switch.ts';
+import { KubeError, type KubeClient } from '../kube/client.ts';
+import { killSwitchNote } from './kill-switch.ts';
+import { broadcastSignal, stateText, type SignalDeps } from './runs.ts';
 
 const run = (name: string, signalState: Signal, phase?: Phase) =>
   ({ metadata: { name, namespace: 'ns' }, spec: { signalState }, status: phase ? { phase } : undefined }) as ChaosRun;
@@ -22,4 +26,74 @@ test('GET / answers from all runs once every run has finished, marking each with
 
 test('GET / with no runs says so in one line', () => {
   assert.equal(stateText([]), 'no ChaosRuns in scope\n');
+});
+
+// The broadcast on a fake API: the kill-switch record goes first, and never keeps the runs from stopping.
+interface Call { method: string; path: string; body?: unknown }
+function fakeApi(options: { recordFails?: KubeError; recordMissing?: boolean } = {}) {
+  const calls: Call[] = [];
+  let rv = 100;
+  let missing = options.recordMissing ?? false;
+  const client = {
+    async request(method: string, path: string, o: { body?: unknown } = {}) {
+      calls.push({ method, path, body: o.body });
+      if (path.includes('/configmaps')) {
+        if (options.recordFails) throw options.recordFails;
+        if (missing && method === 'PATCH') throw new KubeError(404, 'NotFound', 'configmaps "chaosrun-kill-switch" not found');
+        missing = false;
+        return { metadata: { resourceVersion: String(++rv) } };
+      }
+      if (path.includes('/events')) return {};
+      const [, namespace, name] = /namespaces\/([^/]+)\/chaosruns\/([^/]+)$/.exec(path)!;
+      return { metadata: { name, namespace, uid: `uid-${name}`, resourceVersion: String(++rv) }, spec: { signalState: 'STOP' } };
+    },
+  };
+  const deps: SignalDeps = { client: client as unknown as KubeClient, log: pino({ level: 'silent' }), cacheWaitMs: 0, via: 'test', killSwitch: { namespace: 'ops', scope: 'all namespaces' } };
+  return { calls, deps };
+}
+const live = (name: string, namespace = 'ns', signalState: Signal = 'RUN') =>
+  ({ metadata: { name, namespace }, spec: { signalState }, status: { phase: 'Running' } }) as ChaosRun;
+const user = { name: 'alice' };
+const yes = async () => true;
+
+test('a broadcast STOP writes the kill-switch record naming every target before it patches any run', async () => {
+  const { calls, deps } = fakeApi();
+  const runs = [live('a'), live('b', 'other'), live('c', 'ns', 'STOP'), { ...live('done'), status: { phase: 'Stopped' } } as ChaosRun];
+  const r = await broadcastSignal(deps, runs, 'STOP', null, user, yes);
+  assert.equal(r.summary, 'STOP: 2 runs changed, 1 already STOP\n');
+  assert.equal(r.killSwitch?.written, true);
+  assert.equal(killSwitchNote(r.killSwitch), '');
+  const writes = calls.filter((c) => c.method !== 'POST' || !c.path.includes('/events'));
+  assert.equal(writes[0].method, 'PATCH');
+  assert.equal(writes[0].path, '/api/v1/namespaces/ops/configmaps/chaosrun-kill-switch');
+  const record = parseKillSwitch((writes[0].body as { data: Record<string, string> }).data)!;
+  assert.deepEqual([...record.runs].sort(), ['ns/a', 'ns/c', 'other/b'], 'the targets, finished runs left out');
+  assert.equal((writes[0].body as { data: Record<string, string> }).data.by, 'alice via test');
+  assert.ok(Math.abs(record.stoppedAt - Date.now()) < 5000);
+  assert.deepEqual(writes.slice(1).map((c) => c.path).sort(), ['/apis/chaosrun.dev/v1alpha1/namespaces/ns/chaosruns/a', '/apis/chaosrun.dev/v1alpha1/namespaces/ns/chaosruns/c', '/apis/chaosrun.dev/v1alpha1/namespaces/other/chaosruns/b']);
+});
+
+test('a record that cannot be written is told, and the runs are stopped all the same', async () => {
+  const { calls, deps } = fakeApi({ recordFails: new KubeError(403, 'Forbidden', 'configmaps "chaosrun-kill-switch" is forbidden: User "bob" cannot patch resource "configmaps"') });
+  const r = await broadcastSignal(deps, [live('a'), live('b')], 'STOP', null, user, yes);
+  assert.equal(r.summary, 'STOP: 2 runs changed\n');
+  assert.equal(r.killSwitch?.written, false);
+  assert.equal(killSwitchNote(r.killSwitch), 'kill-switch record ops/chaosrun-kill-switch not written (configmaps "chaosrun-kill-switch" is forbidden: User "bob" cannot patch resource "configmaps"); ' +
+    'the runs were stopped all the same, and the node agents end each run\'s lasting faults as its STOP reaches them');
+  assert.equal(calls.filter((c) => c.method === 'PATCH' && c.path.includes('/chaosruns/')).length, 2);
+});
+
+test('a missing record is created; no record for a denied broadcast, for RUN or PAUSE, or with no unfinished run', async () => {
+  const created = fakeApi({ recordMissing: true });
+  const r = await broadcastSignal(created.deps, [live('a')], 'STOP', null, user, yes);
+  assert.equal(r.killSwitch?.written, true);
+  assert.deepEqual(created.calls.slice(0, 2).map((c) => `${c.method} ${c.path}`), ['PATCH /api/v1/namespaces/ops/configmaps/chaosrun-kill-switch', 'POST /api/v1/namespaces/ops/configmaps']);
+  assert.equal((created.calls[1].body as { metadata: { name: string } }).metadata.name, 'chaosrun-kill-switch');
+
+  for (const [signal, runs, mayPatch] of [['STOP', [live('a')], async () => false], ['PAUSE', [live('a')], yes], ['RUN', [live('a')], yes], ['STOP', [], yes]] as const) {
+    const { calls, deps } = fakeApi();
+    const out = await broadcastSignal(deps, [...runs], signal, null, user, mayPatch);
+    assert.equal(out.killSwitch, undefined, signal);
+    assert.ok(!calls.some((c) => c.path.includes('/configmaps')), `${signal}: no record written`);
+  }
 });

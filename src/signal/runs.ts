@@ -1,6 +1,7 @@
 // ChaosRuns as the signal server sees them: which runs it may show and steer, their JSON views, and
-// the one write it makes, a merge patch of spec.signalState (and spec.pauseUntil). The kubectl plugin
-// signals through the same functions (one code path for signals, whichever door they come in by).
+// the one write it makes per run, a merge patch of spec.signalState (and spec.pauseUntil); a broadcast
+// STOP writes the kill-switch record before them (kill-switch.ts). The kubectl plugin signals through
+// the same functions (one code path for signals, whichever door they come in by).
 import { parseDuration } from '../api/duration.ts';
 import type { ChaosRun, Signal } from '../api/types.ts';
 import { isFinal } from '../api/types.ts';
@@ -13,6 +14,7 @@ import { isAtLeast } from '../kube/resource-version.ts';
 import type { Logger } from '../log.ts';
 import { signalsAccepted } from '../metrics/signal.ts';
 import type { User } from './auth.ts';
+import { throwKillSwitch, type KillSwitchOutcome, type KillSwitchTarget } from './kill-switch.ts';
 
 /** The informer cache, narrowed to what the server reads (namespaces and label selector already applied). */
 export interface RunCache {
@@ -75,6 +77,8 @@ export interface SignalDeps {
   cacheWaitMs: number;
   /** The door, for the Event: "HTTP" (the default) or "kubectl chaosrun". */
   via?: string;
+  /** Where a broadcast STOP writes the kill-switch record first (src/signal/kill-switch.ts); none: it writes none. */
+  killSwitch?: KillSwitchTarget;
 }
 
 /** The longest timed pause: a year keeps pauseUntil a valid RFC 3339 time far from any overflow. */
@@ -101,10 +105,13 @@ export function signalRefusal(run: ChaosRun, signal: Signal): { reason: 'Finishe
  * krkn's broadcast (POST /RUN, /PAUSE, /STOP; `kubectl chaosrun pause --all`): `signal` to every
  * unfinished run of `runs`; a stopping run takes no other signal (STOP is final). All or nothing on
  * authorization: when `mayPatch` denies any target, nothing is written and the denied runs are returned.
+ * A STOP (the kill switch) first writes the kill-switch record naming every target, one write the node
+ * agents see at once, then patches the runs; a record that could not be written is told in
+ * `killSwitch` and stops nothing from being patched.
  */
 export async function broadcastSignal(
   deps: SignalDeps, runs: ChaosRun[], signal: Signal, pauseUntil: string | null, user: User, mayPatch: (run: ChaosRun) => Promise<boolean>,
-): Promise<{ denied: ChaosRun[]; summary: string }> {
+): Promise<{ denied: ChaosRun[]; summary: string; killSwitch?: KillSwitchOutcome }> {
   const unfinished = runs.filter((r) => !isFinal(r.status?.phase));
   // Runs with a step running first: under STOP those are where chaos is happening now.
   const targets = unfinished.filter((r) => signal === 'STOP' || r.spec.signalState !== 'STOP')
@@ -112,6 +119,12 @@ export async function broadcastSignal(
   const allowed = await Promise.all(targets.map(mayPatch));
   const denied = targets.filter((_, i) => !allowed[i]);
   if (denied.length) return { denied, summary: '' };
+  let killSwitch: KillSwitchOutcome | undefined;
+  if (signal === 'STOP' && deps.killSwitch && targets.length) {
+    killSwitch = await throwKillSwitch(deps.client, deps.killSwitch, targets.map(objectKey), `${user.name} via ${deps.via ?? 'HTTP'}`);
+    if (killSwitch.written) deps.log.info({ record: killSwitch.where, runs: targets.length, resourceVersion: killSwitch.resourceVersion, user: user.name }, 'kill-switch record written');
+    else deps.log.warn({ record: killSwitch.where, runs: targets.length, err: killSwitch.error }, 'kill-switch record not written; stopping the runs one by one');
+  }
   const results = await Promise.allSettled(targets.map((r) => signalRun(deps, r, signal, pauseUntil, user)));
   // A run deleted since it was read is simply not signalled, and one sent STOP since (the API server
   // refuses to change a STOP) counts as stopping; any other failure is the answer.
@@ -126,7 +139,7 @@ export async function broadcastSignal(
   const summary = `${signal}${until}: ${changed} run${changed === 1 ? '' : 's'} changed` +
     `${same ? `, ${same} already ${signal}` : ''}${stopping ? `, ${stopping} stopping (STOP is final)` : ''}` +
     `${done.length || stopping ? '' : ' (no unfinished runs in scope)'}\n`;
-  return { denied: [], summary };
+  return { denied: [], summary, killSwitch };
 }
 
 /**
