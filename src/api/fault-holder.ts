@@ -13,6 +13,9 @@ export const LABEL_FAULT = 'chaosrun.dev/fault';
 export const ANNOTATION_FAULT = 'chaosrun.dev/fault';
 export const ANNOTATION_FAULT_TARGETS = 'chaosrun.dev/fault-targets';
 
+/** The holder answers its readiness probe here: 200 once its targets are on its pod. */
+export const HOLDER_PROBE_PORT = 8086;
+
 /** The default lease: a dead agent's fault ends within this many seconds (see docs/faults.md). */
 export const DEFAULT_LEASE_SECONDS = 4;
 

@@ -269,6 +269,17 @@ export interface Transition {
 /** status.transitions keeps this many, the newest. */
 export const TRANSITIONS_LIMIT = 50;
 
+export interface FaultsInForce {
+  step: string;
+  /** partition, loss, bandwidth (the network body's effect). */
+  kind: string;
+  targets: Array<{ namespace: string; pod: string; node: string }>;
+  /** When they were first seen in force, for this step and these targets. */
+  since: string;
+  /** How long a fault outlives its agent (the kernel ends it then). */
+  leaseSeconds: number;
+}
+
 export interface ChaosRunStatus {
   phase?: Phase;
   observedSignal?: Signal;
@@ -290,6 +301,14 @@ export interface ChaosRunStatus {
   /** Signal changes and gate holds, oldest first, at most TRANSITIONS_LIMIT. */
   transitions?: Transition[];
   report?: Report;
+  /**
+   * The lasting faults of the running step that are in force right now (its holder has picked its
+   * targets and the run says RUN; the node agents hold them). Absent otherwise: PAUSE, STOP and the
+   * step's end revert them at once.
+   */
+  faults?: FaultsInForce;
+  /** FAULTS printer column: "partition on 1 pod", while faults are in force. */
+  faultSummary?: string;
   /** Since when a pauseWhen gate holds the run (absent when none does). */
   gatedSince?: string;
   /** Time spent gated before gatedSince. */

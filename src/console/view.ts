@@ -25,6 +25,7 @@ export function runView(run: ChaosRun) {
     completionTime: s.completionTime,
     counts: s.counts,
     history: s.history ?? [],
+    faults: s.faults,
     transitions: s.transitions ?? [],
     conditions: s.conditions ?? [],
     report: isFinal(s.phase) ? s.report : undefined,

@@ -583,3 +583,34 @@ test('a refused step is recorded as Refused; the next starts at once, but after 
   d = decide(run, [], T0 + 20 + REFUSED_AGAIN_WAIT_MS);
   assert.deepEqual(creates(d).map((c) => c.name), [name(2, 0)]);
 });
+
+// status.faults: the running step's lasting faults, shown while the agents hold them.
+const holderFault = { kind: 'partition', leaseSeconds: 4, targets: [{ namespace: 'shop', pod: 'web-1', node: 'real-node-0' }] };
+
+test('faults: a running step whose holder names its targets shows them in force, once; the same again writes nothing', () => {
+  const r = runningStep();
+  const d = decide(r, [job(1, 0, 'Active', { ...started, activeDeadlineSeconds: 120, fault: holderFault })], T0 + 1000);
+  const s = statusOf(d)!;
+  assert.deepEqual(s.faults, { step: r.spec.scenarios[0].name, kind: 'partition', targets: holderFault.targets, since: new Date(T0 + 1000).toISOString(), leaseSeconds: 4 });
+  assert.equal(s.faultSummary, 'partition on 1 pod');
+  const shown = after(r, d);
+  const again = decide(shown, [job(1, 0, 'Active', { ...started, activeDeadlineSeconds: 120, fault: holderFault })], T0 + 5000);
+  assert.equal(statusOf(again), undefined, 'nothing changed: no status write, and the since stays');
+});
+
+test('faults: PAUSE, STOP, a holder without targets and the step\'s end take them out of status', () => {
+  const r = runningStep();
+  const shown = after(r, decide(r, [job(1, 0, 'Active', { ...started, activeDeadlineSeconds: 120, fault: holderFault })], T0 + 1000));
+  assert.ok(shown.status?.faults);
+  const paused = decide({ ...shown, spec: { ...shown.spec, signalState: 'PAUSE' } }, [job(1, 0, 'Active', { ...started, activeDeadlineSeconds: 120, fault: holderFault })], T0 + 2000);
+  assert.equal(statusOf(paused)?.faults, undefined);
+  assert.equal(statusOf(paused)?.faultSummary, undefined);
+  const stopped = decide({ ...shown, spec: { ...shown.spec, signalState: 'STOP' } }, [job(1, 0, 'Active', { ...started, activeDeadlineSeconds: 120, fault: holderFault })], T0 + 2000);
+  assert.equal(statusOf(stopped)?.faults, undefined);
+  const noTargets = decide(shown, [job(1, 0, 'Active', { ...started, activeDeadlineSeconds: 120 })], T0 + 2000);
+  assert.equal(statusOf(noTargets)?.faults, undefined);
+  const ended = decide(shown, [job(1, 0, 'Succeeded', { ...started, finishTime: new Date(T0 + 3000).toISOString(), fault: holderFault })], T0 + 3000);
+  assert.equal(statusOf(ended)?.faults, undefined);
+  const moved = decide(shown, [job(1, 0, 'Active', { ...started, activeDeadlineSeconds: 120, fault: { ...holderFault, targets: [{ namespace: 'shop', pod: 'web-2', node: 'real-node-0' }] } })], T0 + 4000);
+  assert.equal(statusOf(moved)?.faults?.since, new Date(T0 + 4000).toISOString(), 'other targets: a new since');
+});

@@ -46,6 +46,8 @@ export interface ObservedJob {
   /** When its activeDeadlineSeconds counts from (status.startTime, else its creation). */
   startTime?: string;
   activeDeadlineSeconds?: number;
+  /** A lasting fault's holder: the targets it recorded on its pod (absent until it has), and the fault. */
+  fault?: { kind: string; leaseSeconds: number; targets: Array<{ namespace: string; pod: string; node: string }> };
 }
 
 /** A gate's verdict (see src/gates): held gates act like PAUSE, a firing stop gate like STOP. */
@@ -203,6 +205,9 @@ class Step {
     this.options = options;
     this.st = run.status ?? {};
     this.next = structuredClone(this.st);
+    // Faults in force are observed afresh on every pass (recordFaults puts them back while they hold).
+    delete this.next.faults;
+    delete this.next.faultSummary;
     this.iteration = this.st.iteration ?? 1;
     this.index = this.st.step?.index ?? 0;
   }
@@ -329,11 +334,26 @@ class Step {
       if (renewal.set !== undefined) this.effects.push({ kind: 'renewDeadline', name, activeDeadlineSeconds: renewal.set });
       if (renewal.wakeAtMs !== undefined) this.wakeAt(renewal.wakeAtMs);
     }
+    this.recordFaults(job, scenario.name);
     // Started but not visible yet: a crash between recording the intent and creating the Job, or a
     // cache that lags our own create. proceed() creates it again (the name makes that idempotent).
     this.jobMissing = !job;
     this.next.activeJob = name;
     return undefined;
+  }
+
+  /**
+   * status.faults: the running step's lasting faults while the node agents hold them, which is while
+   * its holder has targets and the run says RUN (wanted.ts asks the same of the holder and the signal).
+   * Kept with its first time while the step and targets stay; gone on PAUSE, STOP and at the step's end.
+   */
+  private recordFaults(job: ObservedJob | undefined, step: string): void {
+    const f = job?.fault;
+    if (!f || f.targets.length === 0 || this.spec.signalState !== 'RUN' || job.deleting) return;
+    const before = this.st.faults;
+    const same = before?.step === step && before.kind === f.kind && JSON.stringify(before.targets) === JSON.stringify(f.targets);
+    this.next.faults = { step, kind: f.kind, targets: f.targets, since: same ? before.since : iso(this.now), leaseSeconds: f.leaseSeconds };
+    this.next.faultSummary = `${f.kind} on ${f.targets.length} pod${f.targets.length === 1 ? '' : 's'}`;
   }
 
   private currentJobName(): string {

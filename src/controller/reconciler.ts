@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { KubernetesObject, V1Job, V1Pod } from '@kubernetes/client-node';
 import { FINALIZER, LABEL_ITERATION, LABEL_RUN, LABEL_STEP_INDEX, MANAGER } from '../api/constants.ts';
+import { ANNOTATION_FAULT, ANNOTATION_FAULT_TARGETS, parseFaultSpec, parseFaultTargets } from '../api/fault-holder.ts';
 import { isFinal, type ChaosRun, type ChaosRunStatus } from '../api/types.ts';
 import { isAlreadyExists, isConflict, isNotFound, isTerminal, MERGE_PATCH, type ApiClient } from '../kube/client.ts';
 import { recordEvent } from '../kube/events.ts';
@@ -211,7 +212,7 @@ export class Reconciler {
     const [namespace, name] = key.split('/');
     let run = this.observeRun(key, this.o.runs.get(name, namespace));
     if (!run) { this.signals.forget(key); return { kind: 'ok' }; }
-    let jobs = await this.withFailureMessages(run, this.jobsOf(run), log);
+    let jobs = await this.withFaultTargets(run, await this.withFailureMessages(run, this.jobsOf(run), log), log);
     let refusal: ObservedJob | undefined;
     const dryRunPlan = await this.dryRunPlan(run);
     // A second round only after a refused Job, and at most one: each round records one step.
@@ -304,6 +305,32 @@ export class Reconciler {
       if (reason) failed.message = reason;
     } catch (err) {
       log.warn({ err }, 'could not read the failed step pod');
+    }
+    return jobs;
+  }
+
+  /**
+   * A running lasting-fault step's holder pod names the targets it picked (src/api/fault-holder.ts):
+   * read them while the step runs and the run says RUN, so status.faults shows what is in force. One
+   * pod list per pass of such a step; none for any other.
+   */
+  private async withFaultTargets(run: ChaosRun, jobs: ObservedJob[], log: Logger): Promise<ObservedJob[]> {
+    const current = run.status?.activeJob;
+    const active = jobs.find((j) => j.name === current && j.state === 'Active' && !j.deleting);
+    const scenario = run.spec.scenarios[run.status?.step?.index ?? -1];
+    if (!active || !scenario?.network || run.spec.signalState !== 'RUN') return jobs;
+    try {
+      const pods = await this.o.client.request<{ items: V1Pod[] }>('GET', paths.pods(run.metadata.namespace), {
+        query: { labelSelector: `batch.kubernetes.io/job-name=${active.name}` },
+      });
+      const holder = pods.items.find((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp);
+      const spec = parseFaultSpec(holder?.metadata?.annotations?.[ANNOTATION_FAULT]);
+      const targets = parseFaultTargets(holder?.metadata?.annotations?.[ANNOTATION_FAULT_TARGETS]);
+      if (spec && targets.length) {
+        active.fault = { kind: Object.keys(spec.effect)[0], leaseSeconds: spec.leaseSeconds, targets: targets.map((t) => ({ namespace: t.namespace, pod: t.name, node: t.node })) };
+      }
+    } catch (err) {
+      log.warn({ err }, 'could not read the step\'s holder pod');
     }
     return jobs;
   }

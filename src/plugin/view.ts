@@ -1,7 +1,7 @@
 // What `kubectl chaosrun status` and `report` show, as pure functions of a run and the time: one
 // object for -o json|yaml, and the text a person reads at 3 a.m. built from that same object.
 import { formatDuration } from '../api/duration.ts';
-import { isFinal, type ChaosRun, type StepRecord } from '../api/types.ts';
+import { isFinal, type ChaosRun, type FaultsInForce, type StepRecord } from '../api/types.ts';
 
 /** Steps shown by `status NAME`. */
 export const LAST_STEPS = 5;
@@ -28,6 +28,8 @@ export interface StatusView {
   gates: { pauseWhen: string[]; stopWhen: string[]; heldBy?: string; heldSince?: string; message?: string };
   counts: { succeeded: number; failed: number; aborted: number };
   lastSteps: StepRecord[];
+  /** The running step's lasting faults in force right now (status.faults). */
+  faults?: FaultsInForce;
   created?: string;
 }
 
@@ -54,6 +56,7 @@ export function statusView(run: ChaosRun, now: number): StatusView {
     },
     counts: { succeeded: 0, failed: 0, aborted: 0, ...s.counts },
     lastSteps: (s.history ?? []).slice(-LAST_STEPS),
+    ...(s.faults ? { faults: s.faults } : {}),
     created: run.metadata.creationTimestamp,
   };
 }
@@ -95,6 +98,10 @@ export function statusText(run: ChaosRun, now: number): string {
   ];
   if (v.step && !isFinal(run.status?.phase)) lines.push(['Step', `${v.step.name}${v.activeJob ? ` (job ${v.activeJob})` : ''}`]);
   if (v.nextStepTime) lines.push(['Next step', `in ${until(v.nextStepTime, now)} (${v.nextStepTime})`]);
+  if (v.faults) {
+    const pods = v.faults.targets.map((t) => `${t.namespace}/${t.pod} on ${t.node}`).join(', ');
+    lines.push(['Faults', `${v.faults.kind} in force on ${pods} for ${ago(v.faults.since, now)} (lease ${v.faults.leaseSeconds}s)`]);
+  }
   const gates = [...v.gates.pauseWhen.map((g) => `pauseWhen ${g}`), ...v.gates.stopWhen.map((g) => `stopWhen ${g}`)];
   lines.push(['Gates', gates.length === 0 ? 'none'
     : `${gates.join(', ')}; ${v.gates.heldBy ? `held by ${v.gates.heldBy} for ${ago(v.gates.heldSince, now) || '?'}: ${v.gates.message}` : 'none holds the run'}`]);

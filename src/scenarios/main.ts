@@ -2,6 +2,8 @@
 // one-line reason goes to the container's termination message, where the controller reads it into the
 // step history, and to stderr.
 import { accessSync, constants, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { HOLDER_PROBE_PORT } from '../api/fault-holder.ts';
 import { parseDuration } from '../api/duration.ts';
 import { KubeClient } from '../kube/client.ts';
 import { loadClusterAccess } from '../kube/kubeconfig.ts';
@@ -90,11 +92,17 @@ async function runNetwork(args: string[]): Promise<void> {
   const client = new KubeClient(loadClusterAccess(kubeconfig));
   // STOP deletes the step's Job: the pod's SIGTERM ends the hold at once (the agents have let go already).
   const stopped = new Promise<void>((resolve) => { for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve()); });
+  // Ready once the targets are on the pod: the readiness change moves the Job's status.ready, and that
+  // Job event is what wakes the controller to show the faults in force (it does not watch pods).
+  let recorded = false;
+  const probe = createServer((_req, res) => { res.writeHead(recorded ? 200 : 503).end(recorded ? 'targets recorded\n' : 'picking targets\n'); });
+  await new Promise<void>((resolve) => probe.listen(HOLDER_PROBE_PORT, resolve)).catch(() => {});
   try {
-    const summary = await holdNetworkFault(client, opts, createLogger('scenario-network'), stopped);
+    const summary = await holdNetworkFault(client, opts, createLogger('scenario-network'), stopped, () => { recorded = true; });
     console.log(summary);
     writeTerminationMessage(TERMINATION_LOG, summary);
   } finally {
+    probe.close();
     client.close();
   }
 }

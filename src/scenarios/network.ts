@@ -65,7 +65,7 @@ export function chooseTargetsForPlan(client: ApiReader, body: NetworkBody): Prom
 }
 
 /** Picks the targets, tells the agents (this pod's annotation), holds for the duration; returns the summary. */
-export async function holdNetworkFault(client: ApiClient, opts: HoldOptions, log: Logger, stopped: Promise<void>): Promise<string> {
+export async function holdNetworkFault(client: ApiClient, opts: HoldOptions, log: Logger, stopped: Promise<void>, onRecorded: () => void = () => {}): Promise<string> {
   const targets = await chooseTargets(client, opts);
   try {
     await client.request('PATCH', paths.pods(opts.self.namespace, opts.self.name), {
@@ -74,6 +74,7 @@ export async function holdNetworkFault(client: ApiClient, opts: HoldOptions, log
   } catch (err) {
     throw new Error(`API error while recording the targets on pod ${opts.self.namespace}/${opts.self.name}: ${err instanceof KubeError ? err.message : String(err)}`);
   }
+  onRecorded();
   const hit = targets.map((t) => `${t.namespace}/${t.name} on ${t.node}`).join(', ');
   log.info({ targets: hit, durationMs: opts.durationMs }, 'targets recorded; holding');
   let timer: NodeJS.Timeout | undefined;

@@ -14,7 +14,8 @@
  *   steps: string[], iterations: number|null, waitDuration: string, gate?: {gate: string, message: string, since?: string},
  *   nextStepTime?: string, startTime?: string, completionTime?: string,
  *   counts?: {succeeded: number, failed: number, aborted: number}, history: StepRecord[], transitions: Transition[],
- *   conditions: Condition[], report?: Record<string, unknown>}} RunView
+ *   conditions: Condition[], report?: Record<string, unknown>,
+ *   faults?: {step: string, kind: string, targets: Array<{namespace: string, pod: string, node: string}>, since: string, leaseSeconds: number}}} RunView
  */
 
 const AUTH_MODE = document.documentElement.dataset.auth || 'none';
@@ -331,6 +332,7 @@ function runPageShell(/** @type {string} */ namespace, /** @type {string} */ nam
         dur),
       h('button', { type: 'button', id: 'ctl-STOP', class: 'ctl ctl-STOP', onclick: () => current() && signal(/** @type {RunView} */ (current()), 'STOP') }, 'STOP'),
       h('span', { id: 'controls-why', class: 'why muted' })),
+    h('div', { id: 'faults', class: 'faults' }),
     h('h2', {}, 'Timeline'),
     h('div', { id: 'timeline', class: 'timeline' }),
     h('div', { class: 'legend' }, ...[['Succeeded', 'succeeded'], ['Failed', 'failed'], ['Aborted', 'aborted'], ['Running', 'running'], ['Wait', 'wait'], ['Paused', 'paused'], ['Gated', 'gated'], ['STOP', 'stop']]
@@ -426,6 +428,12 @@ function updateRunPage(/** @type {string} */ namespace, /** @type {string} */ na
     if (reason && sig === 'STOP') why = reason;
   }
   $('controls-why').textContent = why;
+  // The running step's lasting faults while the node agents hold them (status.faults).
+  const f = run.faults;
+  $('faults').replaceChildren(f && !run.finished
+    ? h('p', { class: 'faults-in-force' }, h('strong', {}, `${f.kind} in force`), ` on ${f.targets.map((t) => `${t.namespace}/${t.pod} (${t.node})`).join(', ')}`,
+      ` for ${span(Date.now() - Date.parse(f.since))}, lease ${f.leaseSeconds}s`)
+    : '');
   drawTimeline(run);
   $('report').replaceChildren(run.report ? reportTable(run.report) : h('p', { class: 'muted' }, 'Written when the run ends.'));
   $('conditions').replaceChildren(run.conditions.length
