@@ -1,15 +1,16 @@
 // `chaosrun agent`: the node agent, one per node (a DaemonSet), the only part of the operator that
 // touches a node. The imperative shell around two pure functions: wanted.ts (what should be in force
 // here, from watches of holder pods and runs) and plan.ts (what to do about what is found here); nft.ts
-// carries the actions out. It remembers nothing between passes: a restarted agent lists what it left
-// in every sandbox on the node and converges from there.
+// carries the actions out, and delayers.ts keeps one delayer process per delay fault in force. It
+// remembers nothing between passes but its own children: a restarted agent lists what it left in
+// every sandbox on the node and converges from there (its old delayers died with it).
 //
 // A pass runs at once on every watch event that can change what is wanted (so PAUSE, STOP and a
 // holder's end revert within one event and one nft call), and otherwise when the next renewal falls
 // due. Its API rights are read-only (get/list/watch pods and chaosruns); it acts on no pod that no
 // holder names. On SIGTERM it reverts everything it holds before it exits (an uninstall or a rollout
 // ends the chaos, the next agent re-applies what is still wanted); on SIGKILL the kernel ends each
-// fault within its lease.
+// fault within its lease (a delay passes undelayed at once: its delayer dies with the agent).
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { LABEL_FAULT } from '../api/fault-holder.ts';
 import { KubeClient, loadKubeConfig } from '../kube/client.ts';
@@ -19,8 +20,9 @@ import { createLogger, type Logger } from '../log.ts';
 import { agentPasses, faultRevertSeconds, faultsInForce } from '../metrics/agent.ts';
 import { startMetricsServer } from '../metrics/server.ts';
 import { defineCommand, wholeNumber, type OptionValues } from '../options.ts';
-import type { FoundFault, WantedFault } from './fault.ts';
-import { carryOut, isNetnsGone, listFound, revertIn } from './nft.ts';
+import { Delayers } from './delayers.ts';
+import { faultKey, type FoundFault, type WantedFault } from './fault.ts';
+import { carryOut, defaultDelayer, isNetnsGone, listFound, revertIn } from './nft.ts';
 import { planNode } from './plan.ts';
 import { findSandboxes, sandboxNamespaces } from './sandboxes.ts';
 import { wantedOnNode, type HolderView, type RunView } from './wanted.ts';
@@ -32,14 +34,16 @@ const options = {
   'metrics-port': { type: 'string', value: 'N', default: '8082', help: '/metrics, /healthz, /readyz (0 = off)' },
   'metrics-bind': { type: 'string', value: 'ADDR', default: '0.0.0.0', help: 'the metrics server\'s address' },
   'log-level': { type: 'string', value: 'LEVEL', env: 'LOG_LEVEL', default: 'info', help: 'trace, debug, info, warn or error' },
+  delayer: { type: 'string', value: 'PATH', env: 'CHAOSRUN_DELAYER', default: 'chaosrun-delayer', help: 'the chaosrun-delayer binary that holds delayed packets (default: on PATH)' },
 } as const;
 
 export const command = defineCommand({
   name: 'chaosrun agent',
   usage: '--node NAME [options]',
-  description: `Runs the node agent: holds the lasting faults (network partition, loss, bandwidth) of running
-steps on the target pods of this node, each as an nftables table in the pod sandbox's network namespace
-whose rules the kernel stops matching when the agent stops renewing them. Needs NET_ADMIN, SYS_ADMIN and
+  description: `Runs the node agent: holds the lasting faults (network partition, loss, bandwidth, delay) of
+running steps on the target pods of this node, each as an nftables table in the pod sandbox's network
+namespace whose rules the kernel stops matching when the agent stops renewing them (a delay's packets
+are held by a chaosrun-delayer process per fault, which dies with the agent). Needs NET_ADMIN, SYS_ADMIN and
 SYS_PTRACE and the host's PID namespace (see docs/faults.md).`,
   options,
   run: (values) => agentCommand(values),
@@ -70,8 +74,9 @@ const kindOf = (w: WantedFault) => Object.keys(w.action)[0] ?? 'unknown';
 
 export interface AgentHandle { stop(): Promise<void>; ready(): boolean }
 
-export async function startAgent(opts: { kubeconfig?: string; node: string; proc: string; log: Logger }): Promise<AgentHandle> {
+export async function startAgent(opts: { kubeconfig?: string; node: string; proc: string; log: Logger; delayer?: string }): Promise<AgentHandle> {
   const { node, log } = opts;
+  const delayer = opts.delayer ?? defaultDelayer();
   const client = new KubeClient(loadKubeConfig(opts.kubeconfig));
   const holders = new Informer<KubernetesObject>(client, { name: 'holders', path: (ns) => paths.pods(ns), labelSelector: LABEL_FAULT, log, transform: holderView });
   const runs = new Informer<KubernetesObject>(client, { name: 'runs', path: (ns) => paths.chaosRuns(ns), log, transform: runView });
@@ -81,6 +86,8 @@ export async function startAgent(opts: { kubeconfig?: string; node: string; proc
   let stopping = false;
   /** When the latest event that may have made something unwanted arrived (for the revert latency). */
   let lastEventAt = Date.now();
+  // A delayer that exits while wanted is started again by the next pass.
+  const delayers = new Delayers({ binary: delayer, log, onExit: () => kick() });
 
   const holderViews = (): HolderView[] => holders.list().map((o) => {
     const p = o as KubernetesObject & { status?: { phase?: string } };
@@ -111,7 +118,7 @@ export async function startAgent(opts: { kubeconfig?: string; node: string; proc
     const plan = planNode(wanted, found);
     for (const action of plan.actions) {
       try {
-        await carryOut(action);
+        await carryOut(action, { delayer });
         if (action.kind === 'revert') {
           faultRevertSeconds.observe((Date.now() - eventAt) / 1000);
           log.info({ netns: action.netns, id: action.id, reason: action.reason }, 'fault reverted');
@@ -125,10 +132,14 @@ export async function startAgent(opts: { kubeconfig?: string; node: string; proc
         log.error({ err, action: action.kind }, 'fault action failed');
       }
     }
+    // After the tables: a reverted delay's rule is gone before its delayer is stopped.
+    const refused = new Set(plan.actions.flatMap((a) => (a.kind === 'refuse' ? [faultKey(a.fault.target?.netns, a.fault.id)] : [])));
+    const inForce = wanted.filter((w) => !refused.has(faultKey(w.target.netns, w.id)));
+    const held = await delayers.sync(inForce);
     faultsInForce.reset();
     for (const w of wanted) faultsInForce.inc({ kind: kindOf(w) });
     agentPasses.setToCurrentTime();
-    schedule(plan.wakeInMs ?? 1000);
+    schedule(Math.min(plan.wakeInMs ?? 1000, held.wakeInMs ?? 1000));
   }
 
   function schedule(inMs: number): void {
@@ -164,6 +175,7 @@ export async function startAgent(opts: { kubeconfig?: string; node: string; proc
       // Let go of everything held here: whatever is still wanted, the next agent applies again.
       const found = await foundOn(sandboxNamespaces(findSandboxes(opts.proc)));
       await Promise.all(found.map((f) => revertIn(f.netns, f.id).catch(() => {})));
+      await delayers.stopAll();
       log.info({ reverted: found.length }, 'node agent stopped');
       client.close();
     },
@@ -176,7 +188,7 @@ async function agentCommand(v: OptionValues<typeof options>): Promise<number> {
   let agent: AgentHandle | undefined;
   const port = wholeNumber('metrics-port', v['metrics-port']);
   const server = port > 0 ? await startMetricsServer(port, v['metrics-bind'], () => agent?.ready() ?? false) : undefined;
-  agent = await startAgent({ kubeconfig: v.kubeconfig, node: v.node, proc: v.proc, log });
+  agent = await startAgent({ kubeconfig: v.kubeconfig, node: v.node, proc: v.proc, log, delayer: v.delayer });
   await new Promise<void>((resolve) => {
     for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
   });

@@ -4,7 +4,7 @@ import { registry } from './registry.ts';
 
 export const faultsInForce = new Gauge({
   name: 'chaosrun_faults_in_force',
-  help: 'Lasting faults this node agent holds right now, by kind (partition, loss, bandwidth).',
+  help: 'Lasting faults this node agent holds right now, by kind (partition, loss, bandwidth, delay).',
   labelNames: ['kind'] as const,
   registers: [registry],
 });

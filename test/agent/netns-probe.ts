@@ -1,9 +1,14 @@
-// Traffic probes for test/agent/nft-lease.test.ts, run inside a network namespace with
+// Traffic probes for test/agent/nft-lease.test.ts and delay.test.ts, run inside a network namespace with
 // `ip netns exec <ns> node test/agent/netns-probe.ts <mode> ...`. Each prints JSON lines on stdout;
 // servers print {"ready":true} once listening and their result when their stdin closes (or at maxMs).
 // Every loop is bounded by a count or a time.
 //   connects <host> <port> <count> <timeoutMs>         sequential TCP connects -> {ok, failed}
 //   until-connect <host> <port> <maxMs> <attemptMs>     connect until one succeeds -> {at: epoch ms | null, attempts}
+//   connect-times <host> <port> <count> <timeoutMs>     sequential TCP connects, each one's time from connect() to
+//                                                       the SYN/ACK's arrival -> {times: [ms], failed}
+//   until-fast <host> <port> <maxMs> <underMs> <attemptMs>
+//                                                       {ready}, then connect (each attempt given up after attemptMs)
+//                                                       until one takes under underMs -> {at: epoch ms | null, attempts, lastMs}
 //   tcp-sink <ip> <port> <maxMs>                        accept, count bytes -> {bytes, firstAt, lastAt, marks: [[ms, bytes]]} per connection
 //                                                       that carried data
 //   tcp-send <host> <port> <ms>                         write as fast as TCP takes it for ms -> {written}
@@ -17,6 +22,18 @@ const [mode, host, portText, ...rest] = process.argv.slice(2);
 const port = Number(portText);
 const num = (i: number) => Number(rest[i]);
 const say = (o: object) => process.stdout.write(`${JSON.stringify(o)}\n`);
+
+/** One connect's time in milliseconds (the SYN -> SYN/ACK round trip), or undefined when it failed. */
+function timeConnect(timeoutMs: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    const s = connect({ host, port });
+    const done = (ms: number | undefined) => { clearTimeout(timer); s.destroy(); resolve(ms); };
+    const timer = setTimeout(() => done(undefined), timeoutMs);
+    s.once('connect', () => done(Math.round((performance.now() - started) * 1000) / 1000));
+    s.once('error', () => done(undefined));
+  });
+}
 
 function tryConnect(timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -54,6 +71,31 @@ switch (mode) {
       await sleep(Math.max(0, num(1) - (Date.now() - started)));
     }
     say({ at, attempts });
+    break;
+  }
+  case 'connect-times': {
+    const times: number[] = [];
+    let failed = 0;
+    for (let i = 0; i < num(0); i++) {
+      const ms = await timeConnect(num(1));
+      if (ms === undefined) failed++; else times.push(ms);
+    }
+    say({ times, failed });
+    break;
+  }
+  case 'until-fast': {
+    const end = Date.now() + num(0);
+    let attempts = 0;
+    let at: number | null = null;
+    let lastMs: number | undefined;
+    say({ ready: true });
+    while (Date.now() < end) {
+      attempts++;
+      lastMs = await timeConnect(Math.max(1, Math.min(num(2), end - Date.now())));
+      if (lastMs !== undefined && lastMs < num(1)) { at = Date.now(); break; }
+      if (lastMs === undefined) await sleep(10);
+    }
+    say({ at, attempts, lastMs });
     break;
   }
   case 'tcp-sink': {
