@@ -24,7 +24,8 @@ export interface FaultPeer { cidr: string; ports?: number[] }
 export type NetworkEffect =
   | { partition: Record<string, never> }
   | { loss: { percent: number } }
-  | { bandwidth: { rate: string } };
+  | { bandwidth: { rate: string } }
+  | { delay: { latency: string; jitter?: string } };
 
 /** ANNOTATION_FAULT: what the agents inject on each target. */
 export interface NetworkFaultSpec {

@@ -67,7 +67,7 @@ export interface KrknHubBody {
  */
 /**
  * A lasting network fault on the target pods (the same selection as podKill, count or percent), held
- * by the node agents for the step's duration: exactly one of partition, loss or bandwidth.
+ * by the node agents for the step's duration: exactly one of partition, loss, bandwidth or delay.
  */
 export interface NetworkBody {
   namespace?: string;
@@ -83,6 +83,8 @@ export interface NetworkBody {
   partition?: Record<string, never>;
   loss?: { percent: number };
   bandwidth?: { rate: string };
+  /** Hold what arrives at the target this long (± a uniform jitter): direction ingress only. */
+  delay?: { latency: string; jitter?: string };
   /** How long the fault outlives the last renewal by its node's agent (seconds, default 4). */
   leaseSeconds: number;
   serviceAccountName?: string;

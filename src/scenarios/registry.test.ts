@@ -28,6 +28,7 @@ const SAMPLES: { [F in BodyField]: Array<BodyOf<F>> } = {
     { namespace: 'shop', labelSelector: 'app=web', direction: 'both', partition: {}, leaseSeconds: 4 },
     { namespacePattern: '^shop-', labelSelector: 'app=web', direction: 'egress', loss: { percent: 30 }, leaseSeconds: 4, to: [{ cidr: '198.19.0.0/24', ports: [443] }] },
     { namespace: 'shop', namePattern: '^web-', percent: 50, direction: 'ingress', bandwidth: { rate: '1mbit' }, leaseSeconds: 4, image: 'mine:2' },
+    { namespace: 'shop', labelSelector: 'app=web', direction: 'ingress', delay: { latency: '100ms', jitter: '10ms' }, leaseSeconds: 4, to: [{ cidr: '198.19.0.0/24' }] },
   ],
 };
 
@@ -115,6 +116,6 @@ test('every right a kind names is checked by the admission policy', () => {
     job: ['create batch/jobs chaos'],
     podKill: ['delete /pods shop', 'delete /pods (cluster)', 'create batch/jobs chaos', 'delete /pods shop', 'create batch/jobs chaos', 'delete /pods (cluster)'],
     krknHub: ['create batch/jobs chaos'],
-    network: ['create /pods shop', 'create /pods (cluster)', 'create batch/jobs chaos', 'create /pods shop'],
+    network: ['create /pods shop', 'create /pods (cluster)', 'create batch/jobs chaos', 'create /pods shop', 'create /pods shop'],
   });
 });

@@ -70,7 +70,7 @@ const fullSpec: Required<ChaosRunSpec> = {
     krknHub: { scenario: '', registry: '', repository: '', tag: '', env: {}, kubeconfigSecret: '', serviceAccountName: '', resources: { limits: {}, requests: {} }, podMetadata: { labels: {}, annotations: {} } },
     network: {
       namespace: '', namespacePattern: '', labelSelector: '', namePattern: '', count: 1, percent: 1, direction: 'both',
-      to: [{ cidr: '', ports: [1] }], partition: {}, loss: { percent: 1 }, bandwidth: { rate: '' }, leaseSeconds: 4, serviceAccountName: '', image: '',
+      to: [{ cidr: '', ports: [1] }], partition: {}, loss: { percent: 1 }, bandwidth: { rate: '' }, delay: { latency: '', jitter: '' }, leaseSeconds: 4, serviceAccountName: '', image: '',
     },
   }],
   gates: { pauseWhen: [fullGate], stopWhen: [fullGate] },

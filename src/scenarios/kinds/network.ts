@@ -1,4 +1,4 @@
-// The `network` kind: a lasting network fault (partition, loss or bandwidth) on the target pods, for
+// The `network` kind: a lasting network fault (partition, loss, bandwidth or delay) on the target pods, for
 // the step's duration. Its step is a *holder* pod: the operator's image running `chaosrun scenario
 // network` (src/scenarios/network.ts), which picks the targets, writes them to its own pod, and holds
 // for the duration; the node agents (src/agent/) inject the fault in each target's sandbox while the
@@ -19,6 +19,7 @@ import { createJobsIn } from './job.ts';
 export function effectOf(body: NetworkBody): NetworkEffect {
   if (body.loss) return { loss: { percent: body.loss.percent } };
   if (body.bandwidth) return { bandwidth: { rate: body.bandwidth.rate } };
+  if (body.delay) return { delay: { latency: body.delay.latency, ...(body.delay.jitter !== undefined ? { jitter: body.delay.jitter } : {}) } };
   return { partition: {} };
 }
 
@@ -33,7 +34,8 @@ export function faultSpecOf(body: NetworkBody): NetworkFaultSpec {
 /** "partition (both, to 198.19.0.0/24:443)": the fault in a few words, for plans and summaries. */
 export function describeEffect(body: NetworkBody): string {
   const e = effectOf(body);
-  const what = 'loss' in e ? `loss ${e.loss.percent}%` : 'bandwidth' in e ? `bandwidth ${e.bandwidth.rate}` : 'partition';
+  const what = 'loss' in e ? `loss ${e.loss.percent}%` : 'bandwidth' in e ? `bandwidth ${e.bandwidth.rate}`
+    : 'delay' in e ? `delay ${e.delay.latency}${e.delay.jitter ? ` ± ${e.delay.jitter}` : ''}` : 'partition';
   const peers = body.to?.map((p) => `${p.cidr}${p.ports?.length ? `:${p.ports.join(',')}` : ''}`).join(' ');
   return `${what} (${body.direction ?? 'both'}${peers ? `, with ${peers}` : ''})`;
 }
