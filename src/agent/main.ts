@@ -158,9 +158,15 @@ export async function startAgent(opts: { kubeconfig?: string; node: string; proc
     });
   }
 
-  const onEvent = () => { lastEventAt = Date.now(); kick(); };
+  // No pass before every cache is whole: the initial lists call the handlers as they fill, and a pass
+  // then would see one cache still empty (the runs, say) and revert every fault still wanted on the
+  // node, to apply it again a moment later: a restarted agent must take over, not let go first. And a
+  // pass runs after the whole batch of events one list or relist delivers, not in the middle of it.
+  let started = false;
+  const onEvent = () => { lastEventAt = Date.now(); if (started) queueMicrotask(kick); };
   for (const inf of [holders, runs]) for (const e of ['add', 'update', 'delete'] as const) inf.on(e, onEvent);
   await Promise.all([holders.start(), runs.start()]);
+  started = true;
   log.info({ node }, 'node agent started');
   kick();
 
