@@ -7,14 +7,17 @@
 //
 // A pass runs at once on every watch event that can change what is wanted (so PAUSE, STOP and a
 // holder's end revert within one event and one nft call), and otherwise when the next renewal falls
-// due. Its API rights are read-only (get/list/watch pods and chaosruns); it acts on no pod that no
+// due. Its API rights are read-only (get/list/watch pods, chaosruns and the kill-switch ConfigMap,
+// whose one write ends the faults of every run a broadcast STOP names); it acts on no pod that no
 // holder names. On SIGTERM it reverts everything it holds before it exits (an uninstall or a rollout
 // ends the chaos, the next agent re-applies what is still wanted); on SIGKILL the kernel ends each
 // fault within its lease (a delay passes undelayed at once: its delayer dies with the agent).
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { LABEL_FAULT } from '../api/fault-holder.ts';
+import { KILL_SWITCH_NAME, parseKillSwitch } from '../api/kill-switch.ts';
 import { KubeClient, loadKubeConfig } from '../kube/client.ts';
 import { Informer } from '../kube/informer.ts';
+import { ownNamespace } from '../kube/namespace.ts';
 import { paths } from '../kube/paths.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { agentPasses, faultRevertSeconds, faultsInForce } from '../metrics/agent.ts';
@@ -31,6 +34,7 @@ const options = {
   kubeconfig: { type: 'string', value: 'PATH', help: 'kubeconfig (default: KUBECONFIG, ~/.kube/config, or in-cluster)' },
   node: { type: 'string', value: 'NAME', env: 'NODE_NAME', help: 'the node this agent runs on (the downward API\'s spec.nodeName)' },
   proc: { type: 'string', value: 'DIR', default: '/proc', help: 'the host\'s /proc (the agent runs in the host PID namespace)' },
+  'operator-namespace': { type: 'string', value: 'NS', env: 'POD_NAMESPACE', help: 'where the kill-switch record (ConfigMap chaosrun-kill-switch) is watched (default: the pod\'s own namespace, else default)' },
   'metrics-port': { type: 'string', value: 'N', default: '8082', help: '/metrics, /healthz, /readyz (0 = off)' },
   'metrics-bind': { type: 'string', value: 'ADDR', default: '0.0.0.0', help: 'the metrics server\'s address' },
   'log-level': { type: 'string', value: 'LEVEL', env: 'LOG_LEVEL', default: 'info', help: 'trace, debug, info, warn or error' },
@@ -57,6 +61,7 @@ function holderView(o: KubernetesObject): KubernetesObject {
     metadata: {
       name: o.metadata?.name, namespace: o.metadata?.namespace, uid: o.metadata?.uid, resourceVersion: o.metadata?.resourceVersion,
       labels: o.metadata?.labels, annotations: o.metadata?.annotations, deletionTimestamp: o.metadata?.deletionTimestamp,
+      creationTimestamp: o.metadata?.creationTimestamp,
     },
     status: { phase: pod.status?.phase },
   } as KubernetesObject;
@@ -70,16 +75,34 @@ function runView(o: KubernetesObject): KubernetesObject {
   } as KubernetesObject;
 }
 
+/** The kill-switch record's ConfigMap: its data is all the agent reads. */
+type RecordObject = KubernetesObject & { data?: Record<string, string> };
+function recordView(o: KubernetesObject): KubernetesObject {
+  return {
+    apiVersion: 'v1', kind: 'ConfigMap',
+    metadata: { name: o.metadata?.name, namespace: o.metadata?.namespace, resourceVersion: o.metadata?.resourceVersion },
+    data: (o as RecordObject).data,
+  } as KubernetesObject;
+}
+
 const kindOf = (w: WantedFault) => Object.keys(w.action)[0] ?? 'unknown';
 
 export interface AgentHandle { stop(): Promise<void>; ready(): boolean }
 
-export async function startAgent(opts: { kubeconfig?: string; node: string; proc: string; log: Logger; delayer?: string }): Promise<AgentHandle> {
+export async function startAgent(opts: { kubeconfig?: string; node: string; proc: string; log: Logger; delayer?: string; operatorNamespace?: string }): Promise<AgentHandle> {
   const { node, log } = opts;
   const delayer = opts.delayer ?? defaultDelayer();
   const client = new KubeClient(loadKubeConfig(opts.kubeconfig));
   const holders = new Informer<KubernetesObject>(client, { name: 'holders', path: (ns) => paths.pods(ns), labelSelector: LABEL_FAULT, log, transform: holderView });
   const runs = new Informer<KubernetesObject>(client, { name: 'runs', path: (ns) => paths.chaosRuns(ns), log, transform: runView });
+  // The kill-switch record (src/api/kill-switch.ts): one ConfigMap, watched by name in the operator's
+  // namespace, so a broadcast STOP reaches this agent as one event before its patches of the runs do.
+  const operatorNamespace = opts.operatorNamespace ?? ownNamespace();
+  const killSwitch = new Informer<RecordObject>(client, {
+    name: 'kill-switch', path: (ns) => paths.configMaps(ns ?? operatorNamespace), namespaces: [operatorNamespace],
+    fieldSelector: `metadata.name=${KILL_SWITCH_NAME}`, log, transform: recordView,
+  });
+  let recordSeen: string | undefined;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   let again = false;
@@ -93,7 +116,7 @@ export async function startAgent(opts: { kubeconfig?: string; node: string; proc
     const p = o as KubernetesObject & { status?: { phase?: string } };
     return {
       uid: p.metadata?.uid ?? '', namespace: p.metadata?.namespace ?? '', name: p.metadata?.name ?? '', phase: p.status?.phase,
-      deleting: Boolean(p.metadata?.deletionTimestamp), labels: p.metadata?.labels ?? {}, annotations: p.metadata?.annotations ?? {},
+      deleting: Boolean(p.metadata?.deletionTimestamp), created: p.metadata?.creationTimestamp as string | undefined, labels: p.metadata?.labels ?? {}, annotations: p.metadata?.annotations ?? {},
     };
   });
   const runOf = (namespace: string, name: string): RunView | undefined => {
@@ -112,7 +135,13 @@ export async function startAgent(opts: { kubeconfig?: string; node: string; proc
   async function pass(): Promise<void> {
     const eventAt = lastEventAt;
     const sandboxes = findSandboxes(opts.proc);
-    const { wanted, unresolved } = wantedOnNode(node, holderViews(), runOf, (uid) => sandboxes.get(uid));
+    const recordObject = killSwitch.get(KILL_SWITCH_NAME, operatorNamespace);
+    const record = parseKillSwitch(recordObject?.data);
+    if (record && recordObject?.metadata?.resourceVersion !== recordSeen) {
+      recordSeen = recordObject?.metadata?.resourceVersion;
+      log.info({ stoppedAt: new Date(record.stoppedAt).toISOString(), runs: record.runs.size, by: record.by }, 'kill-switch record: the faults of its runs end');
+    }
+    const { wanted, unresolved } = wantedOnNode(node, holderViews(), runOf, (uid) => sandboxes.get(uid), record);
     for (const t of unresolved) log.debug({ pod: `${t.namespace}/${t.name}` }, 'target sandbox not found on this node yet');
     const found = await foundOn(sandboxNamespaces(sandboxes));
     const plan = planNode(wanted, found);
@@ -164,19 +193,20 @@ export async function startAgent(opts: { kubeconfig?: string; node: string; proc
   // pass runs after the whole batch of events one list or relist delivers, not in the middle of it.
   let started = false;
   const onEvent = () => { lastEventAt = Date.now(); if (started) queueMicrotask(kick); };
-  for (const inf of [holders, runs]) for (const e of ['add', 'update', 'delete'] as const) inf.on(e, onEvent);
-  await Promise.all([holders.start(), runs.start()]);
+  for (const inf of [holders, runs, killSwitch]) for (const e of ['add', 'update', 'delete'] as const) inf.on(e, onEvent);
+  await Promise.all([holders.start(), runs.start(), killSwitch.start()]);
   started = true;
-  log.info({ node }, 'node agent started');
+  log.info({ node, killSwitch: `${operatorNamespace}/${KILL_SWITCH_NAME}` }, 'node agent started');
   kick();
 
   return {
-    ready: () => holders.synced && runs.synced,
+    ready: () => holders.synced && runs.synced && killSwitch.synced,
     async stop() {
       stopping = true;
       clearTimeout(timer);
       holders.stop();
       runs.stop();
+      killSwitch.stop();
       await running;
       // Let go of everything held here: whatever is still wanted, the next agent applies again.
       const found = await foundOn(sandboxNamespaces(findSandboxes(opts.proc)));
@@ -194,7 +224,7 @@ async function agentCommand(v: OptionValues<typeof options>): Promise<number> {
   let agent: AgentHandle | undefined;
   const port = wholeNumber('metrics-port', v['metrics-port']);
   const server = port > 0 ? await startMetricsServer(port, v['metrics-bind'], () => agent?.ready() ?? false) : undefined;
-  agent = await startAgent({ kubeconfig: v.kubeconfig, node: v.node, proc: v.proc, log, delayer: v.delayer });
+  agent = await startAgent({ kubeconfig: v.kubeconfig, node: v.node, proc: v.proc, log, delayer: v.delayer, operatorNamespace: v['operator-namespace'] });
   await new Promise<void>((resolve) => {
     for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
   });
