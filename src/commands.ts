@@ -41,7 +41,7 @@ bound to 127.0.0.1) in the foreground until Ctrl-C.`,
   options: {
     port: { type: 'string', value: 'N', default: '8081', help: 'the signal server\'s port' },
     bind: { type: 'string', value: 'ADDR', default: '127.0.0.1', help: 'the signal server\'s address' },
-    'real-node': { type: 'boolean', help: 'start the plane with a real node (needs root; see chaosrun cluster --help); step pods then run on it, so chaos really acts on real containers' },
+    'real-node': { type: 'boolean', help: 'start the plane with a real node (needs root; see chaosrun cluster --help); step pods then run on it, so chaos really acts on real containers, and the real node\'s agent (chaosrun agent, metrics on 127.0.0.1:8082) runs beside the controller to hold network faults' },
   },
   async run(values) {
     const { runLocal } = await import('./local/run-local.ts');

@@ -1,11 +1,14 @@
 // `chaosrun local` (`npm run local`): the main job on the embedded default. Without KUBECONFIG it
 // starts the local control plane; it installs the CRDs, then runs the controller and the signal
-// server as two processes, exactly as they run in the operator pod, until Ctrl-C.
+// server as two processes, exactly as they run in the operator pod, until Ctrl-C. With --real-node a
+// third process is the node agent of the real node (`chaosrun agent --node real-node-0`): this host
+// *is* that node, so its /proc is the node's and the agent finds the pods' sandboxes there, as the
+// DaemonSet's pod does with hostPID. Without a real node there is no agent: kwok's pods have no sandbox.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { clusterUp, installCrds } from './controlplane.ts';
-import { NODE_LABEL, NODE_TAINT } from '../realnode/host.ts';
+import { NODE_LABEL, NODE_NAME, NODE_TAINT } from '../realnode/host.ts';
 import { KubeClient, isAlreadyExists, loadKubeConfig } from '../kube/client.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -56,6 +59,14 @@ export function spawnController(kubeconfig: string, options: Pick<LocalOptions, 
   return spawnCli(options, ['controller', '--kubeconfig', kubeconfig, '--metrics-bind', '127.0.0.1', '--metrics-port', String(options.metricsPort ?? 8080), ...extraArgs], [CONTROLLER_NODE_OPTIONS]);
 }
 
+/** The metrics port of the node agent that `chaosrun local --real-node` runs (the chart's default). */
+export const LOCAL_AGENT_METRICS_PORT = 8082;
+
+/** Starts `chaosrun agent` for the real node, on this host (which is that node). */
+export function spawnAgent(kubeconfig: string, options: Pick<LocalOptions, 'cli' | 'stdio'>): ChildProcess {
+  return spawnCli(options, ['agent', '--kubeconfig', kubeconfig, '--node', NODE_NAME, '--metrics-bind', '127.0.0.1', '--metrics-port', String(LOCAL_AGENT_METRICS_PORT)]);
+}
+
 export function spawnOperator(kubeconfig: string, options: LocalOptions, extraControllerArgs: string[] = []): ChildProcess[] {
   return [
     spawnController(kubeconfig, options, extraControllerArgs),
@@ -83,6 +94,8 @@ export async function runLocal(options: LocalOptions): Promise<number> {
     : [];
   if (options.realNode) await ensureLocalScenarioRbac(kubeconfig);
   const children = spawnOperator(kubeconfig, options, placement);
+  // The real node's agent holds lasting faults (network steps) in its pods' sandboxes.
+  if (options.realNode) children.push(spawnAgent(kubeconfig, options));
   return new Promise<number>((done) => {
     let stopping = false;
     const stopAll = (code: number) => {
@@ -97,7 +110,7 @@ export async function runLocal(options: LocalOptions): Promise<number> {
     process.once('SIGTERM', () => stopAll(0));
     for (const c of children) {
       c.once('exit', (code) => {
-        if (!stopping) console.error(`chaosrun local: a process exited (code ${code}); stopping the other`);
+        if (!stopping) console.error(`chaosrun local: a process exited (code ${code}); stopping the others`);
         stopAll(stopping ? 0 : code || 1);
       });
     }
@@ -106,8 +119,10 @@ export async function runLocal(options: LocalOptions): Promise<number> {
 
 /**
  * The scenario role for `chaosrun local --real-node`: what the chart installs for built-in scenarios
- * (podKill lists, watches and deletes pods; reads namespaces), bound to nobody yet. The controller adds
- * each run namespace's scenario ServiceAccount to the binding (--scenario-bindings), as in a cluster.
+ * (podKill lists, watches and deletes pods; a network step's holder patches its own pod with its
+ * targets; both read namespaces), bound to nobody yet. The controller adds each run namespace's
+ * scenario ServiceAccount to the binding (--scenario-bindings), as in a cluster. A role left by an
+ * older checkout is brought up to these rules.
  */
 async function ensureLocalScenarioRbac(kubeconfig: string): Promise<void> {
   const client = new KubeClient(loadKubeConfig(kubeconfig));
@@ -116,11 +131,15 @@ async function ensureLocalScenarioRbac(kubeconfig: string): Promise<void> {
   try {
     for (const [path, body] of [
       [`${rbac}/clusterroles`, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name },
-        rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'delete'] }, { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list'] }] }],
+        rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'delete', 'patch'] }, { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list'] }] }],
       [`${rbac}/clusterrolebindings`, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name },
         roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name }, subjects: [] }],
     ] as const) {
-      await client.request('POST', path, { body }).catch((err: unknown) => { if (!isAlreadyExists(err)) throw err; });
+      await client.request('POST', path, { body }).catch(async (err: unknown) => {
+        if (!isAlreadyExists(err)) throw err;
+        // The role's rules follow this checkout; the binding's subjects are the controller's to keep.
+        if (body.kind === 'ClusterRole') await client.request('PUT', `${path}/${name}`, { body });
+      });
     }
   } finally { client.close(); }
 }
