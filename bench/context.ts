@@ -18,14 +18,18 @@ export interface Sizes {
   /** The scale section runs once per size, so growth shows. */
   scale: { runs: number[]; stepSeconds: number; holdSeconds: number };
   console: { viewers: number; runs: number; seconds: number };
+  /** 10: samples per latency, agent SIGKILLs, and the kill switch's runs (each with a lasting fault) and repetitions. */
+  lasting: { samples: number; kills: number; killSwitchRuns: number; killSwitchReps: number };
 }
 
 export interface Bench {
   client: KubeClient;
+  /** The plane's kubeconfig file (for the processes a scenario starts itself: the node agent). */
+  kubeconfig: string;
   watch: BenchWatch;
   operator: Operator;
-  /** Namespaces: scenarios 2-4 and 6 share `main`; idle and safety have their own, and each scale size one for its runs and one for its floor. */
-  namespaces: { main: string; idle: string; scale: string[]; floor: string[]; safety: string };
+  /** Namespaces: scenarios 2-4 and 6 share `main`; idle, safety and lasting have their own, and each scale size one for its runs and one for its floor. */
+  namespaces: { main: string; idle: string; scale: string[]; floor: string[]; safety: string; lasting: string };
   sizes: Sizes;
   floor: Summary;
   /** Lost runs, duplicated steps, signals never applied: each makes the bench exit non-zero. */

@@ -61,18 +61,30 @@ export interface Results {
   machine: Machine;
   cluster: string;
   controllerArgs: string[];
+  /** The sections run with --only (absent: all of them). */
+  only?: string[];
   figures: Figure[];
   /** Extra measured detail (API requests by verb, counts) that does not fit the table. */
   details: Record<string, unknown>;
   failures: string[];
 }
 
-/** Writes bench/results/<timestamp>.json and latest.json (latest-quick.json for --quick); returns the first path. */
+/**
+ * The name of the run's "latest" file: latest.json (the full bench, all sections), latest-quick.json,
+ * or, for some sections only, latest[-quick]-only-<sections>.json, so a partial run never replaces the
+ * whole bench's figures.
+ */
+export function latestName(results: Pick<Results, 'mode' | 'only'>): string {
+  const only = results.only?.length ? `-only-${[...results.only].sort((a, b) => Number(a) - Number(b)).join('-')}` : '';
+  return `latest${results.mode === 'full' ? '' : '-quick'}${only}.json`;
+}
+
+/** Writes bench/results/<timestamp>.json and the run's latest file (latestName); returns the first path. */
 export function writeResults(dir: string, results: Results): string {
   mkdirSync(dir, { recursive: true });
   const text = `${JSON.stringify(results, null, 2)}\n`;
   const file = join(dir, `${results.startedAt.replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, text);
-  writeFileSync(join(dir, results.mode === 'full' ? 'latest.json' : 'latest-quick.json'), text);
+  writeFileSync(join(dir, latestName(results)), text);
   return file;
 }

@@ -1,8 +1,9 @@
 // `npm run bench [-- --quick]`: the operator's figures against the floor the API server allows.
 // Without KUBECONFIG it runs on a dedicated local plane in .cluster-bench/ (stopped afterwards unless
 // it was already up); it starts the controller and the signal server as `npm run local` does, runs
-// its measurements (--only N,M for some), prints a table and writes bench/results/. It exits non-zero when a run
-// was lost, a step duplicated or a signal never applied, never because a figure is slow.
+// its measurements (--only N,M for some), prints a table and writes bench/results/ (latest.json only for
+// the whole bench: see latestName). It exits non-zero when a run was lost, a step duplicated or a
+// signal never applied, never because a figure is slow.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
@@ -20,6 +21,7 @@ import { consoleCost } from './scenarios/console.ts';
 import { floor } from './scenarios/floor.ts';
 import { httpLoad } from './scenarios/http.ts';
 import { idleCost } from './scenarios/idle.ts';
+import { lastingFaults } from './scenarios/lasting.ts';
 import { resumeLag } from './scenarios/resume.ts';
 import { safety } from './scenarios/safety.ts';
 import { scale } from './scenarios/scale.ts';
@@ -47,8 +49,10 @@ const only = args.only?.split(',').map((x) => x.trim());
 const scaleSizes = args.scale?.split(',').map((x) => Number(x.trim()));
 if (scaleSizes?.some((n) => !Number.isInteger(n) || n < 1)) refuse(`--scale takes run counts, e.g. 1000,5000 (got ${JSON.stringify(args.scale)})`);
 const defaults: Sizes = args.quick
-  ? { floorPatches: 40, signals: 40, resumes: 5, stops: 5, httpSeconds: 3, idle: { finished: 30, paused: 5, seconds: 10 }, scale: { runs: [100], stepSeconds: 5, holdSeconds: 10 }, console: { viewers: 10, runs: 10, seconds: 10 } }
-  : { floorPatches: 200, signals: 200, resumes: 20, stops: 20, httpSeconds: 10, idle: { finished: 100, paused: 10, seconds: 60 }, scale: { runs: [1000, 5000], stepSeconds: 30, holdSeconds: 60 }, console: { viewers: 10, runs: 10, seconds: 30 } };
+  ? { floorPatches: 40, signals: 40, resumes: 5, stops: 5, httpSeconds: 3, idle: { finished: 30, paused: 5, seconds: 10 }, scale: { runs: [100], stepSeconds: 5, holdSeconds: 10 }, console: { viewers: 10, runs: 10, seconds: 10 },
+    lasting: { samples: 10, kills: 3, killSwitchRuns: 20, killSwitchReps: 1 } }
+  : { floorPatches: 200, signals: 200, resumes: 20, stops: 20, httpSeconds: 10, idle: { finished: 100, paused: 10, seconds: 60 }, scale: { runs: [1000, 5000], stepSeconds: 30, holdSeconds: 60 }, console: { viewers: 10, runs: 10, seconds: 30 },
+    lasting: { samples: 50, kills: 30, killSwitchRuns: 100, killSwitchReps: 3 } };
 const sizes: Sizes = scaleSizes ? { ...defaults, scale: { ...defaults.scale, runs: scaleSizes } } : defaults;
 // Finished Jobs kept per run: 1 bounds the Job count at scale (the default, 5, is a history nicety).
 const CONTROLLER_ARGS = ['--keep-jobs', '1'];
@@ -72,7 +76,7 @@ say(machineLine(machine));
 
 const suffix = randomBytes(3).toString('hex');
 const namespaces = {
-  main: `chaosrun-bench-${suffix}`, idle: `chaosrun-bench-idle-${suffix}`, safety: `chaosrun-bench-safety-${suffix}`,
+  main: `chaosrun-bench-${suffix}`, idle: `chaosrun-bench-idle-${suffix}`, safety: `chaosrun-bench-safety-${suffix}`, lasting: `chaosrun-bench-lasting-${suffix}`,
   scale: sizes.scale.runs.map((n) => `chaosrun-bench-scale-${n}-${suffix}`), floor: sizes.scale.runs.map((n) => `chaosrun-bench-floor-${n}-${suffix}`),
 };
 const allNamespaces = Object.values(namespaces).flat();
@@ -88,7 +92,7 @@ const floorSummary = summarize(floorSamples.fromSend);
 const logFile = join(mkdtempSync(join(os.tmpdir(), 'chaosrun-bench-')), 'operator.log');
 say(`starting the controller (${CONTROLLER_ARGS.join(' ')}) and the signal server; their logs: ${logFile}`);
 const operator = await startOperator(kubeconfig, CONTROLLER_ARGS, logFile);
-const b: Bench = { client, watch, operator, namespaces, sizes, floor: floorSummary, failures: [], details: {} };
+const b: Bench = { client, kubeconfig, watch, operator, namespaces, sizes, floor: floorSummary, failures: [], details: {} };
 const figures: Figure[] = [
   latency('1', 'floor: merge patch sent → own watch sees it (the unit of × floor)', floorSamples.fromSend),
   latency('1', 'floor: merge patch answered → own watch sees it', floorSamples.fromResponse),
@@ -119,6 +123,8 @@ try {
   for (const [i, count] of sizes.scale.runs.entries()) {
     await section(`5 scale: ${count} runs`, () => scale(b, count, namespaces.scale[i], namespaces.floor[i]));
   }
+  await section(`10 lasting faults: the node agent and nft in real network namespaces, ${sizes.lasting.samples} samples each, ${sizes.lasting.kills} agent SIGKILLs, kill switch over ${sizes.lasting.killSwitchRuns} runs ×${sizes.lasting.killSwitchReps}`,
+    () => lastingFaults(b));
   // Last: it SIGKILLs (and restarts) the controller, and its kill switch stops every unfinished run.
   await section('9 safety: kill switch at 10 and 100 runs, dead-man renewal cost and detection', () => safety(b, args.quick));
   const duplicates = watch.duplicateSteps();
@@ -140,12 +146,12 @@ try {
 }
 
 machine.loadAverage.end = os.loadavg()[0];
-const order = ['1', '2', '3', '4', '5', '6', '7', '8', '9'];
+const order = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10'];
 figures.sort((x, y) => order.indexOf(x.section) - order.indexOf(y.section));
 const file = writeResults(join(repoRoot, 'bench/results'), {
   mode: args.quick ? 'quick' : 'full', startedAt, durationSeconds: Math.round((performance.now() - began) / 1000),
   machine, cluster: planeDir || !process.env.KUBECONFIG ? 'local control plane (.cluster-bench)' : `KUBECONFIG=${process.env.KUBECONFIG}`,
-  controllerArgs: CONTROLLER_ARGS, figures, details: b.details, failures: b.failures,
+  controllerArgs: CONTROLLER_ARGS, ...(only ? { only } : {}), figures, details: b.details, failures: b.failures,
 });
 console.log(`\n${table(figures)}\n\nMachine: ${machineLine(machine)}\nResults: ${file}`);
 if (b.failures.length) {
