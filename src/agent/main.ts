@@ -13,6 +13,7 @@
 // ends the chaos, the next agent re-applies what is still wanted); on SIGKILL the kernel ends each
 // fault within its lease (a delay passes undelayed at once: its delayer dies with the agent).
 import type { KubernetesObject } from '@kubernetes/client-node';
+import { statSync } from 'node:fs';
 import { LABEL_FAULT } from '../api/fault-holder.ts';
 import { KILL_SWITCH_NAME, parseKillSwitch } from '../api/kill-switch.ts';
 import { KubeClient, loadKubeConfig } from '../kube/client.ts';
@@ -25,8 +26,8 @@ import { startMetricsServer } from '../metrics/server.ts';
 import { defineCommand, wholeNumber, type OptionValues } from '../options.ts';
 import { Delayers } from './delayers.ts';
 import { faultKey, type FoundFault, type WantedFault } from './fault.ts';
-import { carryOut, defaultDelayer, isNetnsGone, listFound, revertIn } from './nft.ts';
-import { planNode } from './plan.ts';
+import { applyIn, carryOut, defaultDelayer, isNetnsGone, listFound, renewScript, revertIn, revertScript } from './nft.ts';
+import { planNode, type AgentAction } from './plan.ts';
 import { findSandboxes, sandboxNamespaces } from './sandboxes.ts';
 import { wantedOnNode, type HolderView, type RunView } from './wanted.ts';
 
@@ -85,6 +86,27 @@ function recordView(o: KubernetesObject): KubernetesObject {
   } as KubernetesObject;
 }
 
+/**
+ * One path for each network namespace: sandboxes that share one (hostNetwork pods; stand-ins in tests)
+ * would each list the same tables under their own path, and the plan would revert every table found
+ * under every path but its own, to apply it again on the next pass. The namespace is the one its path
+ * leads to (the nsfs inode); the first path in order stands for it.
+ */
+export function onePathPerNamespace(sandboxes: Map<string, string>, identity = (path: string) => { const st = statSync(path); return `${st.dev}:${st.ino}`; }): Map<string, string> {
+  const first = new Map<string, string>();
+  const out = new Map<string, string>();
+  for (const [uid, path] of [...sandboxes].sort(([, a], [, b]) => a.localeCompare(b))) {
+    let id: string;
+    try { id = identity(path); } catch { id = path; } // gone meanwhile: on its own, as before
+    if (!first.has(id)) first.set(id, path);
+    out.set(uid, first.get(id)!);
+  }
+  return out;
+}
+
+type RevertAction = Extract<AgentAction, { kind: 'revert' }>;
+type RenewAction = Extract<AgentAction, { kind: 'renew' }>;
+
 const kindOf = (w: WantedFault) => Object.keys(w.action)[0] ?? 'unknown';
 
 export interface AgentHandle { stop(): Promise<void>; ready(): boolean }
@@ -109,6 +131,8 @@ export async function startAgent(opts: { kubeconfig?: string; node: string; proc
   let stopping = false;
   /** When the latest event that may have made something unwanted arrived (for the revert latency). */
   let lastEventAt = Date.now();
+  /** Watch events so far: a pass that sees more than it planned with asks whether to give way. */
+  let events = 0;
   // A delayer that exits while wanted is started again by the next pass.
   const delayers = new Delayers({ binary: delayer, log, onExit: () => kick() });
 
@@ -134,24 +158,71 @@ export async function startAgent(opts: { kubeconfig?: string; node: string; proc
 
   async function pass(): Promise<void> {
     const eventAt = lastEventAt;
-    const sandboxes = findSandboxes(opts.proc);
+    let eventsSeen = events;
+    const sandboxes = onePathPerNamespace(findSandboxes(opts.proc));
     const recordObject = killSwitch.get(KILL_SWITCH_NAME, operatorNamespace);
     const record = parseKillSwitch(recordObject?.data);
     if (record && recordObject?.metadata?.resourceVersion !== recordSeen) {
       recordSeen = recordObject?.metadata?.resourceVersion;
       log.info({ stoppedAt: new Date(record.stoppedAt).toISOString(), runs: record.runs.size, by: record.by }, 'kill-switch record: the faults of its runs end');
     }
-    const { wanted, unresolved } = wantedOnNode(node, holderViews(), runOf, (uid) => sandboxes.get(uid), record);
+    const wantedNow = () => wantedOnNode(node, holderViews(), runOf, (uid) => sandboxes.get(uid),
+      parseKillSwitch(killSwitch.get(KILL_SWITCH_NAME, operatorNamespace)?.data));
+    const { wanted, unresolved } = wantedNow();
     for (const t of unresolved) log.debug({ pod: `${t.namespace}/${t.name}` }, 'target sandbox not found on this node yet');
     const found = await foundOn(sandboxNamespaces(sandboxes));
     const plan = planNode(wanted, found);
-    for (const action of plan.actions) {
+    // Reverts first (planNode orders them so), then renewals, each in one nft transaction per network
+    // namespace, the namespaces at once: a kill switch over a hundred faults on a node is a few kernel
+    // commits, not a hundred in a row (a table deletion's commit took ~25 ms here; 25 in one
+    // transaction, 22 ms in all), and a round of renewals never holds a revert back for seconds.
+    // revertScript creates the table if it is missing before deleting it, so a batch of reverts never
+    // fails on a table already gone; a batch of renewals that fails (one table gone) is done one by one.
+    const reverts = Map.groupBy(plan.actions.filter((a): a is RevertAction => a.kind === 'revert'), (a) => a.netns);
+    await Promise.all([...reverts].map(async ([netns, batch]) => {
+      try {
+        await applyIn(netns, batch.map((a) => revertScript(a.id)).join(''));
+      } catch (err) {
+        if (isNetnsGone(err)) return; // the pod is gone, and its faults with its namespace
+        log.error({ err, netns, action: 'revert', faults: batch.length }, 'fault action failed');
+        return;
+      }
+      for (const a of batch) {
+        faultRevertSeconds.observe((Date.now() - eventAt) / 1000);
+        log.info({ netns, id: a.id, reason: a.reason }, 'fault reverted');
+      }
+    }));
+    const renewals = Map.groupBy(plan.actions.filter((a): a is RenewAction => a.kind === 'renew'), (a) => a.fault.target.netns);
+    const renewLater: RenewAction[] = [];
+    await Promise.all([...renewals].map(async ([netns, batch]) => {
+      try {
+        await applyIn(netns, batch.map((a) => renewScript(a.fault)).join(''));
+      } catch (err) {
+        if (!isNetnsGone(err)) renewLater.push(...batch);
+      }
+    }));
+    // A long run of applies (a game day's hundred holders starting at once) gives way to a revert: when
+    // events have come since the plan and, by the caches now, a fault in force here is no longer wanted
+    // (a STOP, the kill-switch record), the rest waits for the next pass, which those events have
+    // queued and which reverts first. Other events (any run's status) do not stop the applies.
+    const here = new Set(found.map((f) => faultKey(f.netns, f.id)));
+    for (const a of plan.actions) if (a.kind === 'revert') here.delete(faultKey(a.netns, a.id));
+    const mustGiveWay = (): boolean => {
+      if (events === eventsSeen) return false;
+      eventsSeen = events;
+      const still = new Set(wantedNow().wanted.map((w) => faultKey(w.target.netns, w.id)));
+      return [...here].some((k) => !still.has(k));
+    };
+    for (const action of [...renewLater, ...plan.actions.filter((a) => a.kind === 'apply' || a.kind === 'refuse')]) {
+      if (action.kind === 'apply' && mustGiveWay()) {
+        log.info('applies give way to a revert');
+        again = true;
+        break;
+      }
       try {
         await carryOut(action, { delayer });
-        if (action.kind === 'revert') {
-          faultRevertSeconds.observe((Date.now() - eventAt) / 1000);
-          log.info({ netns: action.netns, id: action.id, reason: action.reason }, 'fault reverted');
-        } else if (action.kind === 'apply') {
+        if (action.kind === 'apply') {
+          here.add(faultKey(action.fault.target.netns, action.fault.id));
           log.info({ run: `${action.fault.run.namespace}/${action.fault.run.name}`, step: action.fault.step, pod: `${action.fault.target.namespace}/${action.fault.target.pod}`, kind: kindOf(action.fault), reason: action.reason }, 'fault applied');
         } else if (action.kind === 'refuse') {
           log.warn({ run: `${action.fault.run.namespace}/${action.fault.run.name}`, step: action.fault.step, reason: action.reason }, 'fault refused');
@@ -192,7 +263,7 @@ export async function startAgent(opts: { kubeconfig?: string; node: string; proc
   // node, to apply it again a moment later: a restarted agent must take over, not let go first. And a
   // pass runs after the whole batch of events one list or relist delivers, not in the middle of it.
   let started = false;
-  const onEvent = () => { lastEventAt = Date.now(); if (started) queueMicrotask(kick); };
+  const onEvent = () => { lastEventAt = Date.now(); events++; if (started) queueMicrotask(kick); };
   for (const inf of [holders, runs, killSwitch]) for (const e of ['add', 'update', 'delete'] as const) inf.on(e, onEvent);
   await Promise.all([holders.start(), runs.start(), killSwitch.start()]);
   started = true;
@@ -209,7 +280,7 @@ export async function startAgent(opts: { kubeconfig?: string; node: string; proc
       killSwitch.stop();
       await running;
       // Let go of everything held here: whatever is still wanted, the next agent applies again.
-      const found = await foundOn(sandboxNamespaces(findSandboxes(opts.proc)));
+      const found = await foundOn(sandboxNamespaces(onePathPerNamespace(findSandboxes(opts.proc))));
       await Promise.all(found.map((f) => revertIn(f.netns, f.id).catch(() => {})));
       await delayers.stopAll();
       log.info({ reverted: found.length }, 'node agent stopped');
