@@ -24,6 +24,9 @@ RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 # look at a sandbox by hand. The build stage's own base, so node and the libraries are the ones dist/ was
 # built and tested with. Root (no USER): the chart gives it exactly NET_ADMIN, SYS_ADMIN and SYS_PTRACE.
 FROM node:24-bookworm-slim AS agent
+# The packet delayer of delay faults (agent/delayer/, Go, static): compiled beforehand by
+# agent/delayer/build.sh and put in the build context as .build/chaosrun-delayer (images.ts does both).
+COPY .build/chaosrun-delayer /usr/local/bin/chaosrun-delayer
 # Debian stable's packages: the release fixes their versions and only security fixes move them, and a
 # pinned version vanishes from the mirror at the next point release, so they are not pinned here.
 # No setuid or setgid file is left (su, mount, passwd...): the agent runs as root with three
@@ -33,7 +36,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nftables iproute2 util-linux \
  && rm -rf /var/lib/apt/lists/* \
  && find / -xdev -type f -perm /6000 -exec chmod a-s {} + \
- && nft --version && nsenter --version
+ && nft --version && nsenter --version && chaosrun-delayer --version
 LABEL org.opencontainers.image.title="chaosrun-agent" \
       org.opencontainers.image.description="The chaosrun node agent: holds lasting network faults in pod sandboxes as nftables leases" \
       org.opencontainers.image.licenses="Apache-2.0"

@@ -28,6 +28,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cacheRoot, cachedArtefact, isTarArchive } from '../local/cache.ts';
 import { SetupError, lastLine, setupLog } from '../local/setup-step.ts';
+import { buildDelayer } from './delayer.ts';
 import type { Log } from './host.ts';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -237,8 +238,24 @@ function contextKey(): string {
   const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'scripts/copy-build-assets.ts', 'src', 'Dockerfile'],
     { cwd: repoRoot, encoding: 'utf8' }).split('\n').filter((f) => f && existsSync(join(repoRoot, f)) && !f.endsWith('.test.ts')).sort();
   const h = createHash('sha256');
-  for (const f of files) { h.update(f); h.update('\0'); h.update(readFileSync(join(repoRoot, f))); }
+  for (const f of [...files, DELAYER_IN_CONTEXT]) { h.update(f); h.update('\0'); h.update(readFileSync(join(repoRoot, f))); }
   return h.digest('hex').slice(0, 16);
+}
+
+/**
+ * The agent's image carries chaosrun-delayer (agent/delayer/, Go; the packet delayer of delay faults).
+ * It is compiled on this machine by its own build script and handed to the Dockerfile as a file of the
+ * build context, .build/chaosrun-delayer (git-ignored; .dockerignore lets it through), which is
+ * also what someone building the image with docker does first: `agent/delayer/build.sh` and a copy.
+ */
+const DELAYER_IN_CONTEXT = '.build/chaosrun-delayer';
+function stageDelayer(): void {
+  const bin = buildDelayer();
+  const dest = join(repoRoot, DELAYER_IN_CONTEXT);
+  if (existsSync(dest) && readFileSync(dest).equals(readFileSync(bin))) return;
+  mkdirSync(dirname(dest), { recursive: true });
+  execFileSync('install', ['-m', '0755', bin, `${dest}.partial`]);
+  renameSync(`${dest}.partial`, dest);
 }
 
 export interface BuiltImage { name: string; archive: string; seconds: number; cached: boolean }
@@ -291,6 +308,7 @@ function buildTarget(t: DockerfileTarget, key: string, log: Log): BuiltImage {
 }
 
 function buildTargets(targets: DockerfileTarget[], log: Log): BuiltImage[] {
+  stageDelayer();
   const key = contextKey();
   const built: BuiltImage[] = [];
   let tidy = false;

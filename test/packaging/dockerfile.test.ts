@@ -63,7 +63,10 @@ test('the agent target: the build stage\'s base with Debian\'s nftables, iproute
   assert.match(run, /rm -rf \/var\/lib\/apt\/lists/);
   assert.match(run, /-perm \/6000 -exec chmod a-s/, 'no setuid or setgid file is left');
   const copies = agent.steps.filter((s) => s.op === 'COPY').map((s) => s.args);
-  assert.deepEqual(copies, runtime.steps.filter((s) => s.op === 'COPY').map((s) => s.args), 'the operator image\'s files, from the same build stage');
+  // The delayer of delay faults (agent/delayer/, built beforehand into the context), checked where it lands.
+  assert.deepEqual(copies[0], '.build/chaosrun-delayer /usr/local/bin/chaosrun-delayer');
+  assert.match(run, /chaosrun-delayer --version/);
+  assert.deepEqual(copies.slice(1), runtime.steps.filter((s) => s.op === 'COPY').map((s) => s.args), 'the operator image\'s files, from the same build stage');
   assert.ok(!agent.steps.some((s) => s.op === 'USER'), 'root: the chart grants it NET_ADMIN, SYS_ADMIN and SYS_PTRACE');
   assert.deepEqual(JSON.parse(agent.steps.find((s) => s.op === 'ENTRYPOINT')!.args), ['node', 'dist/cli.js', 'agent']);
 });
