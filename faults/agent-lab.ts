@@ -3,11 +3,14 @@
 // state of the sandboxes, and holder pods as src/api/fault-holder.ts describes them.
 //
 // - Sandboxes: no real pod is involved (test/e2e proves that part on the real node). Each target's
-//   sandbox is a real network namespace made with `ip netns add`, and the agent finds it through a
-//   stand-in of the host's /proc, as test/agent/agent-shell.test.ts does: one "pause" process per
-//   target pod, whose cmdline is /pause, whose cgroup names the pod's uid, and whose ns/net links to
-//   the namespace. Names carry the caller's prefix and a random suffix, so they never meet the tests'
-//   (crt-*) or another run's namespaces.
+//   sandbox is a real network namespace, and the agent finds it through a stand-in of the host's
+//   /proc, as test/agent/agent-shell.test.ts does: one "pause" process per target pod, whose cmdline is
+//   /pause, whose cgroup names the pod's uid, and whose ns/net links to the namespace. The namespaces
+//   are made as `ip netns add` makes them (a new namespace bind-mounted on a file: `unshare
+//   --net=FILE`) but on files in a directory of their own, not in /run/netns: the real node's host
+//   cleanup (src/realnode/host.ts) unmounts every mount under /run/netns, which ended a campaign's
+//   namespaces mid-trial when another session stopped its real node. Their names carry the caller's
+//   prefix and a random suffix.
 // - The agent: `chaosrun agent --node N --proc DIR` as a child process (SIGKILLed and started again by
 //   the callers), its output kept for reading and, optionally, appended to a log file.
 // - nft state: tablesIn() lists the chaosrun_ tables of a namespace with the number of live elements
@@ -27,7 +30,7 @@ import { nftIn } from '../src/agent/nft.ts';
 /** Why lasting faults cannot be exercised here (not root, a tool missing), or undefined when they can. */
 export function lastingPrecondition(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root to create network namespaces and run nft in them';
-  for (const tool of ['ip', 'nft', 'nsenter']) {
+  for (const tool of ['unshare', 'nft', 'nsenter']) {
     try { execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }); } catch { return `needs ${tool} (not found)`; }
   }
   return undefined;
@@ -36,22 +39,27 @@ export function lastingPrecondition(): string | undefined {
 export interface Sandbox {
   /** The target pod's uid, as the holder's targets name it. */
   uid: string;
-  /** `ip netns` name, and the path the agent enters (/run/netns/<name>). */
+  /** A name for reports (<prefix>-<random>-<i>), and the file the namespace is mounted on (what the agent enters). */
   name: string;
   netns: string;
 }
 
 /** Real network namespaces behind a stand-in /proc, one per target pod uid. */
 export class Sandboxes {
+  readonly dir: string;
   readonly proc: string;
   readonly list: Sandbox[] = [];
   private nextPid = 4000;
 
-  private constructor(proc: string) { this.proc = proc; }
+  private constructor(dir: string) {
+    this.dir = dir;
+    this.proc = join(dir, 'proc');
+    mkdirSync(join(dir, 'netns'), { recursive: true });
+  }
 
   /** `prefix` (a few letters) names the namespaces: <prefix>-<random>-<i>. */
   static create(prefix: string, uids: readonly string[]): Sandboxes {
-    const s = new Sandboxes(mkdtempSync(join(tmpdir(), `${prefix}-proc-`)));
+    const s = new Sandboxes(mkdtempSync(join(tmpdir(), `${prefix}-sandboxes-`)));
     const tag = randomBytes(3).toString('hex');
     try {
       for (const [i, uid] of uids.entries()) s.add(uid, `${prefix}-${tag}-${i}`);
@@ -63,8 +71,9 @@ export class Sandboxes {
   }
 
   private add(uid: string, name: string): void {
-    execFileSync('ip', ['netns', 'add', name]);
-    const netns = `/run/netns/${name}`;
+    const netns = join(this.dir, 'netns', name);
+    writeFileSync(netns, '');
+    execFileSync('unshare', [`--net=${netns}`, 'true']);
     this.list.push({ uid, name, netns });
     const pause = join(this.proc, String(this.nextPid++));
     mkdirSync(join(pause, 'ns'), { recursive: true });
@@ -74,14 +83,15 @@ export class Sandboxes {
   }
 
   byUid(uid: string): Sandbox | undefined { return this.list.find((s) => s.uid === uid); }
-  byNetns(netns: string): Sandbox | undefined { return this.list.find((s) => s.netns === netns); }
 
-  /** Deletes the namespaces (and every table in them) and the stand-in /proc. */
+  /** Unmounts the namespaces (they end with their last user, and every table in them) and removes the directory. */
   close(): void {
     for (const s of this.list) {
-      try { execFileSync('ip', ['netns', 'del', s.name], { stdio: 'ignore' }); } catch { /* already gone */ }
+      try { execFileSync('umount', [s.netns], { stdio: 'ignore' }); } catch {
+        try { execFileSync('umount', ['-l', s.netns], { stdio: 'ignore' }); } catch { /* not mounted any more */ }
+      }
     }
-    rmSync(this.proc, { recursive: true, force: true });
+    rmSync(this.dir, { recursive: true, force: true });
   }
 }
 

@@ -1,9 +1,9 @@
 // 10. Lasting faults: the node agent (`chaosrun agent`, the built JavaScript, as a process) against this
 // plane, holding real nftables tables in real network namespaces. The targets' sandboxes are network
-// namespaces made with `ip netns add`, found by the agent through a stand-in /proc (faults/agent-lab.ts,
-// as test/agent/agent-shell.test.ts does); holder pods (src/api/fault-holder.ts) are made by the bench
-// on kwok-node-0, which reports them Running, and their runs are daemon runs the controller keeps
-// Running. Every time is read from `nft monitor` in the target namespaces (the moment the table's
+// namespaces (made as `ip netns add` makes them), found by the agent through a stand-in /proc
+// (faults/agent-lab.ts, as test/agent/agent-shell.test.ts does); holder pods (src/api/fault-holder.ts)
+// are made by the bench on kwok-node-0, which reports them Running, and their runs are daemon runs the
+// controller keeps Running. Every time is read from `nft monitor` in the target namespaces (the moment the table's
 // transaction is reported), never from the agent's own logs. Measured:
 // - step start → fault in force: the holder is Running and writes its targets on itself (as the real
 //   holder does); from that PATCH's answer to the chaosrun_<uid> table in the target namespace (its
