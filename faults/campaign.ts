@@ -9,20 +9,21 @@ import { stallFault } from './trials/stall.ts';
 import { leaderFault } from './trials/leader.ts';
 import { racingFault } from './trials/racing.ts';
 import { badInputFault } from './trials/bad-input.ts';
+import { lastingFault } from './trials/lasting.ts';
 
 export interface CampaignOptions {
   quick: boolean;
   seed: number;
   /** A dedicated plane's directory (started and stopped by the campaign), or an existing cluster. */
   target: { clusterDir: string } | { kubeconfig: string };
-  /** Only these faults (by number, 1-6); default all. */
+  /** Only these faults (by number, 1-7); default all. */
   only?: number[];
   say?: (message: string) => void;
 }
 
 type Fault = (ctx: TrialContext) => Promise<FaultResult>;
 /** By the numbering. */
-const FAULTS: Array<[number, Fault]> = [[1, sigkillFault], [2, apiRestartFault], [3, stallFault], [4, leaderFault], [5, racingFault], [6, badInputFault]];
+const FAULTS: Array<[number, Fault]> = [[1, sigkillFault], [2, apiRestartFault], [3, stallFault], [4, leaderFault], [5, racingFault], [6, badInputFault], [7, lastingFault]];
 
 export async function runCampaign(options: CampaignOptions): Promise<FaultResult[]> {
   const say = options.say ?? (() => {});

@@ -14,6 +14,8 @@ export const INVARIANTS = [
   'outageAnswers503', 'outageChangesNothing', 'recoversIn5s', 'noOperatorRestart',
   'watchdogRelists', 'stallSignalObeyed', 'takeoverInTime', 'singleDriver',
   'no5xx', 'lastWriteWins', 'noCrash', 'noStateChange',
+  // Lasting faults (fault 7): checked in faults/leases.ts over the target namespaces' nft state.
+  'faultEndsInTime', 'nothingLeftBehind',
 ] as const;
 export type Invariant = (typeof INVARIANTS)[number];
 

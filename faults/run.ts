@@ -24,7 +24,7 @@ try {
 const seed = values.seed !== undefined ? Number(values.seed) : Math.floor(Math.random() * 2 ** 31);
 if (!Number.isInteger(seed) || seed < 0) refuse(`--seed must be a whole number >= 0, not ${values.seed}`);
 const only = values.only?.split(',').map(Number);
-if (only?.some((n) => !Number.isInteger(n) || n < 1 || n > 6)) refuse(`--only takes fault numbers 1-6, not ${values.only}`);
+if (only?.some((n) => !Number.isInteger(n) || n < 1 || n > 7)) refuse(`--only takes fault numbers 1-7, not ${values.only}`);
 const root = resolve(import.meta.dirname, '..');
 if (process.env.KUBECONFIG) {
   try { loadKubeConfig(); } catch (err) { refuse((err as Error).message); }

@@ -1,0 +1,217 @@
+// The lasting-fault invariants (fault 7), as pure checks over what the campaign recorded: when each
+// fault was wanted, from its own watch of holder pods and runs and its own writes, and which chaosrun_
+// tables it saw in force in the target network namespaces, polled throughout.
+//
+// Wanted is the holder contract (src/api/fault-holder.ts), stated here on its own rather than borrowed
+// from the agent's code it checks: a fault is wanted on a target exactly while its holder pod exists,
+// is Running and not being deleted, names that target, and its run exists, says RUN and has not
+// finished. No broadcast STOP is sent in these trials, so the kill-switch record plays no part.
+//
+// Times, and why a reported violation is a real one:
+// - The campaign's view (its watches) shows each object as it was at some commit no later than the
+//   moment the event was delivered. A fault the view shows unwanted is taken as unwanted from that
+//   delivery on: never earlier than it really was.
+// - Every change that can make a fault wanted again comes from the campaign's own writes: the holder's
+//   targets (it plays the holder and writes them) and RUN signals. A pod only turns Running before its
+//   targets are written, a finished run never restarts, and no timed pause is used. Each such write
+//   opens a window, from the moment it was *sent* until the view has caught up with it (an event of the
+//   written object at or past the resourceVersion a read right after the write returned), in which the
+//   fault counts as possibly wanted whatever the view says.
+// - A table is seen in force at the moment its poll *started* (the listing reflects a later moment),
+//   with at least one live element in its lease set (the kernel lists no expired one).
+// So a table seen in force more than lease + LEASE_SLACK_MS after its fault was surely unwanted, with
+// no view of it wanted and no open window since, is a fault that outlived what it promised. The slack
+// covers what happens after the agent's last look: a renewal it decided a moment before the change (its
+// own watch may deliver a little after ours) is committed when its pass gets to it (a pass carries its
+// actions out one nft call after another: a few hundred ms on a loaded machine), and lasts a whole
+// lease from then.
+import { isFinal, type Phase } from '../src/api/types.ts';
+import type { Violation } from './invariants.ts';
+
+/** What the invariant allows beyond the lease: one renewal's decision-to-commit time (see above), generously. */
+export const LEASE_SLACK_MS = 1000;
+export const DEFAULT_LEASE_MS = 4000;
+
+export interface HolderSeen {
+  run: string;
+  phase?: string;
+  deleting: boolean;
+  /** The target pods' uids its targets annotation names. */
+  targets: string[];
+  leaseSeconds?: number;
+}
+
+export interface RunSeen { signalState?: string; phase?: Phase }
+
+/** The contract: is the holder's fault wanted on its targets, and if not, why not. */
+export function holderWanted(h: HolderSeen | undefined, run: RunSeen | undefined): { wanted: boolean; why: string } {
+  if (!h) return { wanted: false, why: 'holder gone' };
+  if (h.deleting) return { wanted: false, why: 'holder being deleted' };
+  if (h.phase !== 'Running') return { wanted: false, why: `holder ${h.phase ?? 'Pending'}` };
+  if (!run) return { wanted: false, why: 'run gone' };
+  if (run.signalState !== 'RUN') return { wanted: false, why: `run says ${run.signalState ?? 'nothing'}` };
+  if (isFinal(run.phase)) return { wanted: false, why: `run ${run.phase}` };
+  if (!h.targets.length) return { wanted: false, why: 'no targets recorded yet' };
+  return { wanted: true, why: 'wanted' };
+}
+
+/** The view's verdict on a fault, from the moment an event was delivered. */
+export interface Transition { at: number; wanted: boolean; why: string }
+/** A write of the campaign's that may have made faults wanted: from its send until the view caught up (Infinity: never). */
+export interface Window { from: number; until: number; what: string }
+
+export interface FaultTimeline { holder: string; target: string; run: string; leaseSeconds: number; view: Transition[] }
+
+/** What the check needs: every fault's view, the windows by written object (pod:<uid>, run:<name>), the holders known. */
+export interface Timelines {
+  faults: Map<string, FaultTimeline>;
+  windows: Map<string, Window[]>;
+  holders: Set<string>;
+}
+
+export const faultOf = (holderUid: string, targetUid: string) => `${holderUid}/${targetUid}`;
+export const podObject = (uid: string) => `pod:${uid}`;
+export const runObject = (name: string) => `run:${name}`;
+
+interface Pending { window: Window; rv: number }
+
+/** Builds the timelines from the campaign's watch events (fed as they arrive, with their resourceVersion) and its own writes. */
+export class WantedTimeline {
+  readonly data: Timelines = { faults: new Map(), windows: new Map(), holders: new Set() };
+  private readonly holders = new Map<string, HolderSeen>();
+  private readonly runs = new Map<string, RunSeen>();
+  /** The newest resourceVersion the view shows of each object (Infinity once deleted). */
+  private readonly seenRv = new Map<string, number>();
+  private readonly pending = new Map<string, Pending[]>();
+
+  /** A holder pod's add or update, or its deletion (`h` undefined). */
+  holder(at: number, uid: string, h: HolderSeen | undefined, rv: string | undefined): void {
+    this.data.holders.add(uid);
+    if (h) this.holders.set(uid, h); else this.holders.delete(uid);
+    this.recompute(at, uid);
+    this.caughtUp(at, podObject(uid), h ? Number(rv) : Infinity);
+  }
+
+  run(at: number, name: string, r: RunSeen | undefined, rv: string | undefined): void {
+    if (r) this.runs.set(name, r); else this.runs.delete(name);
+    for (const [uid, h] of this.holders) if (h.run === name) this.recompute(at, uid);
+    this.caughtUp(at, runObject(name), r ? Number(rv) : Infinity);
+  }
+
+  /**
+   * The campaign sent, at `sentAt`, a write to `object` that may make faults wanted; `rvAfter` is the
+   * object's resourceVersion read after the write's answer (undefined: it was gone). The window closes
+   * when the view shows that version or a later one.
+   */
+  wrote(object: string, sentAt: number, rvAfter: string | undefined, what: string, now = Date.now()): void {
+    const window: Window = { from: sentAt, until: Infinity, what };
+    const list = this.data.windows.get(object) ?? [];
+    list.push(window);
+    this.data.windows.set(object, list);
+    const rv = rvAfter === undefined ? Infinity : Number(rvAfter);
+    if ((this.seenRv.get(object) ?? -1) >= rv) { window.until = now; return; }
+    this.pending.set(object, [...(this.pending.get(object) ?? []), { window, rv }]);
+  }
+
+  private caughtUp(at: number, object: string, rv: number): void {
+    this.seenRv.set(object, Math.max(this.seenRv.get(object) ?? -1, Number.isNaN(rv) ? -1 : rv));
+    const open = this.pending.get(object);
+    if (!open) return;
+    const left = open.filter((p) => {
+      if (rv < p.rv) return true;
+      p.window.until = at;
+      return false;
+    });
+    if (left.length) this.pending.set(object, left); else this.pending.delete(object);
+  }
+
+  private recompute(at: number, uid: string): void {
+    const h = this.holders.get(uid);
+    const { wanted, why } = holderWanted(h, h ? this.runs.get(h.run) : undefined);
+    for (const t of h?.targets ?? []) {
+      const key = faultOf(uid, t);
+      if (!this.data.faults.has(key)) this.data.faults.set(key, { holder: uid, target: t, run: h!.run, leaseSeconds: (h!.leaseSeconds ?? DEFAULT_LEASE_MS / 1000), view: [] });
+    }
+    for (const f of this.data.faults.values()) {
+      if (f.holder !== uid) continue;
+      if (h?.leaseSeconds) f.leaseSeconds = h.leaseSeconds;
+      const here = wanted && Boolean(h?.targets.includes(f.target));
+      const last = f.view.at(-1);
+      const reason = here || !wanted ? why : 'not among its holder\'s targets';
+      if (last?.wanted !== here) f.view.push({ at, wanted: here, why: reason });
+    }
+  }
+}
+
+/** A table seen in force: in netns (whose target pod is `target`), with id `holder`, in a poll started at `at`. */
+export interface InForce { at: number; netns: string; target: string; holder: string }
+
+/**
+ * The moment from which the fault was surely unwanted up to `at`, and why; undefined when it may have
+ * been wanted at `at` (the view said so, or a window of a write that may have made it so was open).
+ */
+export function unwantedSince(f: FaultTimeline, windows: Map<string, Window[]>, at: number): { at: number; why: string } | undefined {
+  const last = f.view.filter((t) => t.at <= at).at(-1);
+  if (!last || last.wanted) return undefined;
+  const mine = [...(windows.get(podObject(f.holder)) ?? []), ...(windows.get(runObject(f.run)) ?? [])];
+  if (mine.some((w) => w.from <= at && at <= w.until)) return undefined;
+  const closed = mine.filter((w) => w.until <= at && w.until > last.at).sort((a, b) => b.until - a.until)[0];
+  return closed ? { at: closed.until, why: `${last.why}, once the view showed ${closed.what}` } : { at: last.at, why: last.why };
+}
+
+/**
+ * No chaosrun_ table in force later than lease + slack after its fault was surely unwanted (one
+ * violation per fault and episode, at its latest sighting), and none for a holder the campaign never
+ * saw, or in a sandbox its holder never named.
+ */
+export function faultEndsInTime(seen: readonly InForce[], timelines: Timelines, slackMs = LEASE_SLACK_MS): Violation[] {
+  const out = new Map<string, { at: number; v: Violation }>();
+  for (const s of seen) {
+    const key = faultOf(s.holder, s.target);
+    const f = timelines.faults.get(key);
+    let id: string;
+    let detail: string;
+    if (!f) {
+      // A sighting before the campaign's own targets write was even seen can only be of a holder it knows.
+      const known = timelines.holders.has(s.holder) || timelines.windows.has(podObject(s.holder));
+      if (known && (timelines.windows.get(podObject(s.holder)) ?? []).some((w) => w.from <= s.at && s.at <= w.until)) continue;
+      id = `${key} never`;
+      detail = known ? `in force at ${iso(s.at)} in a sandbox its holder never named` : `in force at ${iso(s.at)}, but ${s.holder} is no holder of this campaign`;
+    } else {
+      const since = unwantedSince(f, timelines.windows, s.at);
+      if (!since || s.at - since.at - f.leaseSeconds * 1000 <= slackMs) continue;
+      id = `${key} ${since.at}`;
+      detail = `in force at ${iso(s.at)}, ${s.at - since.at} ms after its fault was surely unwanted at ${iso(since.at)} (${since.why}); bound: lease ${f.leaseSeconds} s + slack ${slackMs} ms`;
+    }
+    const prior = out.get(id);
+    if (!prior || s.at > prior.at) out.set(id, { at: s.at, v: { invariant: 'faultEndsInTime', subject: `${s.netns} chaosrun_${s.holder}`, detail } });
+  }
+  return [...out.values()].map((x) => x.v);
+}
+
+/**
+ * For the trial's notes, not a check: per episode of a fault surely unwanted with a sighting in force
+ * after it began, the latest such sighting (ms after it began) and the fault's lease (ms).
+ */
+export function endLatencies(seen: readonly InForce[], timelines: Timelines): Array<{ afterMs: number; leaseMs: number }> {
+  const latest = new Map<string, { afterMs: number; leaseMs: number }>();
+  for (const s of seen) {
+    const f = timelines.faults.get(faultOf(s.holder, s.target));
+    const since = f && unwantedSince(f, timelines.windows, s.at);
+    if (!since) continue;
+    const key = `${faultOf(s.holder, s.target)} ${since.at}`;
+    const afterMs = Math.max(latest.get(key)?.afterMs ?? 0, s.at - since.at);
+    latest.set(key, { afterMs, leaseMs: f.leaseSeconds * 1000 });
+  }
+  return [...latest.values()];
+}
+
+/** After a trial, with an agent running again: no chaosrun_ table, in force or not, in any target namespace. */
+export function nothingLeftBehind(subject: string, left: ReadonlyArray<{ netns: string; id: string; leaseElements: number }>, waitedMs: number): Violation[] {
+  return left.map((t) => ({
+    invariant: 'nothingLeftBehind' as const, subject,
+    detail: `chaosrun_${t.id} still in ${t.netns} (${t.leaseElements ? 'in force' : 'lease expired'}) ${waitedMs} ms after the trial ended with an agent running`,
+  }));
+}
+
+const iso = (t: number) => new Date(t).toISOString();
