@@ -221,8 +221,14 @@ describe('delay in real network namespaces', { concurrency: false }, () => {
       `with 20 ms, interquartile ${fmt(iqr(spread))} ms, stdev ${fmt(stdev(spread))}, p10 ${fmt(p10)}, p90 ${fmt(p90)}, from ${fmt(Math.min(...spread))} to ${fmt(Math.max(...spread))}, median added ${fmt(median(spread) - baseline)} over 40 connects`);
     // Uniform over 80..120 ms: an interquartile range of 20 ms.
     assert.ok(iqr(spread) >= 12 && iqr(spread) >= iqr(steady) + 8, `interquartile ${fmt(iqr(spread))} ms with jitter, ${fmt(iqr(steady))} without`);
-    // Drawn from 80..120 ms; the probe's own event loop adds a few ms to a connect now and then.
-    assert.ok(Math.min(...spread) - baseline >= 75 && p90 - baseline <= 125 && Math.max(...spread) - baseline <= 145, 'connects within 100 +- 20 ms (and a little)');
+    // Drawn from 80..120 ms: none is held less than 80 ms (the delayer's own property), and nine in ten
+    // land by 120 ms (and a little). Not the maximum: beside the suite's other files one connect in 40 was
+    // seen at 177 ms, the probe's event loop starved, which says nothing of the delayer.
+    const p95 = quantile(spread, 0.95);
+    // The minimum is judged whole, not less the baseline: a busy machine inflates the baseline's median,
+    // and no connect can take less than the 80 ms its SYN/ACK was held.
+    assert.ok(Math.min(...spread) >= 78 && p90 - baseline <= 125, `connects within 100 +- 20 ms (and a little): min ${fmt(Math.min(...spread))}, p90 ${fmt(p90)}, baseline ${fmt(baseline)}`);
+    assert.ok(p95 - baseline <= 145, `p95 ${fmt(p95)} ms`);
     assert.ok(Math.abs(median(spread) - baseline - 100) <= 20, `median added ${fmt(median(spread) - baseline)} ms`);
   });
 
