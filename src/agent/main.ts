@@ -18,7 +18,7 @@ import { LABEL_FAULT } from '../api/fault-holder.ts';
 import { KILL_SWITCH_NAME, parseKillSwitch } from '../api/kill-switch.ts';
 import { KubeClient, loadKubeConfig } from '../kube/client.ts';
 import { Informer } from '../kube/informer.ts';
-import { ownNamespace } from '../kube/namespace.ts';
+import { podNamespace } from '../kube/namespace.ts';
 import { paths } from '../kube/paths.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { agentPasses, faultRevertSeconds, faultsInForce } from '../metrics/agent.ts';
@@ -35,7 +35,7 @@ const options = {
   kubeconfig: { type: 'string', value: 'PATH', help: 'kubeconfig (default: KUBECONFIG, ~/.kube/config, or in-cluster)' },
   node: { type: 'string', value: 'NAME', env: 'NODE_NAME', help: 'the node this agent runs on (the downward API\'s spec.nodeName)' },
   proc: { type: 'string', value: 'DIR', default: '/proc', help: 'the host\'s /proc (the agent runs in the host PID namespace)' },
-  'operator-namespace': { type: 'string', value: 'NS', env: 'POD_NAMESPACE', help: 'where the kill-switch record (ConfigMap chaosrun-kill-switch) is watched (default: the pod\'s own namespace, else default)' },
+  'operator-namespace': { type: 'string', value: 'NS', env: 'POD_NAMESPACE', help: 'where the kill-switch record (ConfigMap chaosrun-kill-switch) is watched (default: the pod\'s own namespace; outside a pod, none: STOPs reach the agent run by run)' },
   'metrics-port': { type: 'string', value: 'N', default: '8082', help: '/metrics, /healthz, /readyz (0 = off)' },
   'metrics-bind': { type: 'string', value: 'ADDR', default: '0.0.0.0', help: 'the metrics server\'s address' },
   'log-level': { type: 'string', value: 'LEVEL', env: 'LOG_LEVEL', default: 'info', help: 'trace, debug, info, warn or error' },
@@ -119,11 +119,12 @@ export async function startAgent(opts: { kubeconfig?: string; node: string; proc
   const runs = new Informer<KubernetesObject>(client, { name: 'runs', path: (ns) => paths.chaosRuns(ns), log, transform: runView });
   // The kill-switch record (src/api/kill-switch.ts): one ConfigMap, watched by name in the operator's
   // namespace, so a broadcast STOP reaches this agent as one event before its patches of the runs do.
-  const operatorNamespace = opts.operatorNamespace ?? ownNamespace();
-  const killSwitch = new Informer<RecordObject>(client, {
+  const operatorNamespace = opts.operatorNamespace ?? podNamespace();
+  const killSwitch = operatorNamespace === undefined ? undefined : new Informer<RecordObject>(client, {
     name: 'kill-switch', path: (ns) => paths.configMaps(ns ?? operatorNamespace), namespaces: [operatorNamespace],
     fieldSelector: `metadata.name=${KILL_SWITCH_NAME}`, log, transform: recordView,
   });
+  const recordNow = () => (killSwitch && operatorNamespace ? killSwitch.get(KILL_SWITCH_NAME, operatorNamespace) : undefined);
   let recordSeen: string | undefined;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
@@ -160,14 +161,14 @@ export async function startAgent(opts: { kubeconfig?: string; node: string; proc
     const eventAt = lastEventAt;
     let eventsSeen = events;
     const sandboxes = onePathPerNamespace(findSandboxes(opts.proc));
-    const recordObject = killSwitch.get(KILL_SWITCH_NAME, operatorNamespace);
+    const recordObject = recordNow();
     const record = parseKillSwitch(recordObject?.data);
     if (record && recordObject?.metadata?.resourceVersion !== recordSeen) {
       recordSeen = recordObject?.metadata?.resourceVersion;
       log.info({ stoppedAt: new Date(record.stoppedAt).toISOString(), runs: record.runs.size, by: record.by }, 'kill-switch record: the faults of its runs end');
     }
     const wantedNow = () => wantedOnNode(node, holderViews(), runOf, (uid) => sandboxes.get(uid),
-      parseKillSwitch(killSwitch.get(KILL_SWITCH_NAME, operatorNamespace)?.data));
+      parseKillSwitch(recordNow()?.data));
     const { wanted, unresolved } = wantedNow();
     for (const t of unresolved) log.debug({ pod: `${t.namespace}/${t.name}` }, 'target sandbox not found on this node yet');
     const found = await foundOn(sandboxNamespaces(sandboxes));
@@ -264,20 +265,19 @@ export async function startAgent(opts: { kubeconfig?: string; node: string; proc
   // pass runs after the whole batch of events one list or relist delivers, not in the middle of it.
   let started = false;
   const onEvent = () => { lastEventAt = Date.now(); events++; if (started) queueMicrotask(kick); };
-  for (const inf of [holders, runs, killSwitch]) for (const e of ['add', 'update', 'delete'] as const) inf.on(e, onEvent);
-  await Promise.all([holders.start(), runs.start(), killSwitch.start()]);
+  const informers = [holders, runs, ...(killSwitch ? [killSwitch] : [])];
+  for (const inf of informers) for (const e of ['add', 'update', 'delete'] as const) inf.on(e, onEvent);
+  await Promise.all(informers.map((inf) => inf.start()));
   started = true;
-  log.info({ node, killSwitch: `${operatorNamespace}/${KILL_SWITCH_NAME}` }, 'node agent started');
+  log.info({ node, killSwitch: operatorNamespace ? `${operatorNamespace}/${KILL_SWITCH_NAME}` : 'none (not in a pod, and no --operator-namespace)' }, 'node agent started');
   kick();
 
   return {
-    ready: () => holders.synced && runs.synced && killSwitch.synced,
+    ready: () => informers.every((inf) => inf.synced),
     async stop() {
       stopping = true;
       clearTimeout(timer);
-      holders.stop();
-      runs.stop();
-      killSwitch.stop();
+      for (const inf of informers) inf.stop();
       await running;
       // Let go of everything held here: whatever is still wanted, the next agent applies again.
       const found = await foundOn(sandboxNamespaces(onePathPerNamespace(findSandboxes(opts.proc))));

@@ -2,14 +2,14 @@
 // node agent watches, made before the runs are patched. Shared by the signal server's POST /STOP and
 // `kubectl chaosrun stop --all|-A` through broadcastSignal (runs.ts).
 //
-// One call in the common case: a JSON merge patch of the ConfigMap's data (the chart creates it, empty,
-// at install, so the writers need only `patch` on that one name: RBAC cannot limit `create` by name).
-// Where it does not exist yet (a plane without the chart: `npm run local`, the tests), it is created;
-// one created meanwhile by another writer is patched. A record that cannot be written never stops the
-// broadcast: the runs are patched all the same, and the agents end each run's faults as its STOP
-// reaches them; the answer says so.
+// One call: a JSON merge patch of the ConfigMap's data. The chart creates the ConfigMap, empty, at
+// install, so the writers need only `patch` on that one name (RBAC cannot limit `create` by name), and
+// a writer never creates it: one made by a writer would belong to no Helm release, and `helm install`
+// into that namespace would refuse to adopt it. A record that cannot be written (none there, no right,
+// the API server refusing) never stops the broadcast: the runs are patched all the same, and the
+// agents end each run's faults as its STOP reaches them; the answer says so.
 import { killSwitchData, KILL_SWITCH_NAME, type KillSwitchRecord } from '../api/kill-switch.ts';
-import { isAlreadyExists, isNotFound, MERGE_PATCH, type ApiClient } from '../kube/client.ts';
+import { isNotFound, MERGE_PATCH, type ApiClient } from '../kube/client.ts';
 import { paths } from '../kube/paths.ts';
 
 /** Where a door writes the record, and how it words what it covers (for people; agents read `runs`). */
@@ -26,20 +26,11 @@ export type KillSwitchOutcome =
 interface ConfigMapAnswer { metadata: { resourceVersion: string } }
 
 export async function writeKillSwitch(client: ApiClient, namespace: string, record: KillSwitchRecord): Promise<ConfigMapAnswer> {
-  const data = killSwitchData(record);
-  const patch = () => client.request<ConfigMapAnswer>('PATCH', paths.configMaps(namespace, KILL_SWITCH_NAME), { body: { data }, contentType: MERGE_PATCH });
   try {
-    return await patch();
+    return await client.request<ConfigMapAnswer>('PATCH', paths.configMaps(namespace, KILL_SWITCH_NAME), { body: { data: killSwitchData(record) }, contentType: MERGE_PATCH });
   } catch (err) {
-    if (!isNotFound(err)) throw err;
-  }
-  try {
-    return await client.request<ConfigMapAnswer>('POST', paths.configMaps(namespace), {
-      body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: KILL_SWITCH_NAME, namespace, labels: { 'app.kubernetes.io/part-of': 'chaosrun-operator' } }, data },
-    });
-  } catch (err) {
-    if (isAlreadyExists(err)) return patch();
-    throw new Error(`it does not exist, and creating it failed: ${(err as Error).message}`);
+    if (isNotFound(err)) throw new Error(`there is no ConfigMap ${KILL_SWITCH_NAME} in namespace ${namespace} (the chart creates it at install)`);
+    throw err;
   }
 }
 

@@ -12,7 +12,7 @@ const options = {
   'tls-key': { type: 'string', value: 'FILE', help: 'the certificate\'s private key' },
   namespaces: { type: 'string', value: 'a,b', env: 'WATCH_NAMESPACES', help: 'namespaces whose runs are in scope (default: all)' },
   'label-selector': { type: 'string', value: 'SEL', help: 'narrow the runs in scope' },
-  'operator-namespace': { type: 'string', value: 'NS', env: 'POD_NAMESPACE', help: 'where POST /STOP writes the kill-switch record (ConfigMap chaosrun-kill-switch) before it patches the runs (default: the pod\'s own namespace, else default)' },
+  'operator-namespace': { type: 'string', value: 'NS', env: 'POD_NAMESPACE', help: 'where POST /STOP writes the kill-switch record (ConfigMap chaosrun-kill-switch) before it patches the runs (default: the pod\'s own namespace; outside a pod, none: no record)' },
   kubeconfig: { type: 'string', value: 'PATH', help: 'kubeconfig (default: KUBECONFIG, ~/.kube/config, or in-cluster)' },
   'log-level': { type: 'string', value: 'LEVEL', env: 'LOG_LEVEL', default: 'info', help: 'trace, debug, info, warn or error' },
 } as const satisfies OptionSpecs;

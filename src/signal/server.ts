@@ -9,7 +9,7 @@ import type { ChaosRun } from '../api/types.ts';
 import { KubeClient } from '../kube/client.ts';
 import { loadClusterAccess } from '../kube/kubeconfig.ts';
 import { Informer } from '../kube/informer.ts';
-import { ownNamespace } from '../kube/namespace.ts';
+import { podNamespace } from '../kube/namespace.ts';
 import { paths } from '../kube/paths.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { createSignalApp } from './app.ts';
@@ -32,7 +32,7 @@ export interface SignalServerOptions {
   watchdogMs?: number;
   /** How long an event stream lasts before the client must reconnect; default 30 min. */
   streamMaxMs?: number;
-  /** The operator's namespace, where POST /STOP writes the kill-switch record; default its own (src/kube/namespace.ts). */
+  /** The operator's namespace, where POST /STOP writes the kill-switch record; default its pod's (src/kube/namespace.ts); none outside a pod: no record. */
   killSwitchNamespace?: string;
 }
 
@@ -50,7 +50,8 @@ export async function startSignalServer(opts: SignalServerOptions): Promise<Sign
     watchdogMs: opts.watchdogMs, log, name: 'chaosruns',
   });
   const auth = opts.auth === 'none' ? noAuth : kubernetesAuth(client);
-  const killSwitch = { namespace: opts.killSwitchNamespace ?? ownNamespace(), scope: scopeText(opts.namespaces, opts.labelSelector) };
+  const recordNamespace = opts.killSwitchNamespace ?? podNamespace();
+  const killSwitch = recordNamespace ? { namespace: recordNamespace, scope: scopeText(opts.namespaces, opts.labelSelector) } : undefined;
   const app = createSignalApp({ client, cache, auth, log, streamMaxMs: opts.streamMaxMs, killSwitch });
 
   const tls = opts.tlsCert !== undefined;
@@ -76,7 +77,7 @@ export async function startSignalServer(opts: SignalServerOptions): Promise<Sign
   if (auth.mode === 'none') {
     log.warn({ bind, port }, 'authentication is OFF (--auth=none): anyone who can reach this port can signal every run in scope');
   }
-  log.info({ url, auth: auth.mode, namespaces: opts.namespaces ?? 'all', labelSelector: opts.labelSelector, killSwitch: killSwitch.namespace }, 'signal server listening');
+  log.info({ url, auth: auth.mode, namespaces: opts.namespaces ?? 'all', labelSelector: opts.labelSelector, killSwitch: recordNamespace ?? 'none (not in a pod, and no --operator-namespace)' }, 'signal server listening');
 
   // Listening before the cache syncs lets probes in: /healthz answers, /readyz says not yet.
   await cache.start();
