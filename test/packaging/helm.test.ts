@@ -116,9 +116,24 @@ test('the default values render a cluster-wide operator with a hardened pod and 
     { 'core/pods': ['delete', 'get', 'list', 'patch', 'watch'], 'core/namespaces': ['get', 'list'] });
   const [scenarioSa] = find(objs, 'ServiceAccount', 'chaosrun-scenario');
   assert.equal(scenarioSa.metadata.namespace, 'chaosrun-system');
+  // The kill-switch record, created empty (RBAC cannot limit create by name): the signal server may
+  // patch that one ConfigMap and nothing else there; the agents may read it and nothing else there.
+  const [record] = find(objs, 'ConfigMap', 'chaosrun-kill-switch', 'chaosrun-system') as Array<K8sObject & { data?: unknown }>;
+  assert.ok(record, 'the kill-switch ConfigMap');
+  assert.equal(record.data, undefined, 'empty: no record until the switch is thrown');
+  assert.equal(find(objs, 'ConfigMap').length, 1);
+  assert.deepEqual(role('Role', 'crun-chaosrun-operator-kill-switch'), { 'core/configmaps[chaosrun-kill-switch]': ['patch'] });
+  assert.deepEqual(role('Role', 'crun-chaosrun-operator-agent-kill-switch'), { 'core/configmaps[chaosrun-kill-switch]': ['get', 'list', 'watch'] });
+  const subjects = (n: string) => (find(objs, 'RoleBinding', n)[0] as unknown as { subjects: unknown[]; roleRef: { name: string } });
+  assert.deepEqual(subjects('crun-chaosrun-operator-kill-switch').subjects, [{ kind: 'ServiceAccount', name: 'crun-chaosrun-operator', namespace: 'chaosrun-system' }]);
+  assert.deepEqual(subjects('crun-chaosrun-operator-agent-kill-switch').subjects, [{ kind: 'ServiceAccount', name: 'crun-chaosrun-operator-agent', namespace: 'chaosrun-system' }]);
+  for (const n of ['crun-chaosrun-operator-kill-switch', 'crun-chaosrun-operator-agent-kill-switch']) {
+    assert.equal(subjects(n).roleRef.name, n);
+    assert.equal(find(objs, 'Role', n)[0].metadata.namespace, 'chaosrun-system', 'the release\'s namespace only');
+  }
   // Nothing else: every object's kind is accounted for.
   assert.deepEqual([...new Set(objs.map((o) => o.kind))].sort(),
-    ['ClusterRole', 'ClusterRoleBinding', 'DaemonSet', 'Deployment', 'Job', 'Role', 'RoleBinding', 'Service', 'ServiceAccount',
+    ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet', 'Deployment', 'Job', 'Role', 'RoleBinding', 'Service', 'ServiceAccount',
       'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
   // One replica: no anti-affinity to speak of.
   assert.equal((pod as { affinity?: unknown }).affinity, undefined);
@@ -179,9 +194,10 @@ test('the node agent: a DaemonSet on the host PID namespace, root with exactly N
   assert.equal(binding.roleRef.name, 'crun-chaosrun-operator-agent');
   assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'crun-chaosrun-operator-agent', namespace: 'chaosrun-system' }]);
   assert.equal(find(objs, 'ServiceAccount', 'crun-chaosrun-operator-agent', 'chaosrun-system').length, 1);
-  // No other binding names the agent's account.
+  // No other binding names the agent's account but the kill-switch record's reader (tested above).
   const bindings = [...find(objs, 'ClusterRoleBinding'), ...find(objs, 'RoleBinding')] as unknown as Array<{ metadata: { name: string }; subjects?: Array<{ name: string }> }>;
-  assert.deepEqual(bindings.filter((b) => b.subjects?.some((sub) => sub.name === 'crun-chaosrun-operator-agent')).map((b) => b.metadata.name), ['crun-chaosrun-operator-agent']);
+  assert.deepEqual(bindings.filter((b) => b.subjects?.some((sub) => sub.name === 'crun-chaosrun-operator-agent')).map((b) => b.metadata.name),
+    ['crun-chaosrun-operator-agent', 'crun-chaosrun-operator-agent-kill-switch']);
 });
 
 test('agent values: placement, image digest, and agent.enabled=false renders none of it', () => {
@@ -404,8 +420,20 @@ test('helm install, upgrade and uninstall on the local control plane', async () 
     assert.equal(can(operator, 'list', 'secrets', '--all-namespaces'), 'no');
     assert.equal(can(operator, 'delete', 'pods', '-n', 'default'), 'no');
     assert.equal(can(operator, 'delete', 'chaosruns.chaosrun.dev', '-n', 'default'), 'no');
-    // The agent's account reads pods and runs, and may do nothing else.
+    // The kill-switch record: the operator may patch that one ConfigMap in its namespace, nothing else there.
+    assert.equal(can(operator, 'patch', 'configmaps/chaosrun-kill-switch', '-n', ns), 'yes');
+    assert.equal(can(operator, 'patch', 'configmaps/other', '-n', ns), 'no');
+    assert.equal(can(operator, 'create', 'configmaps', '-n', ns), 'no');
+    assert.equal(can(operator, 'get', 'configmaps/chaosrun-kill-switch', '-n', ns), 'no');
+    assert.equal(can(operator, 'patch', 'configmaps/chaosrun-kill-switch', '-n', 'default'), 'no');
+    // The agent's account reads pods, runs and that one ConfigMap, and may do nothing else.
     const agent = `${ns}:${fullname}-agent`;
+    for (const verb of ['get', 'list', 'watch']) assert.equal(can(agent, verb, 'configmaps/chaosrun-kill-switch', '-n', ns), 'yes', `agent ${verb} the record`);
+    for (const [verb, what] of [['get', 'configmaps/other'], ['list', 'configmaps'], ['patch', 'configmaps/chaosrun-kill-switch']]) {
+      assert.equal(can(agent, verb, what, '-n', ns), 'no', `agent ${verb} ${what}`);
+    }
+    // A record written since install outlives an upgrade (Helm's three-way merge keeps data it never set).
+    env.kubectl(['patch', 'configmap', 'chaosrun-kill-switch', '-n', ns, '--type', 'merge', '-p', '{"data":{"stoppedAt":"2026-03-01T10:00:05.250Z","runs":"shop/a\\n"}}']);
     for (const verb of ['get', 'list', 'watch']) {
       assert.equal(can(agent, verb, 'pods', '--all-namespaces'), 'yes', `agent ${verb} pods`);
       assert.equal(can(agent, verb, 'chaosruns.chaosrun.dev', '--all-namespaces'), 'yes', `agent ${verb} chaosruns`);
@@ -425,6 +453,8 @@ test('helm install, upgrade and uninstall on the local control plane', async () 
     assert.equal(dep.status.availableReplicas, 2);
     assert.ok(dep.spec.template.spec.containers.every((c) => c.env?.some((e) => e.name === 'LOG_LEVEL' && e.value === 'debug')));
     env.kubectl(['get', 'poddisruptionbudget', fullname, '-n', ns]);
+    const record = JSON.parse(env.kubectl(['get', 'configmap', 'chaosrun-kill-switch', '-n', ns, '-o', 'json'])) as { data?: Record<string, string> };
+    assert.deepEqual(record.data, { stoppedAt: '2026-03-01T10:00:05.250Z', runs: 'shop/a\n' }, 'the record kept through the upgrade');
   } finally {
     helm.ok(['uninstall', release, '--namespace', ns, '--wait', '--timeout', '120s']);
     unlock();

@@ -1,8 +1,10 @@
 // Least privilege, proven: the controller and the signal server run in-process with a token issued
 // (TokenRequest) for the chart's own ServiceAccount, installed in namespaced mode, and drive a full
-// ChaosRun through a PAUSE (over HTTP), a RUN (kubectl) and a STOP (over HTTP). The same token is
-// refused anything outside the chart's roles. The node agent runs in-process with its own account's
-// token: its watches sync and it follows a holder, and every write is refused (its role is read-only).
+// ChaosRun through a PAUSE (over HTTP), a RUN (kubectl) and a broadcast STOP (over HTTP, writing the
+// kill-switch record first with its one right on it). The same token is refused anything outside the
+// chart's roles. The node agent runs in-process with its own account's token: its watches (the
+// kill-switch record's by name) sync and it follows a holder, and every write is refused (its role is
+// read-only).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -13,6 +15,7 @@ import { startController } from '../../src/controller/manager.ts';
 import { startSignalServer } from '../../src/signal/server.ts';
 import { startAgent } from '../../src/agent/main.ts';
 import { ANNOTATION_FAULT, ANNOTATION_FAULT_TARGETS, LABEL_FAULT } from '../../src/api/fault-holder.ts';
+import { KILL_SWITCH_NAME, parseKillSwitch } from '../../src/api/kill-switch.ts';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,13 +60,19 @@ test('with only the chart\'s RBAC, the controller and signal server run a ChaosR
     // The console's Events and step logs, read when a user allowed to see them asks (no such pod: 404, not 403).
     assert.equal(await status(operator.request('GET', paths.events(runNs))), 200, 'Events in the watched namespace');
     assert.equal(await status(operator.request('GET', `${paths.pods(runNs, 'no-such-pod')}/log`)), 404, 'pod logs in the watched namespace');
+    // The kill-switch record: patch on that one name, nothing else on ConfigMaps.
+    const configMap = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x' } };
+    assert.equal(await status(operator.request('POST', paths.configMaps(releaseNs), { body: configMap })), 403, 'creating a ConfigMap');
+    assert.equal(await status(operator.request('PATCH', paths.configMaps(releaseNs, 'other'), { body: {}, contentType: MERGE_PATCH })), 403, 'patching another ConfigMap');
+    assert.equal(await status(operator.request('GET', paths.configMaps(releaseNs, KILL_SWITCH_NAME))), 403, 'reading the record');
+    assert.equal(await status(operator.request('PATCH', paths.configMaps(runNs, KILL_SWITCH_NAME), { body: {}, contentType: MERGE_PATCH })), 403, 'a record elsewhere');
 
     const controller = await startController({
       kubeconfig: operatorKc, namespaces: [runNs], log: quietLog(),
       leaderElection: { leaseName: fullname, leaseNamespace: releaseNs, retryPeriodMs: 500 },
     });
     stops.push(() => controller.stop());
-    const signals = await startSignalServer({ kubeconfig: operatorKc, port: 0, bind: '127.0.0.1', auth: 'kubernetes', namespaces: [runNs], log: quietLog() });
+    const signals = await startSignalServer({ kubeconfig: operatorKc, port: 0, bind: '127.0.0.1', auth: 'kubernetes', namespaces: [runNs], killSwitchNamespace: releaseNs, log: quietLog() });
     stops.push(() => signals.stop());
     await eventually('the controller to lead', () => controller.isLeader(), 30_000);
 
@@ -99,8 +108,13 @@ test('with only the chart\'s RBAC, the controller and signal server run a ChaosR
     env.kubectl(['patch', 'crun', 'lp', '-n', runNs, '--type', 'merge', '-p', '{"spec":{"signalState":"RUN"}}']);
     await eventually('the second step\'s Job', async () => (await listJobs(env.client, runNs, 'lp')).length === 2, 30_000);
 
-    const stopped = await post(`/runs/${runNs}/lp/STOP`);
+    // The kill switch: the record first (the chart made it; the server may patch it), then the run.
+    const stopped = await post('/STOP');
     assert.equal(stopped.status, 200, stopped.body);
+    assert.equal(stopped.body, 'STOP: 1 run changed\n', 'no second line: the record was written');
+    const record = await env.client.request<{ data?: Record<string, string> }>('GET', paths.configMaps(releaseNs, KILL_SWITCH_NAME));
+    assert.deepEqual([...parseKillSwitch(record.data)!.runs], [`${runNs}/lp`]);
+    assert.equal(record.data!.by, `system:serviceaccount:${runNs}:signaller via HTTP`);
     const done = await waitForPhase(env.client, runNs, 'lp', ['Stopped'], 20_000);
     assert.ok(done.status?.report, 'the report is written');
     await eventually('the running step\'s Job deleted', async () => (await listJobs(env.client, runNs, 'lp')).every((j) => !j.active || j.deleting), 20_000);
@@ -127,6 +141,11 @@ test('the node agent\'s account may only read pods and runs: the agent runs on i
     assert.equal(await status(client.request('GET', paths.pods())), 200, 'list pods everywhere');
     assert.equal(await status(client.request('GET', paths.chaosRuns())), 200, 'list ChaosRuns everywhere');
     assert.equal(await status(client.request('GET', paths.pods(runNs), { query: { watch: '1', timeoutSeconds: '1' } })), 200, 'watch pods');
+    // The kill-switch record, by name only: a get, and a list and a watch with its field selector.
+    const byName = { fieldSelector: `metadata.name=${KILL_SWITCH_NAME}` };
+    assert.equal(await status(client.request('GET', paths.configMaps(releaseNs, KILL_SWITCH_NAME))), 200, 'get the record');
+    assert.equal(await status(client.request('GET', paths.configMaps(releaseNs), { query: byName })), 200, 'list the record by name');
+    assert.equal(await status(client.request('GET', paths.configMaps(releaseNs), { query: { ...byName, watch: '1', timeoutSeconds: '1' } })), 200, 'watch the record by name');
     // Everything else: refused.
     const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'x' }, spec: { containers: [{ name: 'x', image: 'busybox' }] } };
     const refused: Array<[string, () => Promise<unknown>]> = [
@@ -141,6 +160,9 @@ test('the node agent\'s account may only read pods and runs: the agent runs on i
       ['create Events', () => client.request('POST', paths.events(runNs), { body: {} })],
       ['list Jobs', () => client.request('GET', '/apis/batch/v1/jobs')],
       ['read Leases', () => client.request('GET', paths.leases(releaseNs, 'anything'))],
+      ['list ConfigMaps', () => client.request('GET', paths.configMaps(releaseNs))],
+      ['read another ConfigMap', () => client.request('GET', paths.configMaps(releaseNs, 'other'))],
+      ['write the record', () => client.request('PATCH', paths.configMaps(releaseNs, KILL_SWITCH_NAME), { body: {}, contentType: MERGE_PATCH })],
     ];
     for (const [what, call] of refused) assert.equal(await status(call()), 403, what);
 
@@ -150,7 +172,7 @@ test('the node agent\'s account may only read pods and runs: the agent runs on i
     writeFileSync(kubeconfig, tokenKubeConfig(token(releaseNs, agentSa)).exportConfig(), { mode: 0o600 });
     let logged = '';
     const log = pino({ level: 'debug' }, new Writable({ write(chunk, _enc, done) { logged += String(chunk); done(); } }));
-    agent = await startAgent({ kubeconfig, node: 'lp-node', proc: mkdtempSync(join(tmpdir(), 'chaosrun-agent-proc-')), log });
+    agent = await startAgent({ kubeconfig, node: 'lp-node', proc: mkdtempSync(join(tmpdir(), 'chaosrun-agent-proc-')), log, operatorNamespace: releaseNs });
     await eventually('the agent\'s watches to sync', () => agent!.ready(), 30_000);
     await createRun(env.client, runNs, 'held', { scenarios: [{ name: 'a', job: { image: 'busybox', podMetadata: { annotations: { 'pod-complete.stage.kwok.x-k8s.io/delay': '120s' } } } }] });
     await env.client.request('POST', paths.pods(runNs), { body: {
