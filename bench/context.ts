@@ -28,8 +28,11 @@ export interface Bench {
   kubeconfig: string;
   watch: BenchWatch;
   operator: Operator;
-  /** Namespaces: scenarios 2-4 and 6 share `main`; idle, safety and lasting have their own, and each scale size one for its runs and one for its floor. */
-  namespaces: { main: string; idle: string; scale: string[]; floor: string[]; safety: string; lasting: string };
+  /**
+   * Namespaces: scenarios 2-4 and 6 share `main`; idle, safety and lasting have their own, and each scale
+   * size one for its runs and one for its floor; `system` is the operator's (its kill-switch record).
+   */
+  namespaces: { main: string; idle: string; scale: string[]; floor: string[]; safety: string; lasting: string; system: string };
   sizes: Sizes;
   floor: Summary;
   /** Lost runs, duplicated steps, signals never applied: each makes the bench exit non-zero. */

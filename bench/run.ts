@@ -10,6 +10,7 @@ import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KubeClient, loadKubeConfig } from '../src/kube/client.ts';
+import { KILL_SWITCH_NAME } from '../src/api/kill-switch.ts';
 import { applyCrds } from '../src/kube/crds.ts';
 import { paths } from '../src/kube/paths.ts';
 import { clusterDown, clusterUp } from '../src/local/controlplane.ts';
@@ -77,6 +78,7 @@ say(machineLine(machine));
 const suffix = randomBytes(3).toString('hex');
 const namespaces = {
   main: `chaosrun-bench-${suffix}`, idle: `chaosrun-bench-idle-${suffix}`, safety: `chaosrun-bench-safety-${suffix}`, lasting: `chaosrun-bench-lasting-${suffix}`,
+  system: `chaosrun-bench-system-${suffix}`,
   scale: sizes.scale.runs.map((n) => `chaosrun-bench-scale-${n}-${suffix}`), floor: sizes.scale.runs.map((n) => `chaosrun-bench-floor-${n}-${suffix}`),
 };
 const allNamespaces = Object.values(namespaces).flat();
@@ -84,6 +86,11 @@ for (const name of allNamespaces) {
   await client.request('POST', paths.namespaces(), { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } } });
 }
 const watch = await watchBench(client, allNamespaces.filter((n) => !namespaces.floor.includes(n)));
+// The operator's own namespace, as the chart installs it: the kill-switch record, created empty there
+// (src/api/kill-switch.ts; writers only patch it), and POD_NAMESPACE naming it for the signal server (and
+// the node agent of 10), as the downward API does in their pods. Without it a broadcast STOP writes no record.
+await client.request('POST', paths.configMaps(namespaces.system), { body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: KILL_SWITCH_NAME } } });
+process.env.POD_NAMESPACE = namespaces.system;
 
 say(`1 floor: ${sizes.floorPatches} merge patches, no operator running`);
 const floorSamples = await floor(client, watch, namespaces.main, sizes.floorPatches);

@@ -220,6 +220,8 @@ export interface AgentOptions {
   proc: string;
   /** Appends the agent's output here too. */
   logFile?: string;
+  /** Where it watches the kill-switch record (--operator-namespace); absent: as the agent decides (POD_NAMESPACE, else none). */
+  operatorNamespace?: string;
 }
 
 /** `chaosrun agent` as a child process that can be SIGKILLed and started again. */
@@ -241,7 +243,8 @@ export class AgentProcess {
   async start(timeoutMs = 30_000): Promise<void> {
     if (this.alive) return;
     const child = spawn(process.execPath, [this.opts.cli, 'agent', '--kubeconfig', this.opts.kubeconfig, '--node', this.opts.node,
-      '--proc', this.opts.proc, '--metrics-port', '0', '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      '--proc', this.opts.proc, '--metrics-port', '0', '--log-level', 'info',
+      ...(this.opts.operatorNamespace ? ['--operator-namespace', this.opts.operatorNamespace] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     this.starts++;
     let head = '';

@@ -22,8 +22,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Pod } from '@kubernetes/client-node';
 import { DEFAULT_LEASE_SECONDS, LABEL_FAULT, type FaultTargetRef, type NetworkFaultSpec } from '../../src/api/fault-holder.ts';
+import { KILL_SWITCH_NAME } from '../../src/api/kill-switch.ts';
 import type { WantedFault } from '../../src/agent/fault.ts';
 import { applyIn, renderTable, revertScript } from '../../src/agent/nft.ts';
 import { MERGE_PATCH } from '../../src/kube/client.ts';
@@ -83,14 +84,21 @@ export async function lastingFaults(b: Bench): Promise<Figure[]> {
   const sandboxes = Sandboxes.create('crb', targets.map((t) => t.uid));
   const sandboxOf = (t: FaultTargetRef) => sandboxes.byUid(t.uid)!;
   const logFile = join(mkdtempSync(join(os.tmpdir(), 'chaosrun-bench-agent-')), 'agent.log');
-  const agent = new AgentProcess({ cli: BUILT_CLI, kubeconfig: b.kubeconfig, node: NODE, proc: sandboxes.proc, logFile });
+  const agent = new AgentProcess({ cli: BUILT_CLI, kubeconfig: b.kubeconfig, node: NODE, proc: sandboxes.proc, logFile, operatorNamespace: b.namespaces.system });
   const podInformer = new Informer<V1Pod>(client, { name: 'bench-pods', path: (n) => paths.pods(n), namespaces: [ns], log: createLogger('bench', 'warn') });
   const pods = new Watched(podInformer);
+  // The kill-switch record, in the operator's namespace (bench/run.ts: where the signal server writes it).
+  const recordNamespace = b.namespaces.system;
+  const recordInformer = new Informer<V1ConfigMap>(client, {
+    name: 'bench-kill-switch', path: (n) => paths.configMaps(n ?? recordNamespace), namespaces: [recordNamespace],
+    fieldSelector: `metadata.name=${KILL_SWITCH_NAME}`, log: createLogger('bench', 'warn'),
+  });
+  const record = new Watched(recordInformer);
   let monitor: NftMonitor | undefined;
   const figures: Figure[] = [];
   const code = codeUnderTest();
   try {
-    await podInformer.start();
+    await Promise.all([podInformer.start(), recordInformer.start()]);
     monitor = await NftMonitor.start(sandboxes.list.map((s) => s.netns));
     const mon = monitor;
     await agent.start();
@@ -247,6 +255,7 @@ export async function lastingFaults(b: Bench): Promise<Figure[]> {
     // --- the kill switch: one broadcast STOP over many runs' lasting faults ----------------------------
     const ksSent: number[] = [];
     const ksFirst: number[] = [];
+    const ksRecord: number[] = [];
     const ksAnswered: number[] = [];
     const ksAnswer: number[] = [];
     const recordLine = /"msg":"kill-switch record: the faults of its runs end"/g;
@@ -281,12 +290,16 @@ export async function lastingFaults(b: Bench): Promise<Figure[]> {
       const allGone = mon.all('delete-table', keys, 120_000, `all ${killSwitchRuns} tables gone after POST /STOP`);
       const firstGone = mon.next((e) => e.kind === 'delete-table' && uids.includes(e.id), 120_000, 'a first table gone after POST /STOP');
       firstGone.catch(() => {});
+      const rvBefore = record.get(recordNamespace, KILL_SWITCH_NAME)?.metadata?.resourceVersion;
+      const recorded = record.when(recordNamespace, KILL_SWITCH_NAME, (c) => c !== undefined && c.metadata?.resourceVersion !== rvBefore, 120_000, 'the kill-switch record written');
+      recorded.catch(() => {});
       const sent = performance.now();
       const answer = await post(`${b.operator.signalUrl}/STOP`);
       const answered = performance.now();
       try {
         const at = await allGone;
         ksFirst.push(await firstGone - sent);
+        await recorded.then((t) => ksRecord.push(t - sent), () => {});
         ksSent.push(at - sent);
         ksAnswered.push(Math.max(0, at - answered));
         ksAnswer.push(answered - sent);
@@ -304,6 +317,8 @@ export async function lastingFaults(b: Bench): Promise<Figure[]> {
     const ksNote = `${killSwitchRuns} runs, one holder each, over ${SANDBOXES} sandboxes; ${how}`;
     figures.push(
       distribution(SECTION, `kill switch, ${killSwitchRuns} lasting faults: POST /STOP sent → answered`, 'ms', ksAnswer, undefined, ksNote),
+      distribution(SECTION, `kill switch, ${killSwitchRuns} lasting faults: POST /STOP sent → the kill-switch record written (the bench's watch)`, 'ms', ksRecord, undefined,
+        ksRecord.length ? ksNote : `no record seen in ${recordNamespace}/${KILL_SWITCH_NAME}`),
       distribution(SECTION, `kill switch, ${killSwitchRuns} lasting faults: POST /STOP sent → the first table gone`, 'ms', ksFirst, undefined, ksNote),
       distribution(SECTION, `kill switch, ${killSwitchRuns} lasting faults: POST /STOP sent → every table gone`, 'ms', ksSent, undefined, ksNote),
       distribution(SECTION, `kill switch, ${killSwitchRuns} lasting faults: POST /STOP answered → every table gone (0: before the answer)`, 'ms', ksAnswered, revertFloor,
@@ -321,6 +336,7 @@ export async function lastingFaults(b: Bench): Promise<Figure[]> {
     sandboxes.close();
     await client.request('DELETE', paths.pods(ns), { query: { labelSelector: LABEL_FAULT, gracePeriodSeconds: 0 } }).catch(() => {});
     pods.stop();
+    record.stop();
   }
   return figures;
 }
