@@ -7,9 +7,11 @@ import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import yaml from 'js-yaml';
+import { KILL_SWITCH_NAME } from '../../src/api/kill-switch.ts';
 import type { ChaosRun } from '../../src/api/types.ts';
 import type { RunningController } from '../../src/controller/manager.ts';
 import { paths } from '../../src/kube/paths.ts';
+import { compareResourceVersions } from '../../src/kube/resource-version.ts';
 import { chaosRunAccountToken, eventually, repoRoot, testEnv } from '../helpers/env.ts';
 import { createRun, getRun, inProcessController, kwokStep, waitForPhase } from '../helpers/operator.ts';
 
@@ -131,6 +133,37 @@ describe('kubectl chaosrun', { concurrency: true }, () => {
     assert.equal((await plugin('stop', '-A', '-l', `kill=switch-${ns}`)).stdout, 'STOP: 0 runs changed (no unfinished runs in scope)\n');
     oneLineFailure(await plugin('pause', 'x', '--all', '-n', ns), /name runs, or use --all or -A, not both/);
     oneLineFailure(await plugin('pause', '-n', ns), /name a run, or use --all \(this namespace\) or -A \(every namespace\)/);
+  });
+
+  it('stop -A writes the kill-switch record first, in --operator-namespace; without the right to, the runs stop and stderr says so', async () => {
+    const ops = await env.createNamespace('plugin-ops');
+    // The empty record, as the chart creates it at install.
+    await client.request('POST', paths.configMaps(ops), { body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: KILL_SWITCH_NAME } } });
+    await longRun('ks-a', {}, ns, { ks: `rec-${ns}` });
+    await longRun('ks-b', {}, ns, { ks: `rec-${ns}` });
+    const r = await plugin('stop', '-A', '-l', `ks=rec-${ns}`, '--operator-namespace', ops);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'STOP: 2 runs changed\n');
+    assert.equal(r.stderr, '');
+    const cm = await client.request<{ metadata: { resourceVersion: string }; data: Record<string, string> }>('GET', paths.configMaps(ops, KILL_SWITCH_NAME));
+    assert.deepEqual(cm.data.runs, `${ns}/ks-a\n${ns}/ks-b\n`);
+    assert.equal(cm.data.scope, `all namespaces; labels ks=rec-${ns}`);
+    assert.match(cm.data.by, / via kubectl chaosrun$/);
+    for (const name of ['ks-a', 'ks-b']) {
+      const run = await getRun(client, ns, name);
+      assert.equal(run.spec.signalState, 'STOP');
+      assert.equal(compareResourceVersions(cm.metadata.resourceVersion, run.metadata.resourceVersion), -1, 'the record before the run\'s STOP');
+    }
+    // May stop runs, may not write the record: stopped all the same, one line on stderr, exit 0.
+    await longRun('ks-c', {}, ns, { ks: `deny-${ns}` });
+    const stopper = await accountKubeconfig('stopper', ['get', 'list', 'patch']);
+    const denied = await kubectl(['chaosrun', 'stop', '--all', '-l', `ks=deny-${ns}`, '--operator-namespace', ops], stopper);
+    assert.equal(denied.code, 0, denied.stderr);
+    assert.equal(denied.stdout, 'STOP: 1 run changed\n');
+    assert.equal(denied.stderr.split('\n').filter(Boolean).length, 1, denied.stderr);
+    assert.match(denied.stderr, new RegExp(`^kubectl chaosrun stop: kill-switch record ${ops}/chaosrun-kill-switch not written \\(configmaps "chaosrun-kill-switch" is forbidden: User "system:serviceaccount:${ns}:stopper" cannot patch resource "configmaps"[^)]*\\); the runs were stopped all the same, and the node agents end each run's lasting faults as its STOP reaches them$`, 'm'));
+    assert.equal((await getRun(client, ns, 'ks-c')).spec.signalState, 'STOP');
+    assert.equal((await client.request<{ data: Record<string, string> }>('GET', paths.configMaps(ops, KILL_SWITCH_NAME))).data.runs, cm.data.runs, 'the record is as it was');
   });
 
   it('status: one line per run, everything about one run at a glance, and -o json|yaml', async () => {
