@@ -34,6 +34,8 @@ if (need) console.log(`SKIPPED kill-switch agent tests: ${need}`);
 const skip = need ? { skip: need } : {};
 
 const RUNS = 100;
+/** More runs in the broadcast with no holder (CHAOSRUN_KILL_SWITCH_IDLE_RUNS=900: the kill switch at 1,000 runs). */
+const IDLE = Math.min(5000, Number(process.env.CHAOSRUN_KILL_SWITCH_IDLE_RUNS ?? 0) || 0);
 const NETNS = 4;
 const NODE = 'kill-switch-node';
 /** The processes holding the network namespaces (`unshare --net sleep`), and their namespaces. */
@@ -190,17 +192,24 @@ describe('the kill switch ends every lasting fault on the node at once', { concu
     // Another ConfigMap in the record's namespace: the agent's watch (metadata.name field selector) never sees it.
     await env.client.request('POST', paths.configMaps(ops), { body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'unrelated' }, data: { stoppedAt: new Date().toISOString() } } });
     const ids = await holdFaults('fast', RUNS);
+    for (let i = 0; i < IDLE; i += 50) {
+      await Promise.all(Array.from({ length: Math.min(50, IDLE - i) }, (_, j) => env.client.request('POST', paths.chaosRuns(env.namespace), { body: {
+        apiVersion: 'chaosrun.dev/v1alpha1', kind: 'ChaosRun', metadata: { name: `idle-${String(i + j).padStart(4, '0')}` },
+        spec: { signalState: 'RUN', scenarios: [{ name: 'cut', job: { image: 'busybox' } }] },
+      } })));
+    }
+    if (IDLE) await eventually('the signal server to see every run', () => fetch(`${server!.url}/runs`).then(async (r) => ((await r.json()) as { runs: unknown[] }).runs.length >= 2 * RUNS + IDLE), 60_000, 200);
     let text = '';
     const t = await timeToNone(ids, async () => {
       const res = await fetch(`${server!.url}/STOP`, { method: 'POST' });
       text = await res.text();
       assert.equal(res.status, 200, text);
     });
-    assert.equal(text, `STOP: ${RUNS} runs changed\n`);
+    assert.equal(text, `STOP: ${RUNS + IDLE} runs changed\n`);
     const afterAnswer = t.goneMs - t.answeredMs;
     const written = await env.client.request<{ data: Record<string, string> }>('GET', paths.configMaps(ops, KILL_SWITCH_NAME));
     const stoppedAtMs = Date.parse(written.data.stoppedAt) - t.startedAt;
-    console.log(`POST /STOP over ${RUNS} runs: answered in ${t.answeredMs} ms; the record's stoppedAt (its write began) at ${stoppedAtMs} ms, the agent read it at ${t.recordSeenMs} ms, its reverts from ${t.firstRevertMs} to ${t.lastRevertMs} ms; ` +
+    console.log(`POST /STOP over ${RUNS + IDLE} runs (${RUNS} with a fault): answered in ${t.answeredMs} ms; the record's stoppedAt (its write began) at ${stoppedAtMs} ms, the agent read it at ${t.recordSeenMs} ms, its reverts from ${t.firstRevertMs} to ${t.lastRevertMs} ms; ` +
       `last of ${RUNS} faults (${NETNS} network namespaces) gone ${t.goneMs} ms after the POST, ${afterAnswer} ms after the answer`);
     assert.ok(afterAnswer <= 1000, `every fault reverted within about 1 s of the answer (${afterAnswer} ms)`);
     assert.ok(t.recordSeenMs !== undefined, 'the agent read the record');
@@ -210,6 +219,6 @@ describe('the kill switch ends every lasting fault on the node at once', { concu
     const later = await holdFaults('later', 1);
     assert.equal((await tables()).filter((x) => later.has(x.id)).length, 1);
     const cm = await env.client.request<{ data: Record<string, string> }>('GET', paths.configMaps(ops, KILL_SWITCH_NAME));
-    assert.equal(cm.data.runs.split('\n').filter(Boolean).length, RUNS);
+    assert.equal(cm.data.runs.split('\n').filter(Boolean).length, RUNS + IDLE);
   });
 });
