@@ -141,6 +141,17 @@ export async function lastingFaults(b: Bench): Promise<Figure[]> {
       await applyIn(floorFault.target.netns, revert);
       if (i >= 0) revertMs.push(performance.now() - t);
     }
+    // The kill switch's share of one sandbox (killSwitchRuns / SANDBOXES tables) reverted in one nft -f, as the agent batches them.
+    const share = Math.ceil(killSwitchRuns / SANDBOXES);
+    const shareIds = Array.from({ length: share }, (_, i) => `bench-floor-${i}`);
+    const shareRename = (script: string) => script.replaceAll('chaosrun_bench-floor', 'benchfloor_bench-floor');
+    const batchRevertMs: number[] = [];
+    for (let i = -WARM_UP; i < samples; i++) {
+      await applyIn(floorFault.target.netns, shareIds.map((id) => shareRename(renderTable({ ...floorFault, id }))).join(''));
+      const t = performance.now();
+      await applyIn(floorFault.target.netns, shareIds.map((id) => shareRename(revertScript(id))).join(''));
+      if (i >= 0) batchRevertMs.push(performance.now() - t);
+    }
     const podFloor = addFloors(summarize(podDelivery), summarize(applyMs));
     const applyFloor = addFloors(summarize(runDelivery), summarize(applyMs));
     const revertFloor = addFloors(summarize(runDelivery), summarize(revertMs));
@@ -149,6 +160,7 @@ export async function lastingFaults(b: Bench): Promise<Figure[]> {
       latency(SECTION, 'lasting floor: ChaosRun PATCH answered → plain watch sees it (0: before the answer)', runDelivery),
       latency(SECTION, 'lasting floor: one nsenter --net nft -f of the table script (apply)', applyMs),
       latency(SECTION, 'lasting floor: one nsenter --net nft -f of the revert script', revertMs),
+      latency(SECTION, `lasting floor: one nsenter --net nft -f reverting ${share} tables (a sandbox's share of the kill switch, as the agent batches them)`, batchRevertMs),
     );
 
     /** A run and its holder, Running, with its targets written; resolves once its table is in force. */
@@ -256,6 +268,8 @@ export async function lastingFaults(b: Bench): Promise<Figure[]> {
     const ksSent: number[] = [];
     const ksFirst: number[] = [];
     const ksRecord: number[] = [];
+    const listAllMs: number[] = [];
+    const ksFromRecord: number[] = [];
     const ksAnswered: number[] = [];
     const ksAnswer: number[] = [];
     const recordLine = /"msg":"kill-switch record: the faults of its runs end"/g;
@@ -286,6 +300,12 @@ export async function lastingFaults(b: Bench): Promise<Figure[]> {
       await sleep(2000);
       const live = (await Promise.all(sandboxes.list.map((s) => tablesIn(s.netns)))).flat().filter((t) => uids.includes(t.id) && t.leaseElements > 0).length;
       if (live !== killSwitchRuns) b.failures.push(`lasting: ${live} of ${killSwitchRuns} kill-switch tables in force before the STOP`);
+      // What every pass of the agent reads first: the ruleset of every sandbox on the node, at once.
+      for (let i = 0; i < 10; i++) {
+        const t = performance.now();
+        await Promise.all(sandboxes.list.map((x) => tablesIn(x.netns)));
+        listAllMs.push(performance.now() - t);
+      }
       const before = (agent.output().match(recordLine) ?? []).length;
       const allGone = mon.all('delete-table', keys, 120_000, `all ${killSwitchRuns} tables gone after POST /STOP`);
       const firstGone = mon.next((e) => e.kind === 'delete-table' && uids.includes(e.id), 120_000, 'a first table gone after POST /STOP');
@@ -299,7 +319,8 @@ export async function lastingFaults(b: Bench): Promise<Figure[]> {
       try {
         const at = await allGone;
         ksFirst.push(await firstGone - sent);
-        await recorded.then((t) => ksRecord.push(t - sent), () => {});
+        const recordAt = await recorded.catch(() => undefined);
+        if (recordAt !== undefined) { ksRecord.push(recordAt - sent); ksFromRecord.push(at - recordAt); }
         ksSent.push(at - sent);
         ksAnswered.push(Math.max(0, at - answered));
         ksAnswer.push(answered - sent);
@@ -315,12 +336,16 @@ export async function lastingFaults(b: Bench): Promise<Figure[]> {
     }
     const how = recordSeen > 0 ? `the agent read the kill-switch record (${recordSeen} of ${killSwitchReps})` : 'the agent saw no kill-switch record: it reverted on each run\'s STOP';
     const ksNote = `${killSwitchRuns} runs, one holder each, over ${SANDBOXES} sandboxes; ${how}`;
+    const ksFloor = addFloors(addFloors(summarize(runDelivery), summarize(listAllMs)), summarize(batchRevertMs));
     figures.push(
+      latency(SECTION, `lasting floor: nft -j list ruleset in all ${SANDBOXES} sandboxes at once, ${share} tables each (what every agent pass reads first)`, listAllMs),
       distribution(SECTION, `kill switch, ${killSwitchRuns} lasting faults: POST /STOP sent → answered`, 'ms', ksAnswer, undefined, ksNote),
       distribution(SECTION, `kill switch, ${killSwitchRuns} lasting faults: POST /STOP sent → the kill-switch record written (the bench's watch)`, 'ms', ksRecord, undefined,
         ksRecord.length ? ksNote : `no record seen in ${recordNamespace}/${KILL_SWITCH_NAME}`),
       distribution(SECTION, `kill switch, ${killSwitchRuns} lasting faults: POST /STOP sent → the first table gone`, 'ms', ksFirst, undefined, ksNote),
       distribution(SECTION, `kill switch, ${killSwitchRuns} lasting faults: POST /STOP sent → every table gone`, 'ms', ksSent, undefined, ksNote),
+      distribution(SECTION, `kill switch, ${killSwitchRuns} lasting faults: the record written (the bench's watch) → every table gone`, 'ms',
+        ksFromRecord, ksFloor, `${ksNote}; ${floorNote(ksFloor, 'run delivery + listing all sandboxes + one batched revert')}`),
       distribution(SECTION, `kill switch, ${killSwitchRuns} lasting faults: POST /STOP answered → every table gone (0: before the answer)`, 'ms', ksAnswered, revertFloor,
         `${ksNote}; ${floorNote(revertFloor, 'run delivery + one nft revert')}`),
     );
