@@ -18,9 +18,10 @@
 //   seconds and reads 0 for the last second of a live one, so the count is what says "in force"), and
 //   NftMonitor streams `nft monitor` events with the time they arrived, for latencies without polling.
 // Everything made here is removed by close()/stop(); processes are ended by their own pid only.
+import { addPauseProcess } from '../test/helpers/node-lab.ts';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ANNOTATION_FAULT, ANNOTATION_FAULT_TARGETS, LABEL_FAULT, type FaultTargetRef, type NetworkFaultSpec } from '../src/api/fault-holder.ts';
@@ -75,11 +76,7 @@ export class Sandboxes {
     writeFileSync(netns, '');
     execFileSync('unshare', [`--net=${netns}`, 'true']);
     this.list.push({ uid, name, netns });
-    const pause = join(this.proc, String(this.nextPid++));
-    mkdirSync(join(pause, 'ns'), { recursive: true });
-    writeFileSync(join(pause, 'cmdline'), '/pause\0');
-    writeFileSync(join(pause, 'cgroup'), `0::/kubepods/besteffort/pod${uid}/${randomBytes(6).toString('hex')}\n`);
-    symlinkSync(netns, join(pause, 'ns/net'));
+    addPauseProcess(this.proc, this.nextPid++, uid, netns, `0::/kubepods/besteffort/pod${uid}/${randomBytes(6).toString('hex')}`);
   }
 
   byUid(uid: string): Sandbox | undefined { return this.list.find((s) => s.uid === uid); }

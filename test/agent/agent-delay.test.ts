@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ANNOTATION_FAULT, ANNOTATION_FAULT_TARGETS, LABEL_FAULT, type NetworkFaultSpec } from '../../src/api/fault-holder.ts';
@@ -18,16 +18,10 @@ import { listFound } from '../../src/agent/nft.ts';
 import { faultIdOf } from '../../src/agent/wanted.ts';
 import { paths } from '../../src/kube/paths.ts';
 import { buildDelayer } from '../../src/realnode/delayer.ts';
+import { addPauseProcess, rootWithTools } from '../helpers/node-lab.ts';
 import { eventually, repoRoot, testEnv, type TestEnv } from '../helpers/env.ts';
 
-const need = (() => {
-  if (process.getuid?.() !== 0) return 'needs root to create a network namespace';
-  for (const tool of ['ip', 'nft', 'nsenter', 'go']) {
-    try { execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }); } catch { return `needs ${tool} (not found)`; }
-  }
-  return undefined;
-})();
-if (need) console.log(`SKIPPED node agent delay tests: ${need}`);
+const need = rootWithTools('node agent delay tests', ['ip', 'nft', 'nsenter', 'go'], 'to create a network namespace');
 const skip = need ? { skip: need } : {};
 
 const NODE = 'agent-delay-node';
@@ -78,11 +72,8 @@ describe('the node agent process holding a delay', { concurrency: false }, () =>
     if (need) return;
     delayer = buildDelayer();
     execFileSync('ip', ['netns', 'add', netnsName]);
-    const pause = join(proc, '4343');
-    mkdirSync(join(pause, 'ns'), { recursive: true });
-    writeFileSync(join(pause, 'cmdline'), '/pause\0');
-    writeFileSync(join(pause, 'cgroup'), `0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${targetUid.replaceAll('-', '_')}.slice/cri-containerd-1.scope\n`);
-    symlinkSync(netns, join(pause, 'ns/net'));
+    // The systemd driver's spelling of the pod's cgroup, for once.
+    addPauseProcess(proc, 4343, targetUid, netns, `0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${targetUid.replaceAll('-', '_')}.slice/cri-containerd-1.scope`);
     agent = startAgent();
   });
   after(async () => {

@@ -11,23 +11,17 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ANNOTATION_FAULT, ANNOTATION_FAULT_TARGETS, LABEL_FAULT, type NetworkFaultSpec } from '../../src/api/fault-holder.ts';
 import { listFound } from '../../src/agent/nft.ts';
 import { paths } from '../../src/kube/paths.ts';
+import { addPauseProcess, rootWithTools } from '../helpers/node-lab.ts';
 import { eventually, repoRoot, testEnv, type TestEnv } from '../helpers/env.ts';
 
-const need = (() => {
-  if (process.getuid?.() !== 0) return 'needs root to create a network namespace';
-  for (const tool of ['ip', 'nft', 'nsenter']) {
-    try { execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }); } catch { return `needs ${tool} (not found)`; }
-  }
-  return undefined;
-})();
-if (need) console.log(`SKIPPED node agent shell tests: ${need}`);
+const need = rootWithTools('node agent shell tests', ['ip', 'nft', 'nsenter'], 'to create a network namespace');
 const skip = need ? { skip: need } : {};
 
 const NODE = 'agent-test-node';
@@ -96,11 +90,7 @@ describe('the node agent process against the API server', { concurrency: false }
     if (need) return;
     execFileSync('ip', ['netns', 'add', netnsName]);
     // The stand-in of the host's /proc: one pause process of the target pod, and another process of no pod.
-    const pause = join(proc, '4242');
-    mkdirSync(join(pause, 'ns'), { recursive: true });
-    writeFileSync(join(pause, 'cmdline'), '/pause\0');
-    writeFileSync(join(pause, 'cgroup'), `12:freezer:/kubepods/besteffort/pod${targetUid}/c0ffee\n`);
-    symlinkSync(netns, join(pause, 'ns/net'));
+    addPauseProcess(proc, 4242, targetUid, netns);
     agent = startAgent();
   });
   after(async () => {

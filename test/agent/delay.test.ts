@@ -20,16 +20,10 @@ import { faultKey, queueNumber, type WantedFault } from '../../src/agent/fault.t
 import { carryOut, listFound } from '../../src/agent/nft.ts';
 import { planNode } from '../../src/agent/plan.ts';
 import { createLogger } from '../../src/log.ts';
+import { rootWithTools } from '../helpers/node-lab.ts';
 import { buildDelayer } from '../../src/realnode/delayer.ts';
 
-const need = (() => {
-  if (process.getuid?.() !== 0) return 'needs root to create network namespaces';
-  for (const tool of ['ip', 'nft', 'nsenter', 'go']) {
-    try { execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }); } catch { return `needs ${tool} (not found)`; }
-  }
-  return undefined;
-})();
-if (need) console.log(`SKIPPED delay tests: ${need}`);
+const need = rootWithTools('delay tests', ['ip', 'nft', 'nsenter', 'go'], 'to create network namespaces');
 const skip = need ? { skip: need } : {};
 
 const tag = randomBytes(3).toString('hex');

@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ANNOTATION_FAULT, ANNOTATION_FAULT_TARGETS, LABEL_FAULT, type NetworkFaultSpec } from '../../src/api/fault-holder.ts';
@@ -21,16 +21,10 @@ import { MERGE_PATCH } from '../../src/kube/client.ts';
 import { paths } from '../../src/kube/paths.ts';
 import { startSignalServer, type SignalServer } from '../../src/signal/server.ts';
 import { eventually, repoRoot, testEnv, type TestEnv } from '../helpers/env.ts';
+import { addPauseProcess, rootWithTools } from '../helpers/node-lab.ts';
 import { quietLog } from '../helpers/operator.ts';
 
-const need = (() => {
-  if (process.getuid?.() !== 0) return 'needs root to create network namespaces';
-  for (const tool of ['unshare', 'nft', 'nsenter']) {
-    try { execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }); } catch { return `needs ${tool} (not found)`; }
-  }
-  return undefined;
-})();
-if (need) console.log(`SKIPPED kill-switch agent tests: ${need}`);
+const need = rootWithTools('kill-switch agent tests', ['unshare', 'nft', 'nsenter'], 'to create network namespaces');
 const skip = need ? { skip: need } : {};
 
 const RUNS = 100;
@@ -54,11 +48,7 @@ let nextPid = 5000;
 
 /** A target pod's sandbox stand-in: a pause process of that pod uid whose ns/net is one of the namespaces. */
 function addSandbox(podUid: string, netns: string): void {
-  const dir = join(proc, String(nextPid++));
-  mkdirSync(join(dir, 'ns'), { recursive: true });
-  writeFileSync(join(dir, 'cmdline'), '/pause\0');
-  writeFileSync(join(dir, 'cgroup'), `12:freezer:/kubepods/besteffort/pod${podUid}/c0ffee\n`);
-  symlinkSync(netns, join(dir, 'ns/net'));
+  addPauseProcess(proc, nextPid++, podUid, netns);
 }
 
 /** Every chaosrun table in the four namespaces. */

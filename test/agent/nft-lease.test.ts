@@ -16,16 +16,10 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { specHash, type FaultAction, type Peer, type WantedFault } from '../../src/agent/fault.ts';
 import { applyIn, carryOut, listFound, renderTable, revertIn } from '../../src/agent/nft.ts';
+import { rootWithTools } from '../helpers/node-lab.ts';
 import { planNode } from '../../src/agent/plan.ts';
 
-const need = (() => {
-  if (process.getuid?.() !== 0) return 'needs root to create network namespaces';
-  for (const tool of ['ip', 'nft', 'nsenter']) {
-    try { execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }); } catch { return `needs ${tool} (not found)`; }
-  }
-  return undefined;
-})();
-if (need) console.log(`SKIPPED nft lease tests: ${need}`);
+const need = rootWithTools('nft lease tests', ['ip', 'nft', 'nsenter'], 'to create network namespaces');
 const skip = need ? { skip: need } : {};
 
 const tag = randomBytes(3).toString('hex');

@@ -1,0 +1,32 @@
+// What the agent's tests (and the lasting-faults campaign) share to stand in for a node: the check that
+// this machine can make network namespaces, and a pod sandbox's pause process in a /proc stand-in.
+// A test that cannot run says SKIPPED and why, and registers its tests as skipped, never passed.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Why network-namespace tests cannot run here (root and these tools), or undefined; prints SKIPPED when so. */
+export function rootWithTools(tests: string, tools: string[], why = 'to create network namespaces'): string | undefined {
+  const need = (() => {
+    if (process.getuid?.() !== 0) return `needs root ${why}`;
+    for (const tool of tools) {
+      try { execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }); } catch { return `needs ${tool} (not found)`; }
+    }
+    return undefined;
+  })();
+  if (need) console.log(`SKIPPED ${tests}: ${need}`);
+  return need;
+}
+
+/**
+ * The pause process of a pod's sandbox under a /proc stand-in: its cmdline, a cgroup line naming the
+ * pod's uid (cgroupfs spelling unless another line is given), and ns/net linking to a real network
+ * namespace, which is all src/agent/sandboxes.ts reads.
+ */
+export function addPauseProcess(proc: string, pid: number, podUid: string, netns: string, cgroup = `12:freezer:/kubepods/besteffort/pod${podUid}/c0ffee`): void {
+  const dir = join(proc, String(pid));
+  mkdirSync(join(dir, 'ns'), { recursive: true });
+  writeFileSync(join(dir, 'cmdline'), '/pause\0');
+  writeFileSync(join(dir, 'cgroup'), `${cgroup}\n`);
+  symlinkSync(netns, join(dir, 'ns/net'));
+}
