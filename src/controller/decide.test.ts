@@ -614,3 +614,13 @@ test('faults: PAUSE, STOP, a holder without targets and the step\'s end take the
   const moved = decide(shown, [job(1, 0, 'Active', { ...started, activeDeadlineSeconds: 120, fault: { ...holderFault, targets: [{ namespace: 'shop', pod: 'web-2', node: 'real-node-0' }] } })], T0 + 4000);
   assert.equal(statusOf(moved)?.faults?.since, new Date(T0 + 4000).toISOString(), 'other targets: a new since');
 });
+
+test('a STOP seen together with a step failure that ends the run (failurePolicy Stop) still ends it Stopped, the step recorded Failed', () => {
+  const r = runningStep({ failurePolicy: 'Stop' });
+  const stopped = { ...r, spec: { ...r.spec, signalState: 'STOP' as const } };
+  const d = decide(stopped, [job(1, 0, 'Failed', { ...started, finishTime: new Date(T0 + 5000).toISOString(), message: 'boom' })], T0 + 6000);
+  const s = statusOf(d)!;
+  assert.equal(s.phase, 'Stopped');
+  assert.equal(s.report?.reason, 'Stopped');
+  assert.equal(s.history?.at(-1)?.result, 'Failed');
+});

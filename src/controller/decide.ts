@@ -250,9 +250,11 @@ class Step {
 
     let ended = this.observeCurrentStep();
     const stopGate = this.options.gates?.stop;
-    // A STOP seen together with the last step's success still wins: the step is recorded as it
-    // ended, but the run ends Stopped, as the person who sent STOP expects.
-    if (ended?.reason === 'Completed' && (spec.signalState === 'STOP' || stopGate)) ended = undefined;
+    // A STOP seen together with the step that would have ended the run (the last one's success, or a
+    // failure under failurePolicy Stop, e.g. the dead-man switch's while the controller was down) still
+    // wins: the step is recorded as it ended, but the run ends Stopped, as the person who sent STOP
+    // expects (the fault campaign's stopEnds invariant found the Failed case).
+    if ((ended?.reason === 'Completed' || ended?.reason === 'Failed') && (spec.signalState === 'STOP' || stopGate)) ended = undefined;
     if (!ended && (spec.signalState === 'STOP' || stopGate)) {
       this.abortCurrentStep(spec.signalState === 'STOP' ? 'stopped by signal STOP' : `stopped by gate ${stopGate!.gate}`);
       ended = spec.signalState === 'STOP'
