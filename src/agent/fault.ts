@@ -1,5 +1,5 @@
 // The node agent's contract: a fault it is asked to hold (WantedFault) and one it finds on the node
-// (FoundFault), with the small pure helpers both sides of it share. A leaf: it imports nothing of ours.
+// (FoundFault), with the small pure helpers both sides of it share. A leaf but for the holder contract's types (src/api/fault-holder.ts).
 //
 // A lasting network fault is a lease the kernel itself ends: one nftables table per fault in the target
 // pod's network namespace, named `chaosrun_<id>` (the tag), whose rules only match addresses in a set
@@ -19,26 +19,10 @@
 // different numbers where they share a target, and planNode refuses the rare pair that does not.
 import { createHash } from 'node:crypto';
 
-export type Direction = 'ingress' | 'egress' | 'both';
-
-/**
- * A peer of the target: an IPv4 address or CIDR, and optionally the peer's ports (TCP, UDP and SCTP).
- * The ports are the remote side's: egress matches packets *to* cidr:port, ingress packets *from* cidr:port,
- * so `both` cuts one conversation in both directions. Without ports every protocol matches (ICMP too).
- */
-export interface Peer { cidr: string; ports?: number[] }
-
-export type FaultAction =
-  | { partition: Record<string, never> }
-  /** Each matching packet is dropped with this probability, per direction (0 < percent <= 100, two decimals at most). */
-  | { loss: { percent: number } }
-  /** A policer per direction: packets over the rate are dropped (tc units: 1mbit, 500kbit; mbps is megabytes/s). */
-  | { bandwidth: { rate: string } }
-  /**
-   * Matching packets are held `latency` ± uniform `jitter` (100ms, 1.5s, 500us) where they arrive: on the
-   * target's ingress only (see validateFault). Per-flow order is kept.
-   */
-  | { delay: { latency: string; jitter?: string } };
+// The holder's contract (src/api/fault-holder.ts, a leaf of types) is the one definition of a fault's
+// direction, peers and effect; the agent names them as it always has.
+export type { FaultDirection as Direction, FaultPeer as Peer, NetworkEffect as FaultAction } from '../api/fault-holder.ts';
+import type { FaultDirection as Direction, FaultPeer as Peer, NetworkEffect as FaultAction } from '../api/fault-holder.ts';
 
 export interface FaultTarget {
   namespace: string;

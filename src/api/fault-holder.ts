@@ -20,11 +20,22 @@ export const HOLDER_PROBE_PORT = 8086;
 export const DEFAULT_LEASE_SECONDS = 4;
 
 export type FaultDirection = 'ingress' | 'egress' | 'both';
+/**
+ * A peer of the target: an IPv4 address or CIDR, and optionally the peer's ports (TCP, UDP and SCTP).
+ * The ports are the remote side's: egress matches packets *to* cidr:port, ingress packets *from* cidr:port,
+ * so `both` cuts one conversation in both directions. Without ports every protocol matches (ICMP too).
+ */
 export interface FaultPeer { cidr: string; ports?: number[] }
 export type NetworkEffect =
   | { partition: Record<string, never> }
+  /** Each matching packet is dropped with this probability, per direction (0 < percent <= 100, two decimals at most). */
   | { loss: { percent: number } }
+  /** A policer per direction: packets over the rate are dropped (tc units: 1mbit, 500kbit; mbps is megabytes/s). */
   | { bandwidth: { rate: string } }
+  /**
+   * Matching packets are held `latency` ± uniform `jitter` (100ms, 1.5s, 500us) where they arrive: on the
+   * target's ingress only (see src/agent/fault.ts validateFault). Per-flow order is kept.
+   */
   | { delay: { latency: string; jitter?: string } };
 
 /** ANNOTATION_FAULT: what the agents inject on each target. */
