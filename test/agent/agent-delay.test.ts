@@ -7,7 +7,7 @@
 // Needs root (a network namespace, nft) and Go (the delayer); without them the tests are skipped.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,8 +18,8 @@ import { listFound } from '../../src/agent/nft.ts';
 import { faultIdOf } from '../../src/agent/wanted.ts';
 import { paths } from '../../src/kube/paths.ts';
 import { buildDelayer } from '../../src/realnode/delayer.ts';
-import { addPauseProcess, rootWithTools } from '../helpers/node-lab.ts';
-import { eventually, repoRoot, testEnv, type TestEnv } from '../helpers/env.ts';
+import { addPauseProcess, rootWithTools, spawnAgent, stopChild } from '../helpers/node-lab.ts';
+import { eventually, testEnv, type TestEnv } from '../helpers/env.ts';
 
 const need = rootWithTools('node agent delay tests', ['ip', 'nft', 'nsenter', 'go'], 'to create a network namespace');
 const skip = need ? { skip: need } : {};
@@ -39,18 +39,12 @@ let agent: ChildProcess | undefined;
 let agentLog = '';
 
 function startAgent(): ChildProcess {
-  const child = spawn(process.execPath, [join(repoRoot, 'src/cli.ts'), 'agent', '--node', NODE, '--proc', proc, '--metrics-port', '0', '--delayer', delayer], {
-    env: { ...process.env, KUBECONFIG: env.kubeconfig, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout!.on('data', (d: Buffer) => { agentLog += d.toString(); });
-  child.stderr!.on('data', (d: Buffer) => { agentLog += d.toString(); });
-  return child;
+  return spawnAgent(['--node', NODE, '--proc', proc, '--delayer', delayer], env.kubeconfig, (t) => { agentLog += t; });
 }
 async function stopAgent(signal: NodeJS.Signals): Promise<void> {
   const a = agent;
   agent = undefined;
-  if (!a || a.exitCode !== null) return;
-  await new Promise<void>((resolve) => { a.once('exit', () => resolve()); a.kill(signal); });
+  await stopChild(a, signal);
 }
 
 /** The pids of the delayers (of any parent) bound to this queue, from the host's /proc. */

@@ -8,7 +8,7 @@
 // as in agent-shell.test.ts. Needs root (a network namespace, nft); skipped with the reason without it.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,8 +16,8 @@ import { join } from 'node:path';
 import { ANNOTATION_FAULT, ANNOTATION_FAULT_TARGETS, LABEL_FAULT, type NetworkFaultSpec } from '../../src/api/fault-holder.ts';
 import { listFound } from '../../src/agent/nft.ts';
 import { paths } from '../../src/kube/paths.ts';
-import { addPauseProcess, rootWithTools } from '../helpers/node-lab.ts';
-import { eventually, repoRoot, testEnv, type TestEnv } from '../helpers/env.ts';
+import { addPauseProcess, rootWithTools, spawnAgent, stopChild } from '../helpers/node-lab.ts';
+import { eventually, testEnv, type TestEnv } from '../helpers/env.ts';
 
 const need = rootWithTools('node agent restart tests', ['ip', 'nft', 'nsenter'], 'to create a network namespace');
 const skip = need ? { skip: need } : {};
@@ -35,18 +35,10 @@ const env: TestEnv = need ? (undefined as unknown as TestEnv) : await testEnv('a
 interface Agent { child: ChildProcess; log: () => string }
 function startAgent(): Agent {
   let log = '';
-  const child = spawn(process.execPath, [join(repoRoot, 'src/cli.ts'), 'agent', '--node', NODE, '--proc', proc, '--metrics-port', '0'], {
-    env: { ...process.env, KUBECONFIG: env.kubeconfig, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout!.on('data', (d: Buffer) => { log += d.toString(); });
-  child.stderr!.on('data', (d: Buffer) => { log += d.toString(); });
+  const child = spawnAgent(['--node', NODE, '--proc', proc], env.kubeconfig, (t) => { log += t; });
   return { child, log: () => log };
 }
-const stop = (a: Agent | undefined, signal: NodeJS.Signals) => new Promise<void>((resolve) => {
-  if (!a || a.child.exitCode !== null || a.child.signalCode !== null) { resolve(); return; }
-  a.child.once('exit', () => resolve());
-  a.child.kill(signal);
-});
+const stop = (a: Agent | undefined, signal: NodeJS.Signals) => stopChild(a?.child, signal);
 let agents: Agent[] = [];
 
 describe('a restarted node agent', { concurrency: false }, () => {

@@ -1,7 +1,7 @@
 // What the agent's tests (and the lasting-faults campaign) share to stand in for a node: the check that
 // this machine can make network namespaces, and a pod sandbox's pause process in a /proc stand-in.
 // A test that cannot run says SKIPPED and why, and registers its tests as skipped, never passed.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -29,4 +29,23 @@ export function addPauseProcess(proc: string, pid: number, podUid: string, netns
   writeFileSync(join(dir, 'cmdline'), '/pause\0');
   writeFileSync(join(dir, 'cgroup'), `${cgroup}\n`);
   symlinkSync(netns, join(dir, 'ns/net'));
+}
+
+/** `chaosrun agent` from the sources as a process of its own, its output handed to `onOutput`. */
+export function spawnAgent(args: string[], kubeconfig: string, onOutput: (text: string) => void): ChildProcess {
+  const child = spawn(process.execPath, [join(import.meta.dirname, '../../src/cli.ts'), 'agent', '--metrics-port', '0', ...args], {
+    env: { ...process.env, KUBECONFIG: kubeconfig, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (d: Buffer) => onOutput(d.toString()));
+  child.stderr!.on('data', (d: Buffer) => onOutput(d.toString()));
+  return child;
+}
+
+/** Sends `signal` and waits for the exit; at once for a process that has already ended. */
+export function stopChild(child: ChildProcess | undefined, signal: NodeJS.Signals): Promise<void> {
+  return new Promise((resolve) => {
+    if (!child || child.exitCode !== null || child.signalCode !== null) { resolve(); return; }
+    child.once('exit', () => resolve());
+    child.kill(signal);
+  });
 }
