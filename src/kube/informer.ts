@@ -108,6 +108,19 @@ export class Informer<T extends ApiObject> implements Store<T> {
 
   get synced(): boolean { return this.reflectors.length > 0 && this.reflectors.every((r) => r.listed); }
 
+  /**
+   * The objects as the API server holds them now, not as the watch has brought them so far: one list
+   * per watched namespace (a quorum read), through the same selectors and transform. For the reader
+   * that must not miss an object created a moment ago (the kill switch); the cache is not changed.
+   */
+  async fresh(): Promise<T[]> {
+    const { labelSelector, fieldSelector } = this.options;
+    const namespaces = this.options.namespaces?.length ? this.options.namespaces : [undefined];
+    const lists = await Promise.all(namespaces.map((ns) =>
+      this.client.request<{ items: KubernetesObject[] }>('GET', this.options.path(ns), { query: { labelSelector, fieldSelector } })));
+    return lists.flatMap((l) => l.items.map((o) => this.view(o))) as unknown as T[];
+  }
+
   /** Starts listing and watching; resolves once every namespace has been listed. */
   async start(): Promise<void> {
     const namespaces = this.options.namespaces?.length ? this.options.namespaces : [undefined];

@@ -16,7 +16,7 @@ import type { Access, Auth, User } from './auth.ts';
 import { HttpError, badRequest, forbidden, notFound } from './errors.ts';
 import { killSwitchNote, type KillSwitchTarget } from './kill-switch.ts';
 import { openApiDocument } from './openapi.ts';
-import { broadcastSignal, pauseUntilFor, publishedRuns, runDetail, runSummary, signalRefusal, signalRun, stateText, type RunCache, type SignalDeps } from './runs.ts';
+import { broadcastRuns, broadcastSignal, pauseUntilFor, publishedRuns, runDetail, runSummary, signalRefusal, signalRun, stateText, type RunCache, type SignalDeps } from './runs.ts';
 
 export interface SignalAppOptions {
   client: KubeClient;
@@ -111,7 +111,7 @@ export function createSignalApp(options: SignalAppOptions) {
       const signal = req.path.slice(1) as Signal;
       const user = await userOf(req);
       const pauseUntil = pauseUntilOf(req, signal);
-      const { denied, summary, killSwitch } = await broadcastSignal(deps, publishedRuns(cache), signal, pauseUntil, user,
+      const { denied, summary, killSwitch } = await broadcastSignal(deps, await broadcastRuns(cache, log), signal, pauseUntil, user,
         (r) => auth.allowed(user, { verb: 'patch', namespace: r.metadata.namespace, name: r.metadata.name }));
       if (denied.length) throw forbidden(`user ${user.name} may not patch chaosruns ${denied.map(objectKey).join(', ')}; nothing was changed`);
       const note = killSwitchNote(killSwitch);

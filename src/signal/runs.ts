@@ -21,6 +21,8 @@ export interface RunCache {
   list(): ChaosRun[];
   get(name: string, namespace: string): ChaosRun | undefined;
   readonly synced: boolean;
+  /** The runs as the API server holds them now (a list, not the cache): see Informer.fresh. */
+  fresh(): Promise<ChaosRun[]>;
   /** Changes as the informer sees them (the console's live stream). */
   on(event: 'add' | 'update' | 'delete', handler: (run: ChaosRun) => void): void;
 }
@@ -31,7 +33,23 @@ const PATCH_ATTEMPTS = 3;
 const byKey = (a: ChaosRun, b: ChaosRun) => objectKey(a).localeCompare(objectKey(b));
 
 /** The runs the server may show and steer: in its cache, with publishStatus (krkn's publish_kraken_status). */
-export const publishedRuns = (cache: RunCache): ChaosRun[] => cache.list().filter((r) => r.spec.publishStatus !== false).sort(byKey);
+export const publishedRuns = (cache: RunCache): ChaosRun[] => published(cache.list());
+const published = (runs: ChaosRun[]) => runs.filter((r) => r.spec.publishStatus !== false).sort(byKey);
+
+/**
+ * What a broadcast acts on: the runs as the API server holds them now. The watch brings a run created
+ * a moment ago some milliseconds later, and a kill switch that missed it would leave it running; one
+ * list per namespace in scope is its price. If that list fails, the cache is what is known: better to
+ * stop those than none (logged).
+ */
+export async function broadcastRuns(cache: RunCache, log: Logger): Promise<ChaosRun[]> {
+  try {
+    return published(await cache.fresh());
+  } catch (err) {
+    log.warn({ err }, 'could not list the runs in scope for a broadcast; acting on the cached ones');
+    return publishedRuns(cache);
+  }
+}
 
 /**
  * krkn's `GET /` over many runs. Scripts poll it for the state of *the* run, so finished runs (kept
