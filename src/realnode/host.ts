@@ -14,7 +14,7 @@
 // other, never another network.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync, rmdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { pidAlive } from '../local/pid.ts';
 
 export type Log = (msg: string) => void;
@@ -194,11 +194,24 @@ export function hostLeftovers(): Leftovers {
   const processes = run('pgrep', ['-a', '-f', `${hostPaths.run}|containerd-shim-runc-v2 .*-address ${containerdSocket}`]).out
     .split('\n').filter((l) => l.trim() && !l.includes('pgrep'));
   return {
-    mounts: mountsUnder([hostPaths.lib, hostPaths.run, '/run/containerd', '/var/run/netns', '/run/netns', '/var/lib/kubelet']),
+    mounts: nodeMounts(),
     bridge: run('ip', ['link', 'show', BRIDGE]).ok,
     route: run('ip', ['route', 'show', 'type', 'blackhole', TEST_RANGE]).out.trim() !== '',
     chains, dirs, netns, processes,
   };
+}
+
+/**
+ * The mounts the node made: everything under its own directories, and of the network namespaces only
+ * the CNI's (cni-*): a namespace someone else made under /run/netns (a test's, a bench's, `ip netns
+ * add` by hand) is not the node's to unmount.
+ */
+function nodeMounts(): string[] {
+  const dirs = ['/var/run/netns', '/run/netns'];
+  // ip netns makes its directory a mount of itself: that one goes too, unless others' namespaces are in it.
+  const others = dirs.some((d) => existsSync(d) && readdirSync(d).some((n) => !n.startsWith('cni-')));
+  const netns = mountsUnder(dirs).filter((m) => basename(m).startsWith('cni-') || (!others && dirs.includes(m)));
+  return [...mountsUnder([hostPaths.lib, hostPaths.run, '/run/containerd', '/var/lib/kubelet']), ...netns];
 }
 
 /** Kills a process tree member by pid: SIGTERM, then SIGKILL after `graceMs`. */
@@ -233,7 +246,7 @@ export async function removeHostState(log: Log = () => {}): Promise<void> {
   for (const ns of existsSync('/var/run/netns') ? readdirSync('/var/run/netns').filter((n) => n.startsWith('cni-')) : []) {
     run('ip', ['netns', 'delete', ns]);
   }
-  const mounts = mountsUnder([hostPaths.lib, hostPaths.run, '/run/containerd', '/var/run/netns', '/run/netns', '/var/lib/kubelet']);
+  const mounts = nodeMounts();
   for (const m of mounts) if (!run('umount', [m]).ok) run('umount', ['-l', m]);
   const chains = removeChains();
   if (run('ip', ['link', 'show', BRIDGE]).ok) run('ip', ['link', 'delete', BRIDGE]);
