@@ -223,7 +223,39 @@ export interface StepRecord {
   startTime: string;
   endTime?: string;
   message?: string;
+  /**
+   * The step's lasting faults that were in force and are no more, oldest first, the newest
+   * FAULT_RECORDS_LIMIT kept (one per PAUSE and RUN, say); the one in force now is status.faults.
+   */
+  faults?: FaultRecord[];
 }
+
+/**
+ * Why a lasting fault stopped being in force, as the controller saw it:
+ * Paused: PAUSE (or a timed pause); RUN applies it again, as a new record.
+ * Stopped: STOP, or a stopWhen gate.
+ * StepEnded: its step ended (its duration ran out, its timeout, the dead-man switch, its Job deleted).
+ * Retargeted: its holder named other targets (a new record follows for them).
+ * HolderGone: its holder stopped naming targets while its step still ran (its pod gone or deleted).
+ */
+export const FAULT_END_REASONS = ['Paused', 'Stopped', 'StepEnded', 'Retargeted', 'HolderGone'] as const;
+export type FaultEndReason = (typeof FAULT_END_REASONS)[number];
+
+/** A lasting fault that was in force (status.faults) and was reverted: the console's timeline marks both ends. */
+export interface FaultRecord {
+  /** partition, loss, bandwidth, delay (as status.faults.kind). */
+  kind: string;
+  /** How many target pods it held. */
+  pods: number;
+  /** When it was first seen in force (status.faults.since). */
+  since: string;
+  /** When it was seen reverted: the pass that took it out of status.faults (the step's endTime when the step ended). */
+  until: string;
+  reason: FaultEndReason;
+}
+
+/** A step's history entry keeps this many fault records, the newest. */
+export const FAULT_RECORDS_LIMIT = 20;
 
 export interface StepCounts {
   succeeded: number;

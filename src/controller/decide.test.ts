@@ -624,3 +624,86 @@ test('a STOP seen together with a step failure that ends the run (failurePolicy 
   assert.equal(s.report?.reason, 'Stopped');
   assert.equal(s.history?.at(-1)?.result, 'Failed');
 });
+
+// history[].faults: each fault that was in force and was reverted, with both ends, for the timeline.
+const active = (fault = holderFault, extra: Partial<ObservedJob> = {}) => job(1, 0, 'Active', { ...started, activeDeadlineSeconds: 120, fault, ...extra });
+const at = (ms: number) => new Date(T0 + ms).toISOString();
+
+test('fault records: PAUSE reverts (recorded with both ends), RUN applies again (a new since), STOP reverts; each once', () => {
+  let r = runningStep();
+  r = after(r, decide(r, [active()], T0 + 1000));
+  assert.equal(r.status?.history?.[0].faults, undefined, 'in force: status.faults only');
+  const paused = decide({ ...r, spec: { ...r.spec, signalState: 'PAUSE' } }, [active()], T0 + 4000);
+  r = after({ ...r, spec: { ...r.spec, signalState: 'PAUSE' } }, paused);
+  assert.deepEqual(r.status?.history?.[0].faults, [{ kind: 'partition', pods: 1, since: at(1000), until: at(4000), reason: 'Paused' }]);
+  assert.equal(r.status?.faults, undefined);
+  assert.equal(statusOf(decide(r, [active()], T0 + 5000)), undefined, 'paused, nothing new: no write, no second record');
+  r = { ...r, spec: { ...r.spec, signalState: 'RUN' } };
+  r = after(r, decide(r, [active()], T0 + 6000));
+  assert.equal(r.status?.faults?.since, at(6000), 'applied again: a new since');
+  assert.equal(r.status?.history?.[0].faults?.length, 1);
+  r = { ...r, spec: { ...r.spec, signalState: 'STOP' } };
+  const stopped = decide(r, [active()], T0 + 9000);
+  const s = statusOf(stopped)!;
+  assert.equal(s.phase, 'Stopped');
+  assert.equal(s.faults, undefined);
+  assert.deepEqual(s.history?.[0].faults?.map((f) => [f.since, f.until, f.reason]), [[at(1000), at(4000), 'Paused'], [at(6000), at(9000), 'Stopped']]);
+});
+
+test('fault records: the step\'s end is recorded at the step\'s endTime; other targets and a holder gone are told apart', () => {
+  const r = after(runningStep(), decide(runningStep(), [active()], T0 + 1000));
+  const ended = statusOf(decide(r, [job(1, 0, 'Succeeded', { ...started, finishTime: at(30_000), fault: holderFault })], T0 + 30_400))!;
+  assert.deepEqual(ended.history?.[0].faults, [{ kind: 'partition', pods: 1, since: at(1000), until: at(30_000), reason: 'StepEnded' }]);
+  assert.equal(ended.history?.[0].result, 'Succeeded');
+  // A Job's finish time is truncated to the second: never before the fault's own start.
+  const early = statusOf(decide(r, [job(1, 0, 'Failed', { ...started, finishTime: at(0), fault: holderFault })], T0 + 1500))!;
+  assert.equal(early.history?.[0].faults?.[0].until, at(1500));
+  const timedOut = statusOf(decide(after(runningStep({ scenarios: [{ name: 'a', timeout: '10s', job: { image: 'x' } }] }),
+    decide(runningStep({ scenarios: [{ name: 'a', timeout: '10s', job: { image: 'x' } }] }), [active()], T0 + 1000)), [active()], T0 + 10_000))!;
+  assert.equal(timedOut.history?.[0].faults?.[0].reason, 'StepEnded');
+  const moved = statusOf(decide(r, [active({ ...holderFault, targets: [{ namespace: 'shop', pod: 'web-2', node: 'n' }, { namespace: 'shop', pod: 'web-3', node: 'n' }] })], T0 + 2000))!;
+  assert.deepEqual(moved.history?.[0].faults?.map((f) => [f.reason, f.pods]), [['Retargeted', 1]]);
+  assert.equal(moved.faults?.targets.length, 2);
+  const gone = statusOf(decide(r, [job(1, 0, 'Active', { ...started, activeDeadlineSeconds: 120 })], T0 + 2000))!;
+  assert.equal(gone.history?.[0].faults?.[0].reason, 'HolderGone');
+});
+
+test('faults: the targets as the API server gives them back (keys in another order) are the same targets: no new since, no write', () => {
+  const r = after(runningStep(), decide(runningStep(), [active()], T0 + 1000));
+  const stored = structuredClone(r);
+  stored.status!.faults!.targets = stored.status!.faults!.targets.map(({ namespace, node, pod }) => ({ namespace, node, pod }));
+  assert.equal(statusOf(decide(stored, [active()], T0 + 2000)), undefined);
+});
+
+test('fault records: a holder that could not be read keeps what status shows, neither reverted nor begun again', () => {
+  const r = after(runningStep(), decide(runningStep(), [active()], T0 + 1000));
+  assert.equal(statusOf(decide(r, [job(1, 0, 'Active', { ...started, activeDeadlineSeconds: 120, faultUnread: true })], T0 + 2000)), undefined);
+  const fresh = runningStep();
+  assert.equal(statusOf(decide(fresh, [job(1, 0, 'Active', { ...started, activeDeadlineSeconds: 120, faultUnread: true })], T0 + 2000))?.faults, undefined);
+});
+
+test('fault records: a stopWhen gate ends the run and its faults (none left in force on a finished run)', () => {
+  const r = after(runningStep(), decide(runningStep(), [active()], T0 + 1000));
+  const d = decide(r, [active()], T0 + 3000, { keepFinishedJobs: 5, gates: { stop: { gate: 'slo', message: 'burning' } } });
+  const s = statusOf(d)!;
+  assert.equal(s.phase, 'Stopped');
+  assert.equal(s.faults, undefined);
+  assert.equal(s.faultSummary, undefined);
+  assert.deepEqual(s.history?.[0].faults?.map((f) => f.reason), ['Stopped']);
+  // A gate firing in the very pass that first sees the fault: not in force, never recorded.
+  const first = statusOf(decide(runningStep(), [active()], T0 + 1000, { keepFinishedJobs: 5, gates: { stop: { gate: 'slo', message: 'burning' } } }))!;
+  assert.equal(first.faults, undefined);
+  assert.equal(first.history?.[0].faults, undefined);
+});
+
+test('fault records: a step keeps the newest FAULT_RECORDS_LIMIT', () => {
+  let r = runningStep();
+  for (let i = 0; i < 25; i++) {
+    r = after({ ...r, spec: { ...r.spec, signalState: 'RUN' } }, decide({ ...r, spec: { ...r.spec, signalState: 'RUN' } }, [active()], T0 + 1000 + i * 2000));
+    r = after({ ...r, spec: { ...r.spec, signalState: 'PAUSE' } }, decide({ ...r, spec: { ...r.spec, signalState: 'PAUSE' } }, [active()], T0 + 2000 + i * 2000));
+  }
+  const faults = r.status!.history![0].faults!;
+  assert.equal(faults.length, 20);
+  assert.equal(faults.at(-1)?.since, at(1000 + 24 * 2000));
+  assert.equal(faults[0].since, at(1000 + 5 * 2000));
+});

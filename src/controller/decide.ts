@@ -17,7 +17,8 @@ import { isDeepStrictEqual } from 'node:util';
 import { FINALIZER } from '../api/constants.ts';
 import { parseDuration } from '../api/duration.ts';
 import {
-  isFinal, type ChaosRun, type ChaosRunStatus, type Phase, type Report, type StepCounts, type StepReason, type StepRecord, type StepResult,
+  FAULT_RECORDS_LIMIT, isFinal, type ChaosRun, type ChaosRunStatus, type FaultEndReason, type Phase, type Report, type StepCounts,
+  type StepReason, type StepRecord, type StepResult,
 } from '../api/types.ts';
 import type { EventType } from '../kube/events.ts';
 import { deadManSecondsOf, DEADLINE_EXCEEDED, deadlineCause, renewDeadline } from '../safety/dead-man.ts';
@@ -48,6 +49,8 @@ export interface ObservedJob {
   activeDeadlineSeconds?: number;
   /** A lasting fault's holder: the targets it recorded on its pod (absent until it has), and the fault. */
   fault?: { kind: string; leaseSeconds: number; targets: Array<{ namespace: string; pod: string; node: string }> };
+  /** Its holder pod could not be read this pass (an API error): status.faults stays as it was, neither ended nor begun. */
+  faultUnread?: boolean;
 }
 
 /** A gate's verdict (see src/gates): held gates act like PAUSE, a firing stop gate like STOP. */
@@ -347,15 +350,50 @@ class Step {
   /**
    * status.faults: the running step's lasting faults while the node agents hold them, which is while
    * its holder has targets and the run says RUN (wanted.ts asks the same of the holder and the signal).
-   * Kept with its first time while the step and targets stay; gone on PAUSE, STOP and at the step's end.
+   * Kept with its first time while the step and targets stay; gone on PAUSE, STOP and at the step's end,
+   * when recordFaultEnd keeps it in the step's history entry.
    */
   private recordFaults(job: ObservedJob | undefined, step: string): void {
-    const f = job?.fault;
-    if (!f || f.targets.length === 0 || this.spec.signalState !== 'RUN' || job.deleting) return;
+    if (!job || this.spec.signalState !== 'RUN' || job.deleting) return;
     const before = this.st.faults;
-    const same = before?.step === step && before.kind === f.kind && JSON.stringify(before.targets) === JSON.stringify(f.targets);
+    // Not read this pass: what was in force stays so (a failed pod list is not a revert).
+    if (job.faultUnread) {
+      if (before?.step === step) { this.next.faults = before; if (this.st.faultSummary) this.next.faultSummary = this.st.faultSummary; }
+      return;
+    }
+    const f = job.fault;
+    if (!f || f.targets.length === 0) return;
+    // By value: the API server gives the stored targets back with their keys in another order.
+    const same = before?.step === step && before.kind === f.kind && isDeepStrictEqual(before.targets, f.targets);
     this.next.faults = { step, kind: f.kind, targets: f.targets, since: same ? before.since : iso(this.now), leaseSeconds: f.leaseSeconds };
     this.next.faultSummary = `${f.kind} on ${f.targets.length} pod${f.targets.length === 1 ? '' : 's'}`;
+  }
+
+  /**
+   * A fault that status.faults showed in force and this pass no longer does (or shows with a new since)
+   * was reverted: it goes into its step's history entry with both ends, for the timeline. Exactly once:
+   * the status write that drops it is the one that records it (guarded by its resourceVersion).
+   */
+  private recordFaultEnd(): void {
+    const was = this.st.faults;
+    if (!was) return;
+    const still = this.next.faults;
+    if (still && still.step === was.step && still.since === was.since) return;
+    const entry = this.next.history?.find((h) => h.job === this.st.activeJob && h.step === was.step);
+    if (!entry) return;
+    const sinceMs = Date.parse(was.since);
+    let until = this.now;
+    let reason: FaultEndReason;
+    if (this.spec.signalState === 'STOP' || this.options.gates?.stop) reason = 'Stopped';
+    else if (this.spec.signalState === 'PAUSE') reason = 'Paused';
+    else if (entry.result !== 'Running') {
+      reason = 'StepEnded';
+      // The holder ended with its step (the agents revert at once): the step's end, never before the fault's start.
+      const end = entry.endTime ? Date.parse(entry.endTime) : Number.NaN;
+      if (end >= sinceMs && end <= this.now) until = end;
+    } else reason = still ? 'Retargeted' : 'HolderGone';
+    const record = { kind: was.kind, pods: was.targets.length, since: was.since, until: iso(until), reason };
+    entry.faults = [...(entry.faults ?? []), record].slice(-FAULT_RECORDS_LIMIT);
   }
 
   private currentJobName(): string {
@@ -515,6 +553,9 @@ class Step {
     const counts = this.next.counts!;
     delete this.next.nextStepTime;
     delete this.next.activeJob;
+    // The run's end ends its faults (a stopWhen gate's pass may have just seen them in force).
+    delete this.next.faults;
+    delete this.next.faultSummary;
     const start = this.next.startTime ? Date.parse(this.next.startTime) : endMs;
     const report: Report = {
       reason, message,
@@ -549,6 +590,7 @@ class Step {
 
   private finish(): Decision {
     const { st, next, spec } = this;
+    this.recordFaultEnd();
     if (this.phaseReason) {
       const generation = this.run.metadata.generation;
       const scenario = this.scenarios[Math.min(this.index, this.scenarios.length - 1)];

@@ -312,7 +312,8 @@ export class Reconciler {
   /**
    * A running lasting-fault step's holder pod names the targets it picked (src/api/fault-holder.ts):
    * read them while the step runs and the run says RUN, so status.faults shows what is in force. One
-   * pod list per pass of such a step; none for any other.
+   * pod list per pass of such a step; none for any other. A list that fails says so (faultUnread), so
+   * decide keeps what status shows instead of recording a revert that did not happen.
    */
   private async withFaultTargets(run: ChaosRun, jobs: ObservedJob[], log: Logger): Promise<ObservedJob[]> {
     const current = run.status?.activeJob;
@@ -331,6 +332,7 @@ export class Reconciler {
       }
     } catch (err) {
       log.warn({ err }, 'could not read the step\'s holder pod');
+      active.faultUnread = true;
     }
     return jobs;
   }

@@ -1,7 +1,7 @@
 // The OpenAPI 3 description of the signal server, served at GET /openapi.json. test/signal/openapi.test.ts
 // holds it to the app's route table and fuzzes the running server from it.
 import { DURATION_PATTERN } from '../api/duration.ts';
-import { PHASES, SIGNALS } from '../api/types.ts';
+import { FAULT_END_REASONS, PHASES, SIGNALS } from '../api/types.ts';
 
 const text = (description: string, example?: string) => ({
   description, content: { 'text/plain': { schema: { type: 'string', ...(example ? { example } : {}) } } },
@@ -204,7 +204,18 @@ export const openApiDocument = {
           gate: { type: 'object', description: 'The pauseWhen gate holding the run, if one does.' },
           nextStepTime: { type: 'string', format: 'date-time' }, startTime: { type: 'string', format: 'date-time' },
           completionTime: { type: 'string', format: 'date-time' },
-          history: { type: 'array', items: { type: 'object' }, description: 'status.history: one entry per step.' },
+          history: { type: 'array', items: { type: 'object' }, description: 'status.history: one entry per step (its fault records are in faultSpans).' },
+          faults: { type: 'object', description: 'status.faults: the running step\'s lasting fault in force now, if one is.' },
+          faultSpans: {
+            type: 'array', description: 'Each lasting fault that was or is in force, oldest first: no until and no reason while it still is.',
+            items: {
+              type: 'object', required: ['iteration', 'stepIndex', 'step', 'kind', 'pods', 'since'],
+              properties: {
+                iteration: { type: 'integer' }, stepIndex: { type: 'integer' }, step: { type: 'string' }, kind: { type: 'string' }, pods: { type: 'integer' },
+                since: { type: 'string', format: 'date-time' }, until: { type: 'string', format: 'date-time' }, reason: { type: 'string', enum: [...FAULT_END_REASONS] },
+              },
+            },
+          },
           transitions: { type: 'array', items: { type: 'object' }, description: 'status.transitions: signal changes and gate holds.' },
           conditions: { type: 'array', items: { type: 'object' } },
           report: { type: 'object' },

@@ -8,7 +8,7 @@ import yaml from 'js-yaml';
 import { repoRoot, testEnv } from '../helpers/env.ts';
 import { paths } from '../../src/kube/paths.ts';
 import { KubeError } from '../../src/kube/client.ts';
-import type { ChaosRun, ChaosRunSpec, ChaosRunStatus } from '../../src/api/types.ts';
+import { FAULT_END_REASONS, FAULT_RECORDS_LIMIT, type ChaosRun, type ChaosRunSpec, type ChaosRunStatus } from '../../src/api/types.ts';
 
 const env = await testEnv('validation');
 const { client, namespace: ns } = env;
@@ -81,7 +81,8 @@ const fullStatus: Required<ChaosRunStatus> = {
   phase: 'Running', observedSignal: 'RUN', observedGeneration: 1, iteration: 1, step: { index: 0, name: '' }, progress: '', activeJob: '',
   startTime: '', completionTime: '', nextStepTime: '', counts: { succeeded: 0, failed: 0, aborted: 0, deadManSwitch: 0 }, iterationsCompleted: 0,
   conditions: [{ type: '', status: 'True', reason: '', message: '', lastTransitionTime: '', observedGeneration: 1 }],
-  history: [{ iteration: 1, stepIndex: 0, step: '', job: '', result: 'Running', reason: 'DeadManSwitch', startTime: '', endTime: '', message: '' }],
+  history: [{ iteration: 1, stepIndex: 0, step: '', job: '', result: 'Running', reason: 'DeadManSwitch', startTime: '', endTime: '', message: '',
+    faults: [{ kind: '', pods: 1, since: '', until: '', reason: 'Paused' }] }],
   transitions: [{ time: '', kind: 'Signal', signal: 'PAUSE', pauseUntil: '', source: '', gate: '', message: '' }],
   report: { reason: 'Completed', message: '', iterationsCompleted: 0, stepsSucceeded: 0, stepsFailed: 0, stepsAborted: 0, stepsEndedByDeadManSwitch: 0, startTime: '', endTime: '', durationSeconds: 0, gatedSeconds: 0, dryRun: true },
   gatedSince: '', gatedSeconds: 0,
@@ -117,4 +118,24 @@ test('the TypeScript types and the CRD schema name the same fields', () => {
     objectPaths(sample, part, fromType, open);
     assert.deepEqual([...fromType].sort(), [...fromSchema].sort(), `${part}: types and CRD differ`);
   }
+});
+
+test('the CRD keeps a step\'s fault records as decide writes them: the same reasons, the same limit, and takes a status with them', async () => {
+  const crd = yaml.load(readFileSync(join(repoRoot, 'crds/chaosrun.yaml'), 'utf8')) as { spec: { versions: Array<{ schema: { openAPIV3Schema: Schema } }> } };
+  type Records = Schema & { maxItems?: number; items: Schema & { properties: { reason: { enum: string[] } } } };
+  const records = crd.spec.versions[0].schema.openAPIV3Schema.properties!.status.properties!.history.items!.properties!.faults as Records;
+  assert.deepEqual(records.items.properties.reason.enum, [...FAULT_END_REASONS]);
+  assert.equal(records.maxItems, FAULT_RECORDS_LIMIT);
+  const run = await client.request<ChaosRun>('POST', paths.chaosRuns(ns), {
+    body: { apiVersion: 'chaosrun.dev/v1alpha1', kind: 'ChaosRun', metadata: { name: 'fault-records' }, spec: { signalState: 'PAUSE', scenarios: [step] } },
+  });
+  const record = { kind: 'partition', pods: 2, since: '2026-01-01T00:00:01Z', until: '2026-01-01T00:00:04Z', reason: 'Paused' };
+  const history = [{ iteration: 1, stepIndex: 0, step: 'a', job: 'j', result: 'Running', startTime: '2026-01-01T00:00:00Z', faults: [record] }];
+  const written = await client.request<ChaosRun>('PATCH', `${paths.chaosRuns(ns, run.metadata.name)}/status`, {
+    body: { status: { history } }, contentType: 'application/merge-patch+json',
+  });
+  assert.deepEqual(written.status?.history?.[0].faults, [record]);
+  await assert.rejects(client.request('PATCH', `${paths.chaosRuns(ns, run.metadata.name)}/status`, {
+    body: { status: { history: [{ ...history[0], faults: [{ ...record, reason: 'Vanished' }] }] } }, contentType: 'application/merge-patch+json',
+  }), /Unsupported value: "Vanished"/);
 });

@@ -9,13 +9,19 @@
 /** @typedef {{time: string, kind: 'Signal'|'GateHeld'|'GateReleased'|'GateStopped', signal?: string, pauseUntil?: string, source?: string, gate?: string, message?: string}} Transition */
 /** @typedef {{type: string, status: string, reason: string, message: string, lastTransitionTime: string}} Condition */
 /**
+ * A stretch of time a lasting fault was in force (the view's faultSpans): no until and no reason while it still is.
+ * @typedef {{iteration: number, stepIndex: number, step: string, kind: string, pods: number, since: string, until?: string,
+ *   reason?: 'Paused'|'Stopped'|'StepEnded'|'Retargeted'|'HolderGone'}} FaultSpan
+ */
+/**
  * @typedef {{namespace: string, name: string, created?: string, signal: 'RUN'|'PAUSE'|'STOP', pauseUntil?: string,
  *   phase: string, finished: boolean, progress?: string, iteration?: number, step?: {index: number, name: string},
  *   steps: string[], iterations: number|null, waitDuration: string, gate?: {gate: string, message: string, since?: string},
  *   nextStepTime?: string, startTime?: string, completionTime?: string,
  *   counts?: {succeeded: number, failed: number, aborted: number}, history: StepRecord[], transitions: Transition[],
  *   conditions: Condition[], report?: Record<string, unknown>,
- *   faults?: {step: string, kind: string, targets: Array<{namespace: string, pod: string, node: string}>, since: string, leaseSeconds: number}}} RunView
+ *   faults?: {step: string, kind: string, targets: Array<{namespace: string, pod: string, node: string}>, since: string, leaseSeconds: number},
+ *   faultSpans: FaultSpan[]}} RunView
  */
 
 const AUTH_MODE = document.documentElement.dataset.auth || 'none';
@@ -335,12 +341,13 @@ function runPageShell(/** @type {string} */ namespace, /** @type {string} */ nam
     h('div', { id: 'faults', class: 'faults' }),
     h('h2', {}, 'Timeline'),
     h('div', { id: 'timeline', class: 'timeline' }),
-    h('div', { class: 'legend' }, ...[['Succeeded', 'succeeded'], ['Failed', 'failed'], ['Aborted', 'aborted'], ['Running', 'running'], ['Wait', 'wait'], ['Paused', 'paused'], ['Gated', 'gated'], ['STOP', 'stop']]
+    h('div', { class: 'legend' }, ...[['Succeeded', 'succeeded'], ['Failed', 'failed'], ['Aborted', 'aborted'], ['Running', 'running'], ['Wait', 'wait'], ['Paused', 'paused'], ['Gated', 'gated'], ['STOP', 'stop'], ['Fault in force', 'fault']]
       .map(([label, cls]) => h('span', { class: `key key-${cls}` }, label))),
     h('div', { class: 'cols' },
       h('div', {}, h('h2', {}, 'Report'), h('div', { id: 'report' })),
       h('div', {}, h('h2', {}, 'Conditions'), h('div', { id: 'conditions' }))),
     h('h2', {}, 'Transitions'), h('div', { id: 'transitions' }),
+    h('section', { id: 'fault-marks', hidden: true }, h('h2', {}, 'Lasting faults'), h('div', { id: 'fault-spans' })),
     h('h2', {}, 'Steps'), h('div', { id: 'steps' }),
     h('div', { id: 'step-log', class: 'step-log', hidden: true }),
     h('h2', {}, 'Events'),
@@ -435,6 +442,17 @@ function updateRunPage(/** @type {string} */ namespace, /** @type {string} */ na
       ` for ${span(Date.now() - Date.parse(f.since))}, lease ${f.leaseSeconds}s`)
     : '');
   drawTimeline(run);
+  const spans = run.faultSpans;
+  $('fault-marks').hidden = spans.length === 0;
+  $('fault-spans').replaceChildren(spans.length
+    ? wrap(h('table', { class: 'plain fault-spans' },
+      h('thead', {}, h('tr', {}, ...['Iteration', 'Step', 'Fault', 'Applied', 'Reverted', 'Why', 'In force'].map((t) => h('th', {}, t)))),
+      h('tbody', {}, ...[...spans].reverse().map((f) => h('tr', { 'data-since': f.since },
+        h('td', {}, String(f.iteration)), h('td', {}, f.step), h('td', {}, faultText(f)),
+        h('td', { class: 'time' }, clock(f.since)), h('td', { class: 'time' }, f.until ? clock(f.until) : 'in force'),
+        h('td', { class: 'muted' }, f.reason ? REVERTED_BY[f.reason] : ''),
+        h('td', {}, span((f.until ? Date.parse(f.until) : Date.now()) - Date.parse(f.since))))))))
+    : '');
   $('report').replaceChildren(run.report ? reportTable(run.report) : h('p', { class: 'muted' }, 'Written when the run ends.'));
   $('conditions').replaceChildren(run.conditions.length
     ? wrap(h('table', { class: 'plain' }, h('tbody', {}, ...run.conditions.map((c) => h('tr', {},
@@ -463,6 +481,13 @@ const fit = (/** @type {string} */ text, /** @type {number} */ px) => {
   const n = Math.floor((px - 8) / 6.5);
   return text.length <= n ? text : n > 2 ? `${text.slice(0, n - 1)}…` : '';
 };
+
+/** What reverted a fault, as the timeline and the table say it (status.history[].faults[].reason). */
+const REVERTED_BY = {
+  Paused: 'PAUSE', Stopped: 'STOP (or a stop gate)', StepEnded: 'the step ended', Retargeted: 'its holder named other targets',
+  HolderGone: 'its holder pod went away',
+};
+const faultText = (/** @type {FaultSpan} */ f) => `${f.kind} on ${f.pods} pod${f.pods === 1 ? '' : 's'}`;
 
 function transitionText(/** @type {Transition} */ t) {
   if (t.kind === 'Signal') return `${t.signal}${t.pauseUntil ? ` until ${clock(t.pauseUntil)}` : ''}`;
@@ -493,7 +518,9 @@ function drawTimeline(run) {
   const end = Math.max(run.completionTime ? Date.parse(run.completionTime) : now, start + 1000);
   const left = 8, right = 8, rowH = 26, top = 6;
   const x = (/** @type {number} */ t) => left + ((t - start) / (end - start)) * (width - left - right);
-  const rows = { steps: top, holds: top + rowH + 6, axis: top + 2 * rowH + 14 };
+  // A row for lasting faults only when the run has had one.
+  const faultRow = run.faultSpans.length ? 22 : 0;
+  const rows = { steps: top, faults: top + rowH + 6, holds: top + rowH + 6 + faultRow, axis: top + 2 * rowH + 14 + faultRow };
   const height = rows.axis + 18;
   const svg = s('svg', { class: 'tl', width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': `timeline of ${keyOf(run)}` });
 
@@ -542,6 +569,24 @@ function drawTimeline(run) {
     if (label) g.append(stext({ x: hx + 4, y: rows.holds + rowH / 2 + 1, class: 'tl-label' }, label));
     svg.append(g);
   }
+
+  // Lasting faults: a bar while in force, marked where it was applied and where it was reverted.
+  run.faultSpans.forEach((f, i) => {
+    const a = Date.parse(f.since);
+    const b = f.until ? Date.parse(f.until) : endOf(now);
+    const fx = x(a), fw = Math.max(2, x(b) - fx), y = rows.faults + 4;
+    const what = `${faultText(f)} (step ${f.step}, iteration ${f.iteration})`;
+    const g = s('g', { class: `tl-fault${f.until ? '' : ' tl-fault-live'}`, 'data-fault': i, 'data-since': f.since, ...(f.until ? { 'data-until': f.until } : {}) });
+    g.append(s('rect', { x: fx, y, width: fw, height: 10, rx: 2, class: 'tl-fault-bar' },
+      `${what} in force ${span(b - a)}${f.until ? '' : ' so far'}`));
+    g.append(s('path', { d: `M${fx - 4},${rows.faults - 2} l4,5 l4,-5 z M${fx},${rows.faults + 2} v14`, class: 'tl-fault-applied' },
+      `${what} applied at ${clock(a)}`));
+    if (f.until && f.reason) {
+      g.append(s('path', { d: `M${fx + fw - 4},${rows.faults + 20} l4,-5 l4,5 z M${fx + fw},${rows.faults + 16} v-14`, class: 'tl-fault-reverted' },
+        `${what} reverted at ${clock(b)}: ${REVERTED_BY[f.reason]}`));
+    }
+    svg.append(g);
+  });
 
   // The time axis: start, a few ticks, end (or now).
   svg.append(s('line', { x1: left, x2: width - right, y1: rows.axis, y2: rows.axis, class: 'tl-axis' }));
