@@ -1,7 +1,8 @@
 // The node agent's functional core: what to do on this node, as a pure function of the faults wanted
 // here (from watches of runs, steps and signals) and the faults found here (read back from the node's
-// own tagged tables). The shell lists, plans, carries the actions out and sleeps until `wakeInMs`;
-// it remembers nothing between passes, so a restarted agent converges from what it finds.
+// own tagged tables). The shell plans from what it last read of the node (kept up with its own actions
+// and read again every few seconds: readings.ts), carries the actions out and sleeps until `wakeInMs`;
+// it keeps nothing durable, so a restarted agent converges from what it finds.
 //
 // The rules, per fault key (network namespace + id; one table chaosrun_<id> per namespace):
 //   wanted, valid, not found                      -> apply   (create the table whole)

@@ -4,7 +4,9 @@
 // makes, found through a /proc stand-in (a pause process's cmdline and cgroup naming the target pod's
 // uid, and ns/net linking to the namespace), because no real pod is involved here (test/e2e proves
 // that part on the real node). Proven: apply on RUN, revert at once on PAUSE and on the holder's end,
-// re-apply on RUN, SIGKILL of the agent ends the fault by itself within its lease (the kernel), and the
+// re-apply on RUN, a table someone else changed or added seen within one relisting (the agent plans
+// from memory between them: src/agent/readings.ts) and rebuilt or reverted, a table not ours left
+// alone, SIGKILL of the agent ends the fault by itself within its lease (the kernel), and the
 // restarted agent converges; SIGTERM reverts everything.
 // Needs root (a network namespace, nft); without it the tests are registered as skipped with the reason.
 import { after, before, describe, it } from 'node:test';
@@ -16,7 +18,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ANNOTATION_FAULT, ANNOTATION_FAULT_TARGETS, LABEL_FAULT, type NetworkFaultSpec } from '../../src/api/fault-holder.ts';
-import { listFound } from '../../src/agent/nft.ts';
+import { listFound, nftIn } from '../../src/agent/nft.ts';
+import { RELIST_MS } from '../../src/agent/readings.ts';
 import { paths } from '../../src/kube/paths.ts';
 import { addPauseProcess, rootWithTools, spawnAgent, stopChild } from '../helpers/node-lab.ts';
 import { eventually, testEnv, type TestEnv } from '../helpers/env.ts';
@@ -105,6 +108,26 @@ describe('the node agent process against the API server', { concurrency: false }
     assert.ok(revertMs < 2_000, `reverted within 2 s of PAUSE (${revertMs} ms)`);
     await signal('cut-run', 'RUN');
     await eventually('the fault applied again on RUN', () => holderTable(holder), 5_000, 20);
+  });
+
+  it(`a table changed or added by someone else is seen within a relisting (${RELIST_MS / 1000} s): rebuilt, or reverted; a table not ours stays`, { ...skip, timeout: 60_000 }, async () => {
+    const holder = (await env.client.request<{ metadata: { uid: string } }>('GET', paths.pods(env.namespace, 'cut-run-holder'))).metadata.uid;
+    await eventually('the fault in force', async () => ((await holderTable(holder))?.specHash ? true : undefined), 5_000, 20);
+    const stray = randomUUID();
+    // Every rule and lease element of the fault's table gone, a chaosrun_ table nobody wants, and a table not ours.
+    await nftIn(netns, ['-f', '-'], `flush table inet chaosrun_${holder}\nadd table inet chaosrun_${stray}\nadd table inet someone_else\n`);
+    const changed = Date.now();
+    assert.equal((await holderTable(holder))?.specHash, '', 'the table no longer holds the fault');
+    await eventually('the changed table rebuilt and the stray one reverted', async () => {
+      const all = await found();
+      const h = all.find((x) => x.id === holder);
+      return h?.specHash && (h.leaseExpiresInMs ?? 0) > 0 && !all.some((x) => x.id === stray) ? true : undefined;
+    }, RELIST_MS + 5_000, 50);
+    const seenMs = Date.now() - changed;
+    console.log(`tables changed by hand -> rebuilt and reverted: ${seenMs} ms (relisting every ${RELIST_MS} ms)`);
+    assert.ok(seenMs <= RELIST_MS + 3_000, `seen within a relisting and a pass (${seenMs} ms)\n${agentLog.slice(-2000)}`);
+    assert.match(await nftIn(netns, ['list', 'tables']), /table inet someone_else/, 'the table not ours is still there');
+    await nftIn(netns, ['delete', 'table', 'inet', 'someone_else']);
   });
 
   it('the holder pod deleted: the fault is reverted at once', { ...skip, timeout: 60_000 }, async () => {
