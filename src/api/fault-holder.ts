@@ -12,6 +12,8 @@
 export const LABEL_FAULT = 'chaosrun.dev/fault';
 export const ANNOTATION_FAULT = 'chaosrun.dev/fault';
 export const ANNOTATION_FAULT_TARGETS = 'chaosrun.dev/fault-targets';
+/** The step's duration on its holder pod, for people (kubectl describe) and simulators (kwok's stages). */
+export const ANNOTATION_DURATION = 'chaosrun.dev/duration';
 
 /** The holder answers its readiness probe here: 200 once its targets are on its pod. */
 export const HOLDER_PROBE_PORT = 8086;
@@ -66,4 +68,35 @@ export function parseFaultTargets(text: string | undefined): FaultTargetRef[] {
     const v = JSON.parse(text) as FaultTargetRef[];
     return Array.isArray(v) ? v.filter((t) => t && typeof t.uid === 'string' && typeof t.node === 'string' && typeof t.name === 'string') : [];
   } catch { return []; }
+}
+
+/**
+ * What a node agent says of the faults it was asked to hold on its node: `GET /faults` on its metrics
+ * port (AGENT_REPORT_PORT), read by the operator while a lasting step runs. The agent writes nothing
+ * to the API server (its rights are read-only), so this is how a step learns that a node cannot
+ * inject its fault: the operator fails the step with the agent's one line.
+ * - in-force: the fault's table is in force in the target's sandbox (applied, renewed or found whole);
+ * - refused: it cannot be held here, and trying again will not change that (a kernel feature the rule
+ *   needs is missing, nft or the delayer is not installed, the agent may not enter the namespace, or
+ *   the fault is invalid or clashes with another); the reason says which;
+ * - failing: the last attempt failed for a reason that may pass (a timeout); the agent tries again.
+ */
+export interface AgentReport { node: string; faults: AgentFaultReport[] }
+export interface AgentFaultReport {
+  /** The holder pod's uid (lower case): which step's fault this is. */
+  holder: string;
+  /** The target pod. */
+  namespace: string;
+  pod: string;
+  state: 'in-force' | 'refused' | 'failing';
+  reason?: string;
+}
+export const AGENT_REPORT_PATH = '/faults';
+export const AGENT_REPORT_PORT = 8082;
+
+export function parseAgentReport(value: unknown): AgentReport | undefined {
+  const v = value as AgentReport | undefined;
+  if (!v || typeof v.node !== 'string' || !Array.isArray(v.faults)) return undefined;
+  const states = new Set(['in-force', 'refused', 'failing']);
+  return { node: v.node, faults: v.faults.filter((f) => f && typeof f.holder === 'string' && typeof f.pod === 'string' && states.has(f.state)) };
 }

@@ -615,6 +615,30 @@ test('faults: PAUSE, STOP, a holder without targets and the step\'s end take the
   assert.equal(statusOf(moved)?.faults?.since, new Date(T0 + 4000).toISOString(), 'other targets: a new since');
 });
 
+test('faults: a node agent that refuses the fault fails the step at once with its one line, and its Job goes', () => {
+  const r = runningStep();
+  const refused = { ...holderFault, confirmed: false, refused: [{ node: 'real-node-0', namespace: 'shop', pod: 'web-1', reason: 'this kernel lacks the numgen expression' }] };
+  const d = decide(r, [job(1, 0, 'Active', { ...started, activeDeadlineSeconds: 120, fault: refused })], T0 + 1000);
+  assert.deepEqual(deletes(d).map((a) => a.name), [name(1, 0)], 'the holder\'s Job is deleted: the other nodes let go');
+  const step = statusOf(d)!.history!.find((h) => h.iteration === 1 && h.stepIndex === 0)!;
+  assert.equal(step.result, 'Failed');
+  assert.equal(step.message, 'node real-node-0 cannot inject partition on shop/web-1: this kernel lacks the numgen expression');
+  assert.equal(statusOf(d)!.faults, undefined, 'nothing shown in force');
+  // Under STOP the refusal changes nothing: the STOP ends the step as always.
+  const stopping = decide({ ...r, spec: { ...r.spec, signalState: 'STOP' } }, [job(1, 0, 'Active', { ...started, activeDeadlineSeconds: 120, fault: refused })], T0 + 1000);
+  assert.ok(!statusOf(stopping)?.history?.some((h) => /cannot inject/.test(h.message ?? '')));
+});
+
+test('faults: with the agents\' reports read, the step is looked at again within a second until every target is in force, then every 5 s', () => {
+  const r = runningStep();
+  const waiting = decide(r, [job(1, 0, 'Active', { ...started, activeDeadlineSeconds: 120, fault: { ...holderFault, confirmed: false } })], T0 + 1000);
+  assert.ok(waiting.requeueAfterMs !== undefined && waiting.requeueAfterMs <= 1000, `requeue ${waiting.requeueAfterMs}`);
+  const held = decide(r, [job(1, 0, 'Active', { ...started, activeDeadlineSeconds: 120, fault: { ...holderFault, confirmed: true } })], T0 + 1000);
+  assert.ok(held.requeueAfterMs !== undefined && held.requeueAfterMs <= 5000 && held.requeueAfterMs > 1000, `requeue ${held.requeueAfterMs}`);
+  const unread = decide(r, [job(1, 0, 'Active', { ...started, activeDeadlineSeconds: 120, fault: holderFault })], T0 + 1000);
+  assert.ok(unread.requeueAfterMs === undefined || unread.requeueAfterMs > 5000, 'no reports read: no polling for them');
+});
+
 test('a STOP seen together with a step failure that ends the run (failurePolicy Stop) still ends it Stopped, the step recorded Failed', () => {
   const r = runningStep({ failurePolicy: 'Stop' });
   const stopped = { ...r, spec: { ...r.spec, signalState: 'STOP' as const } };

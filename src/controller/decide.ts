@@ -48,7 +48,12 @@ export interface ObservedJob {
   startTime?: string;
   activeDeadlineSeconds?: number;
   /** A lasting fault's holder: the targets it recorded on its pod (absent until it has), and the fault. */
-  fault?: { kind: string; leaseSeconds: number; targets: Array<{ namespace: string; pod: string; node: string }> };
+  fault?: {
+    kind: string; leaseSeconds: number; targets: Array<{ namespace: string; pod: string; node: string }>;
+    /** The node agents' reports (absent: none read): every target's fault in force, and the targets whose node refused it. */
+    confirmed?: boolean;
+    refused?: Array<{ node: string; namespace: string; pod: string; reason: string }>;
+  };
   /** Its holder pod could not be read this pass (an API error): status.faults stays as it was, neither ended nor begun. */
   faultUnread?: boolean;
 }
@@ -339,6 +344,14 @@ class Step {
       if (renewal.set !== undefined) this.effects.push({ kind: 'renewDeadline', name, activeDeadlineSeconds: renewal.set });
       if (renewal.wakeAtMs !== undefined) this.wakeAt(renewal.wakeAtMs);
     }
+    // A node that cannot inject the fault (its agent says why): the step fails now, not after its
+    // duration with nothing injected. The holder's end lets go of what other nodes hold.
+    const refusal = job?.fault?.refused?.[0];
+    if (job && refusal && !stopping && this.spec.signalState === 'RUN') {
+      const message = `node ${refusal.node} cannot inject ${job.fault!.kind} on ${refusal.namespace}/${refusal.pod}: ${refusal.reason}`;
+      this.effects.push({ kind: 'deleteJob', name, propagation: 'Foreground', reason: `refused by a node agent: ${message}` });
+      return this.completeStep('Failed', this.now, message);
+    }
     this.recordFaults(job, scenario.name);
     // Started but not visible yet: a crash between recording the intent and creating the Job, or a
     // cache that lags our own create. proceed() creates it again (the name makes that idempotent).
@@ -367,6 +380,9 @@ class Step {
     const same = before?.step === step && before.kind === f.kind && isDeepStrictEqual(before.targets, f.targets);
     this.next.faults = { step, kind: f.kind, targets: f.targets, since: same ? before.since : iso(this.now), leaseSeconds: f.leaseSeconds };
     this.next.faultSummary = `${f.kind} on ${f.targets.length} pod${f.targets.length === 1 ? '' : 's'}`;
+    // With the agents' reports read: ask again soon until every target's fault is in force, then now
+    // and then, so a refusal that comes later (a target restarted where a feature is missing) is seen.
+    if (f.confirmed !== undefined) this.wakeAt(this.now + (f.confirmed ? 5_000 : 1_000));
   }
 
   /**

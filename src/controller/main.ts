@@ -2,6 +2,7 @@
 import { parseDuration } from '../api/duration.ts';
 import { createLogger } from '../log.ts';
 import { startMetricsServer } from '../metrics/server.ts';
+import { parseEndpoints } from './agent-reports.ts';
 import { defineCommand, wholeNumber, type OptionSpecs, type OptionValues } from '../options.ts';
 import { startController } from './manager.ts';
 import { parseStepPlacement } from './step-placement.ts';
@@ -28,6 +29,8 @@ const options = {
   'scenario-bindings': { type: 'string', value: 'B,...', help: 'ClusterRoleBinding/NAME or RoleBinding/NS/NAME the scenario ServiceAccount is added to in each namespace a built-in step runs in (the account is created there)' },
   'step-node-selector': { type: 'string', value: 'k=v,...', help: 'node selector of every step pod' },
   'step-tolerations': { type: 'string', value: 'k=v:Effect,...', help: 'tolerations of every step pod (kubectl\'s taint spelling)' },
+  'agent-selector': { type: 'string', value: 'k=v,...', env: 'AGENT_SELECTOR', help: 'labels of the node agent pods (in --lease-namespace, the operator\'s): the operator reads their fault reports, so a node that cannot inject a fault fails its step at once' },
+  'agent-endpoints': { type: 'string', value: 'NODE=URL,...', env: 'AGENT_ENDPOINTS', help: 'node agents that do not run as pods, by node (* for any): e.g. *=http://127.0.0.1:8082' },
   'log-level': { type: 'string', value: 'LEVEL', env: 'LOG_LEVEL', default: 'info', help: 'trace, debug, info, warn or error' },
 } as const satisfies OptionSpecs;
 
@@ -66,6 +69,7 @@ async function controllerCommand(v: OptionValues<typeof options>): Promise<numbe
       stepPlacement: parseStepPlacement(v['step-node-selector'] ?? '', v['step-tolerations'] ?? ''),
     },
     scenarioBindings: (list(v['scenario-bindings']) ?? []).map(parseBindingRef),
+    agents: { namespace: v['lease-namespace'], labelSelector: v['agent-selector'], endpoints: parseEndpoints(v['agent-endpoints']) },
     leaderElection: v['leader-elect'] ? {
       leaseName: v['lease-name'], leaseNamespace: v['lease-namespace'], leaseDurationMs, renewDeadlineMs, retryPeriodMs,
     } : false,

@@ -17,6 +17,7 @@ import { paths } from '../kube/paths.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { isLeader, reconcileDuration, reconciles, runsByPhase, runsGated } from '../metrics/controller.ts';
 import { WorkQueue, type Outcome } from './queue.ts';
+import { AgentReports, type AgentReportsOptions } from './agent-reports.ts';
 import { cachedJob, Reconciler } from './reconciler.ts';
 import type { RenderContext } from '../scenarios/kind.ts';
 import { ScenarioAccounts, type BindingRef } from '../scenarios/account.ts';
@@ -58,6 +59,8 @@ export interface ControllerOptions {
   shutdownGraceMs?: number;
   /** The slow fallback requeue of unfinished runs (default 5 min, see reconciler.ts). */
   resyncMs?: number;
+  /** Where the node agents' reports are read (see agent-reports.ts): their pods, or fixed endpoints. */
+  agents?: Pick<AgentReportsOptions, 'namespace' | 'labelSelector' | 'endpoints'>;
 }
 
 /** The label of each outcome on chaosrun_reconcile_total. */
@@ -102,6 +105,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
       : undefined,
     keepFinishedJobs: options.keepFinishedJobs ?? 5,
     ...(options.resyncMs !== undefined ? { resyncMs: options.resyncMs } : {}),
+    ...(options.agents && (options.agents.endpoints || options.agents.labelSelector) ? { agentReports: new AgentReports({ client, log, ...options.agents }) } : {}),
   });
   const queue = new WorkQueue((key, trigger) => {
     const end = reconcileDuration.startTimer();

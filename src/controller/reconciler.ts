@@ -8,7 +8,8 @@
 import { randomUUID } from 'node:crypto';
 import type { KubernetesObject, V1Job, V1Pod } from '@kubernetes/client-node';
 import { FINALIZER, LABEL_ITERATION, LABEL_RUN, LABEL_STEP_INDEX, MANAGER } from '../api/constants.ts';
-import { ANNOTATION_FAULT, ANNOTATION_FAULT_TARGETS, parseFaultSpec, parseFaultTargets } from '../api/fault-holder.ts';
+import { ANNOTATION_FAULT, ANNOTATION_FAULT_TARGETS, parseFaultSpec, parseFaultTargets, type FaultTargetRef } from '../api/fault-holder.ts';
+import type { AgentReportSource } from './agent-reports.ts';
 import { isFinal, type ChaosRun, type ChaosRunStatus } from '../api/types.ts';
 import { isAlreadyExists, isConflict, isNotFound, isTerminal, MERGE_PATCH, type ApiClient } from '../kube/client.ts';
 import { recordEvent } from '../kube/events.ts';
@@ -43,6 +44,8 @@ export interface ReconcilerOptions {
    * was missed. Such a pass reads only the caches and writes nothing when nothing changed.
    */
   resyncMs?: number;
+  /** The node agents' reports on a lasting step's fault (see agent-reports.ts); absent: none are read. */
+  agentReports?: AgentReportSource;
   now?: () => number;
   random?: () => number;
 }
@@ -329,12 +332,27 @@ export class Reconciler {
       const targets = parseFaultTargets(holder?.metadata?.annotations?.[ANNOTATION_FAULT_TARGETS]);
       if (spec && targets.length) {
         active.fault = { kind: Object.keys(spec.effect)[0], leaseSeconds: spec.leaseSeconds, targets: targets.map((t) => ({ namespace: t.namespace, pod: t.name, node: t.node })) };
+        if (this.o.agentReports && holder?.metadata?.uid) Object.assign(active.fault, await this.agentsOn(holder.metadata.uid, targets));
       }
     } catch (err) {
       log.warn({ err }, 'could not read the step\'s holder pod');
       active.faultUnread = true;
     }
     return jobs;
+  }
+
+  /**
+   * What the agents on the targets' nodes say of this holder's fault: refused (with their one line)
+   * or in force on every target. A node whose agent gives no report confirms nothing and refuses nothing.
+   */
+  private async agentsOn(holderUid: string, targets: FaultTargetRef[]): Promise<Pick<NonNullable<ObservedJob['fault']>, 'confirmed' | 'refused'>> {
+    const holder = holderUid.toLowerCase();
+    const nodes = [...new Set(targets.map((t) => t.node))];
+    const reports = await Promise.all(nodes.map((n) => this.o.agentReports!.forNode(n)));
+    const entries = reports.flatMap((r, i) => (r?.faults ?? []).filter((f) => f.holder === holder).map((f) => ({ ...f, node: nodes[i] })));
+    const refused = entries.filter((e) => e.state === 'refused').map((e) => ({ node: e.node, namespace: e.namespace, pod: e.pod, reason: e.reason ?? 'refused by the node agent' }));
+    const confirmed = targets.every((t) => entries.some((e) => e.state === 'in-force' && e.namespace === t.namespace && e.pod === t.name));
+    return { confirmed, ...(refused.length ? { refused } : {}) };
   }
 
   /** Carries out one action; says how the run now stands, or why to stop here. */

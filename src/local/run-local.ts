@@ -90,7 +90,9 @@ export async function runLocal(options: LocalOptions): Promise<number> {
   // On a real node, step pods choose it (the node is tainted, a pod with no choice lands on kwok).
   const placement = options.realNode
     ? ['--step-node-selector', `${NODE_LABEL.key}=${NODE_LABEL.value}`, '--step-tolerations', `${NODE_TAINT.key}=${NODE_TAINT.value}:${NODE_TAINT.effect}`,
-      '--scenario-bindings', 'ClusterRoleBinding/chaosrun-local-scenario']
+      '--scenario-bindings', 'ClusterRoleBinding/chaosrun-local-scenario',
+      // The agent runs on the host, not as a pod: the controller reads its fault reports here.
+      '--agent-endpoints', `${NODE_NAME}=http://127.0.0.1:${LOCAL_AGENT_METRICS_PORT}`]
     : [];
   if (options.realNode) await ensureLocalScenarioRbac(kubeconfig);
   const children = spawnOperator(kubeconfig, options, placement);

@@ -2,7 +2,11 @@
 import { createServer, type Server } from 'node:http';
 import { registry } from './registry.ts';
 
-export function startMetricsServer(port: number, bind: string, ready: () => boolean, beforeScrape?: () => void): Promise<Server> {
+/**
+ * `json` adds read-only routes answered with JSON (the node agent's GET /faults); a handler that
+ * throws answers 500 with its message.
+ */
+export function startMetricsServer(port: number, bind: string, ready: () => boolean, beforeScrape?: () => void, json: Record<string, () => unknown> = {}): Promise<Server> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -21,6 +25,15 @@ export function startMetricsServer(port: number, bind: string, ready: () => bool
         (text) => res.writeHead(200, { 'Content-Type': registry.contentType }).end(text),
         (err: Error) => res.writeHead(500, { 'Content-Type': 'text/plain' }).end(err.message),
       );
+      return;
+    }
+    const route = Object.hasOwn(json, path) ? json[path] : undefined;
+    if (route) {
+      try {
+        res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(route()));
+      } catch (err) {
+        res.writeHead(500, { 'Content-Type': 'application/json' }).end(JSON.stringify({ error: (err as Error).message, reason: 'InternalError' }));
+      }
       return;
     }
     res.writeHead(404, { 'Content-Type': 'application/json' }).end(JSON.stringify({ error: `no route ${path}`, reason: 'NotFound' }));

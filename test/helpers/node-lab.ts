@@ -31,10 +31,10 @@ export function addPauseProcess(proc: string, pid: number, podUid: string, netns
   symlinkSync(netns, join(dir, 'ns/net'));
 }
 
-/** `chaosrun agent` from the sources as a process of its own, its output handed to `onOutput`. */
-export function spawnAgent(args: string[], kubeconfig: string, onOutput: (text: string) => void): ChildProcess {
+/** `chaosrun agent` from the sources as a process of its own, its output handed to `onOutput` (`env` on top of this process's). */
+export function spawnAgent(args: string[], kubeconfig: string, onOutput: (text: string) => void, env: NodeJS.ProcessEnv = {}): ChildProcess {
   const child = spawn(process.execPath, [join(import.meta.dirname, '../../src/cli.ts'), 'agent', '--metrics-port', '0', ...args], {
-    env: { ...process.env, KUBECONFIG: kubeconfig, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, KUBECONFIG: kubeconfig, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.on('data', (d: Buffer) => onOutput(d.toString()));
   child.stderr!.on('data', (d: Buffer) => onOutput(d.toString()));

@@ -10,7 +10,7 @@
 // scope for a namespacePattern). A holder with its own image or ServiceAccount runs a pod of its
 // author's choosing, so that also needs `create jobs`, as a job does. krkn's network scenarios run as
 // krknHub steps: their tc/netem recipe has no lease (see docs/faults.md), so nothing imports onto this.
-import { ANNOTATION_FAULT, DEFAULT_LEASE_SECONDS, HOLDER_PROBE_PORT, LABEL_FAULT, type NetworkEffect, type NetworkFaultSpec } from '../../api/fault-holder.ts';
+import { ANNOTATION_DURATION, ANNOTATION_FAULT, DEFAULT_LEASE_SECONDS, HOLDER_PROBE_PORT, LABEL_FAULT, type NetworkEffect, type NetworkFaultSpec } from '../../api/fault-holder.ts';
 import type { NetworkBody } from '../../api/types.ts';
 import type { AuthorRight, RenderContext, ScenarioKind, StepInfo, StepPod } from '../kind.ts';
 import { chooseTargetsForPlan } from '../network.ts';
@@ -71,7 +71,10 @@ export function networkPod(body: NetworkBody, ctx: RenderContext, step: StepInfo
       readinessProbe: { httpGet: { path: '/ready', port: HOLDER_PROBE_PORT }, periodSeconds: 1, failureThreshold: 1 },
     }],
     serviceAccountName: body.serviceAccountName ?? ctx.scenarioServiceAccount,
-    podMetadata: { labels: { [LABEL_FAULT]: 'network' }, annotations: { [ANNOTATION_FAULT]: JSON.stringify(faultSpecOf(body)) } },
+    podMetadata: {
+      labels: { [LABEL_FAULT]: 'network' },
+      annotations: { [ANNOTATION_FAULT]: JSON.stringify(faultSpecOf(body)), ...(step.duration ? { [ANNOTATION_DURATION]: step.duration } : {}) },
+    },
   };
 }
 
