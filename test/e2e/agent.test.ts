@@ -14,15 +14,16 @@
 //   - helm uninstall removes the agent, and no chaosrun_* table is left in any network namespace.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chaosRun, e2eEnv, eventually, getRun, hostPids, installOperator, pidAlive, placement, type Pod, type Release } from './e2e.ts';
+import {
+  allFail, chaosrunTablesOnNode, cutAfter, everyNetns, getPod as getPodIn, healedAfter, request, runningHolder, sandboxOf, startWorkload,
+  tableAfter, type Workload,
+} from './node-net.ts';
 import type { TestEnv } from '../helpers/env.ts';
-import { BUSYBOX_IMAGE } from '../../src/realnode/images.ts';
-import { findSandboxes } from '../../src/agent/sandboxes.ts';
 import { listFound } from '../../src/agent/nft.ts';
-import { DEFAULT_LEASE_SECONDS, LABEL_FAULT } from '../../src/api/fault-holder.ts';
+import { DEFAULT_LEASE_SECONDS } from '../../src/api/fault-holder.ts';
 
 // At the top level: the helpers register after() hooks that run at the file's end.
 const env: TestEnv = await e2eEnv('e2e-agent');
@@ -32,88 +33,6 @@ const apply = (obj: unknown) => env.kubectl(['apply', '-f', '-'], JSON.stringify
 const LEASE = DEFAULT_LEASE_SECONDS;
 const marker = `chaosrun-e2e-target-${ns}`;
 const AGENT_PROCESS = 'dist/cli.js agent';
-
-// --- what the node shows -------------------------------------------------------------------------------
-
-/**
- * Every distinct network namespace of the node (one process path each; `ip netns` lists none of the
- * CNI's): the host's own and that of every process in the node's pod cgroups (sandboxes and
- * containers). Read from /proc, not from what the agent reports. Other namespaces on this machine
- * (other tests' own, made with `ip netns add`) are not the node's and are left out.
- */
-function everyNetns(): string[] {
-  const seen = new Map<string, string>([[readlinkSync('/proc/self/ns/net'), '/proc/self/ns/net']]);
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    try {
-      if (!readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes('/kubepods')) continue;
-      const id = readlinkSync(`/proc/${pid}/ns/net`);
-      if (!seen.has(id)) seen.set(id, `/proc/${pid}/ns/net`);
-    } catch { /* gone, or a kernel thread */ }
-  }
-  return [...seen.values()];
-}
-
-/** chaosrun_* tables anywhere on the node, as "netns: table". */
-function chaosrunTablesOnNode(): string[] {
-  const out: string[] = [];
-  for (const netns of everyNetns()) {
-    const r = spawnSync('nsenter', [`--net=${netns}`, '--', 'nft', 'list', 'tables'], { encoding: 'utf8' });
-    for (const line of (r.stdout ?? '').split('\n')) if (/\bchaosrun_/.test(line)) out.push(`${netns}: ${line.trim()}`);
-  }
-  return out;
-}
-
-function sandboxOf(uid: string): string {
-  const netns = findSandboxes().get(uid);
-  if (!netns) throw new Error(`no sandbox found on the node for pod uid ${uid}`);
-  return netns;
-}
-
-/** One HTTP request on a new connection, from inside `netns` (undefined: the host's own). */
-function request(netns: string | undefined, url: string): Promise<boolean> {
-  const curl = ['curl', '-sf', '--connect-timeout', '1', '-m', '1', '-o', '/dev/null', url];
-  const [cmd, ...args] = netns ? ['nsenter', `--net=${netns}`, '--', ...curl] : curl;
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: 'ignore' });
-    const kill = setTimeout(() => child.kill('SIGKILL'), 3000);
-    child.on('exit', (code) => { clearTimeout(kill); resolve(code === 0); });
-    child.on('error', () => { clearTimeout(kill); resolve(false); });
-  });
-}
-
-/** `n` requests at once: all of them fail. */
-async function allFail(netns: string | undefined, url: string, n = 3): Promise<boolean> {
-  return (await Promise.all(Array.from({ length: n }, () => request(netns, url)))).every((ok) => !ok);
-}
-
-/**
- * Starts a request every 50 ms until one succeeds; returns how long after `since` that first successful
- * request was started (so the figure is the heal time to within 50 ms, not a request timeout).
- */
-async function healedAfter(netns: string, url: string, since: number, withinMs: number): Promise<number> {
-  const deadline = since + withinMs + 3000;
-  let firstOk: number | undefined;
-  const inFlight: Promise<void>[] = [];
-  while (firstOk === undefined && Date.now() < deadline) {
-    const started = Date.now();
-    inFlight.push(request(netns, url).then((ok) => { if (ok && (firstOk === undefined || started < firstOk)) firstOk = started; }));
-    await sleep(50);
-  }
-  await Promise.all(inFlight);
-  if (firstOk === undefined) throw new Error(`no request from ${netns} to ${url} succeeded within ${withinMs + 3000} ms`);
-  return firstOk - since;
-}
-
-/** Waits until the fault's table is in `netns` with a live lease; returns how long after `since` it was seen. */
-async function tableAfter(netns: string, id: string, since: number, timeoutMs = 30_000): Promise<number> {
-  return eventually(`the table of ${id} in force in ${netns}`, async () =>
-    ((await listFound(netns)).some((f) => f.id === id && (f.leaseExpiresInMs ?? 0) > 0) ? Date.now() - since : undefined), timeoutMs, 20);
-}
-
-/** Waits until requests fail (the fault applied); returns how long after `since`. */
-async function cutAfter(netns: string, url: string, since: number, timeoutMs = 30_000): Promise<number> {
-  return eventually(`requests from ${netns} to ${url} to fail`, async () => (await allFail(netns, url, 2) ? Date.now() - since : undefined), timeoutMs, 50);
-}
 
 const capabilityNames: Record<number, string> = { 12: 'NET_ADMIN', 19: 'SYS_PTRACE', 21: 'SYS_ADMIN' };
 function processStatus(pid: number): Record<string, string> {
@@ -143,25 +62,10 @@ const signal = (s: 'RUN' | 'PAUSE') => env.kubectl(['patch', 'chaosrun', '-n', n
 
 // --- the workload --------------------------------------------------------------------------------------
 
-interface Workload { target: Pod; client: Pod; targetNetns: string; clientNetns: string; toTarget: string; toClient: string }
 let w: Workload;
 let holder: Pod;
 const figures: Record<string, string> = {};
-
-function httpdPod(name: string, app: string, docroot: string): unknown {
-  return {
-    apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: ns, labels: { app } },
-    spec: {
-      ...placement, terminationGracePeriodSeconds: 1,
-      containers: [{
-        name: 'httpd', image: BUSYBOX_IMAGE, imagePullPolicy: 'Never',
-        // The document root is in httpd's own argv, so the host's pgrep finds the process.
-        command: ['sh', '-c', `mkdir -p ${docroot} && echo ok > ${docroot}/index.html && exec httpd -f -p 8080 -h ${docroot}`],
-      }],
-    },
-  };
-}
-const getPod = (name: string): Pod => JSON.parse(env.kubectl(['get', 'pod', '-n', ns, name, '-o', 'json'])) as Pod;
+const getPod = (name: string): Pod => getPodIn(env, ns, name);
 
 test('the agent runs on the real node as the chart says: the host PID namespace, root with exactly NET_ADMIN, SYS_ADMIN and SYS_PTRACE, seccomp on, Ready', async () => {
   assert.deepEqual(chaosrunTablesOnNode(), [], 'no chaosrun table on the node before the test');
@@ -180,19 +84,8 @@ test('the agent runs on the real node as the chart says: the host PID namespace,
 });
 
 test('a network step partitions the target from the client in both directions, and only from it; PAUSE heals within 1 s, RUN cuts again', async () => {
-  apply(httpdPod('target', 'target', `/tmp/${marker}`));
-  apply(httpdPod('client', 'client', '/tmp/client'));
-  for (const name of ['target', 'client']) {
-    await eventually(`${name} Running with an address`, () => { const p = getPod(name); return p.status.phase === 'Running' && p.status.podIP; }, 90_000, 250);
-  }
-  const target = getPod('target');
-  const client = getPod('client');
-  w = {
-    target, client, targetNetns: sandboxOf(target.metadata.uid), clientNetns: sandboxOf(client.metadata.uid),
-    toTarget: `http://${target.status.podIP}:8080/`, toClient: `http://${client.status.podIP}:8080/`,
-  };
-  await eventually('client -> target before the fault', () => request(w.clientNetns, w.toTarget), 30_000, 200);
-  await eventually('target -> client before the fault', () => request(w.targetNetns, w.toClient), 30_000, 200);
+  w = await startWorkload(env, ns, `/tmp/${marker}`);
+  const { target, client } = w;
 
   // The real network kind: the installed operator runs its holder; the agent on the node holds the fault.
   apply(chaosRun(ns, 'cut', {
@@ -201,11 +94,7 @@ test('a network step partitions the target from the client in both directions, a
       network: { namespace: ns, labelSelector: 'app=target', count: 1, direction: 'both', partition: {}, leaseSeconds: LEASE, to: [{ cidr: `${client.status.podIP}/32` }] },
     }],
   }));
-  holder = await eventually('the holder pod Running with its targets recorded', () => {
-    const pods = JSON.parse(env.kubectl(['get', 'pods', '-n', ns, '-l', `${LABEL_FAULT}=network`, '-o', 'json'])).items as Array<Pod & { metadata: { annotations?: Record<string, string> } }>;
-    const h = pods.find((p) => p.status.phase === 'Running' && p.metadata.annotations?.['chaosrun.dev/fault-targets']);
-    return h;
-  }, 120_000, 200);
+  holder = await runningHolder(env, ns, 'cut');
   const recorded = JSON.parse((holder as Pod & { metadata: { annotations: Record<string, string> } }).metadata.annotations['chaosrun.dev/fault-targets']);
   assert.deepEqual(recorded, [{ namespace: ns, name: 'target', uid: target.metadata.uid, node: env.state.realNode!.name }]);
   const seen = Date.now();

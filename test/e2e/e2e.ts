@@ -168,3 +168,35 @@ export async function runInPhase(env: TestEnv, namespace: string, name: string, 
     return phases.includes(run.status?.phase ?? '') ? run : undefined;
   }, timeoutMs, 250);
 }
+
+export interface OperatorDown {
+  /** Controller processes found on the node, and how many of them the SIGKILL reached (the rest had exited on the scale-down's SIGTERM). */
+  listed: number;
+  killed: number;
+  /** When they were killed. */
+  killedAt: number;
+}
+
+/**
+ * Runs `body` with no operator at all: the release's Deployment scaled to 0 (so nothing replaces a
+ * pod) and every controller process on the node SIGKILLed at once (no drain, no last write). The
+ * Deployment is scaled back to its replicas afterwards, whatever `body` did, so the next test has an
+ * operator. The node agent (a DaemonSet) is not touched.
+ */
+export async function withoutOperator<T>(env: TestEnv, release: Release, body: (down: OperatorDown) => Promise<T>): Promise<T> {
+  const deployment = env.kubectl(['get', 'deploy', '-n', release.namespace, '-l', operatorSelector(release.name), '-o', 'jsonpath={.items[0].metadata.name}']);
+  const replicas = env.kubectl(['get', 'deploy', '-n', release.namespace, deployment, '-o', 'jsonpath={.spec.replicas}']) || '1';
+  env.kubectl(['scale', 'deploy', '-n', release.namespace, deployment, '--replicas=0']);
+  try {
+    const controllers = hostPids('/nodejs/bin/node dist/cli.js controller');
+    if (controllers.length === 0) throw new Error('no controller process on the node to kill');
+    // The scale-down has sent them SIGTERM: one may have drained and exited since it was listed (ESRCH).
+    let killed = 0;
+    for (const pid of controllers) {
+      try { process.kill(pid, 'SIGKILL'); killed++; } catch (err) { if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err; }
+    }
+    return await body({ listed: controllers.length, killed, killedAt: Date.now() });
+  } finally {
+    env.kubectl(['scale', 'deploy', '-n', release.namespace, deployment, `--replicas=${replicas}`]);
+  }
+}

@@ -3,7 +3,7 @@
 // Its own release (watching every namespace), installed after operator.test.ts's was removed.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chaosRun, e2eEnv, eventually, getRun, hostPids, installOperator, runInPhase, type Release } from './e2e.ts';
+import { chaosRun, e2eEnv, eventually, getRun, hostPids, installOperator, runInPhase, withoutOperator, type Release } from './e2e.ts';
 import type { TestEnv } from '../helpers/env.ts';
 import { BUSYBOX_IMAGE } from '../../src/realnode/images.ts';
 import type { ChaosRun } from '../../src/api/types.ts';
@@ -106,28 +106,15 @@ test('dead-man switch on the real node: with every controller SIGKILLed and kept
     scenarios: [{ name: 'long-chaos', job: { image: BUSYBOX_IMAGE, command: ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 1; done', marker] } }],
   }));
   await eventually('the step\'s process on the host', () => hostPids(marker).length === 1, 60_000, 200);
-  const deployment = env.kubectl(['get', 'deploy', '-n', release.namespace, '-o', 'jsonpath={.items[0].metadata.name}']);
-  // Keep it down (no replacement), then SIGKILL every controller process at once.
-  env.kubectl(['scale', 'deploy', '-n', release.namespace, deployment, '--replicas=0']);
-  try {
-    const controllers = hostPids('/nodejs/bin/node dist/cli.js controller');
-    assert.ok(controllers.length >= 1, 'the controllers run as host processes');
-    // The scale-down has sent them SIGTERM: one may have drained and exited since it was listed (ESRCH).
-    let killed = 0;
-    for (const pid of controllers) {
-      try { process.kill(pid, 'SIGKILL'); killed++; } catch (err) { if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err; }
-    }
-    const killedAt = Date.now();
+  // Every controller SIGKILLed and kept down (no replacement); scaled back afterwards for the next test.
+  await withoutOperator(env, release, async ({ listed, killed, killedAt }) => {
     await eventually('the step\'s process to end with no operator running', () => hostPids(marker).length === 0, 60_000, 200);
     const endedAfter = Date.now() - killedAt;
-    console.log(`dead-man switch: step container ended ${endedAfter} ms after the controllers were SIGKILLed (${killed} of ${controllers.length}; the rest had exited; deadManSeconds 10)`);
+    console.log(`dead-man switch: step container ended ${endedAfter} ms after the controllers were SIGKILLed (${killed} of ${listed}; the rest had exited; deadManSeconds 10)`);
     // The deadline was last moved at most 5 s before the kill, so 10 s + the Job controller's and the kubelet's reaction.
     assert.ok(endedAfter < 10_000 + 10_000, `ended ${endedAfter} ms after the kill`);
     assert.equal(release.pods().filter((p) => !p.metadata.deletionTimestamp).length, 0, 'no operator came back meanwhile');
-  } finally {
-    // Back up whatever happened above, so the next test has an operator.
-    env.kubectl(['scale', 'deploy', '-n', release.namespace, deployment, '--replicas=2']);
-  }
+  });
   const run = await runInPhase(env, ns, 'unsupervised', ['Failed', 'Completed', 'Stopped'], 180_000);
   const [step] = run.status!.history!;
   assert.equal(step.result, 'Failed');
