@@ -2,8 +2,10 @@
 // touches a node. The imperative shell around two pure functions: wanted.ts (what should be in force
 // here, from watches of holder pods and runs) and plan.ts (what to do about what is found here); nft.ts
 // carries the actions out, and delayers.ts keeps one delayer process per delay fault in force. It
-// remembers nothing between passes but its own children: a restarted agent lists what it left in
-// every sandbox on the node and converges from there (its old delayers died with it).
+// keeps nothing durable: between passes only its own children and what it last read of each sandbox's
+// tables (readings.ts: kept up with its own actions, read again in the background every few seconds),
+// so a restarted agent reads every sandbox on the node and converges from there (its old delayers
+// died with it).
 //
 // A pass runs at once on every watch event that can change what is wanted (so PAUSE, STOP and a
 // holder's end revert within one event and one nft call), and otherwise when the next renewal falls
@@ -14,7 +16,7 @@
 // fault within its lease (a delay passes undelayed at once: its delayer dies with the agent).
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { statSync } from 'node:fs';
-import { LABEL_FAULT } from '../api/fault-holder.ts';
+import { AGENT_REPORT_PATH, LABEL_FAULT, type AgentReport } from '../api/fault-holder.ts';
 import { KILL_SWITCH_NAME, parseKillSwitch } from '../api/kill-switch.ts';
 import { KubeClient, loadKubeConfig } from '../kube/client.ts';
 import { Informer } from '../kube/informer.ts';
@@ -25,9 +27,11 @@ import { agentPasses, faultRevertSeconds, faultsInForce } from '../metrics/agent
 import { startMetricsServer } from '../metrics/server.ts';
 import { defineCommand, wholeNumber, type OptionValues } from '../options.ts';
 import { Delayers } from './delayers.ts';
-import { faultKey, type FoundFault, type WantedFault } from './fault.ts';
+import { faultKey, specHash, type FoundFault, type WantedFault } from './fault.ts';
 import { applyIn, carryOut, defaultDelayer, isNetnsGone, listFound, renewScript, revertIn, revertScript } from './nft.ts';
 import { planNode, type AgentAction } from './plan.ts';
+import { Readings } from './readings.ts';
+import { classifyFailure, faultReport, type ActionFailure } from './report.ts';
 import { findSandboxes, sandboxNamespaces } from './sandboxes.ts';
 import { wantedOnNode, type HolderView, type RunView } from './wanted.ts';
 
@@ -86,13 +90,19 @@ function recordView(o: KubernetesObject): KubernetesObject {
   } as KubernetesObject;
 }
 
+/** The network namespace a path leads to (its nsfs device and inode); throws when it leads nowhere. */
+function namespaceIdentity(path: string): string {
+  const st = statSync(path);
+  return `${st.dev}:${st.ino}`;
+}
+
 /**
  * One path for each network namespace: sandboxes that share one (hostNetwork pods; stand-ins in tests)
  * would each list the same tables under their own path, and the plan would revert every table found
  * under every path but its own, to apply it again on the next pass. The namespace is the one its path
  * leads to (the nsfs inode); the first path in order stands for it.
  */
-export function onePathPerNamespace(sandboxes: Map<string, string>, identity = (path: string) => { const st = statSync(path); return `${st.dev}:${st.ino}`; }): Map<string, string> {
+export function onePathPerNamespace(sandboxes: Map<string, string>, identity = namespaceIdentity): Map<string, string> {
   const first = new Map<string, string>();
   const out = new Map<string, string>();
   for (const [uid, path] of [...sandboxes].sort(([, a], [, b]) => a.localeCompare(b))) {
@@ -109,9 +119,20 @@ type RenewAction = Extract<AgentAction, { kind: 'renew' }>;
 
 const kindOf = (w: WantedFault) => Object.keys(w.action)[0] ?? 'unknown';
 
-export interface AgentHandle { stop(): Promise<void>; ready(): boolean }
+export interface AgentHandle { stop(): Promise<void>; ready(): boolean; report(): AgentReport }
 
-export async function startAgent(opts: { kubeconfig?: string; node: string; proc: string; log: Logger; delayer?: string; operatorNamespace?: string }): Promise<AgentHandle> {
+/**
+ * How long the agent keeps holding faults without an answer from the API server. Cut off from it, the
+ * agent cannot see a STOP, a PAUSE or a holder's end: a fault it kept renewing would outlive the
+ * supervision it exists under. So it lets every fault go (each revert is local) once no request has
+ * been answered for this long, and takes up what is still wanted when the API server answers again.
+ * A heartbeat (GET /version, which every authenticated user may read) runs every second; 5 s is
+ * about one lease plus a slow answer, so a cut-off agent's faults end about as soon as a dead one's.
+ */
+export const API_SILENCE_MS = 5_000;
+const HEARTBEAT_MS = 1_000;
+
+export async function startAgent(opts: { kubeconfig?: string; node: string; proc: string; log: Logger; delayer?: string; operatorNamespace?: string; apiSilenceMs?: number }): Promise<AgentHandle> {
   const { node, log } = opts;
   const delayer = opts.delayer ?? defaultDelayer();
   const client = new KubeClient(loadKubeConfig(opts.kubeconfig));
@@ -126,6 +147,12 @@ export async function startAgent(opts: { kubeconfig?: string; node: string; proc
   });
   const recordNow = () => (killSwitch && operatorNamespace ? killSwitch.get(KILL_SWITCH_NAME, operatorNamespace) : undefined);
   let recordSeen: string | undefined;
+  let lastReport: AgentReport = { node, faults: [] };
+  // The API server's last answer (a watch event or the heartbeat's), and whether the faults were let go for want of one.
+  const apiSilenceMs = opts.apiSilenceMs ?? API_SILENCE_MS;
+  let apiAnsweredAt = Date.now();
+  let cutOff = false;
+  let heartbeat: NodeJS.Timeout | undefined;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   let again = false;
@@ -136,6 +163,41 @@ export async function startAgent(opts: { kubeconfig?: string; node: string; proc
   let events = 0;
   // A delayer that exits while wanted is started again by the next pass.
   const delayers = new Delayers({ binary: delayer, log, onExit: () => kick() });
+  // What the last readings of the sandboxes showed, kept up with this agent's own actions
+  // (src/agent/readings.ts): a pass plans from it, reads only namespaces it has never read, and each
+  // namespace is read again in the background once its reading is RELIST_MS old.
+  const readings = new Readings();
+  let reading: Promise<void> | undefined;
+
+  /** Reads one namespace into `readings`; resolves to whether it showed what the agent did not expect. */
+  async function readOne(netns: string): Promise<boolean> {
+    const token = readings.begin(netns, performance.now());
+    try {
+      return readings.record(token, await listFound(netns));
+    } catch (err) {
+      readings.abort(token);
+      if (!isNetnsGone(err)) log.warn({ err, netns }, 'could not read the faults in a sandbox');
+      return false;
+    }
+  }
+
+  /** Reads the namespaces due, one at a time (never many nft listings at once beside a pass's actions). */
+  function readInBackground(): void {
+    if (reading || stopping) return;
+    const due = readings.due(performance.now());
+    if (!due.length) return;
+    reading = (async () => {
+      let surprised = false;
+      for (const netns of due) {
+        if (stopping) return;
+        if (await readOne(netns)) {
+          surprised = true;
+          log.info({ netns }, 'a sandbox\'s tables are not as this agent left them: planning from what is there');
+        }
+      }
+      if (surprised) kick();
+    })().finally(() => { reading = undefined; });
+  }
 
   const holderViews = (): HolderView[] => holders.list().map((o) => {
     const p = o as KubernetesObject & { status?: { phase?: string } };
@@ -167,39 +229,59 @@ export async function startAgent(opts: { kubeconfig?: string; node: string; proc
       recordSeen = recordObject?.metadata?.resourceVersion;
       log.info({ stoppedAt: new Date(record.stoppedAt).toISOString(), runs: record.runs.size, by: record.by }, 'kill-switch record: the faults of its runs end');
     }
-    const wantedNow = () => wantedOnNode(node, holderViews(), runOf, (uid) => sandboxes.get(uid),
-      parseKillSwitch(recordNow()?.data));
+    const silentFor = Date.now() - apiAnsweredAt;
+    if (silentFor > apiSilenceMs !== cutOff) {
+      cutOff = !cutOff;
+      if (cutOff) log.warn({ silentForMs: silentFor }, 'the API server has not answered: every fault here is let go until it does (a STOP could not reach this agent)');
+      else log.info('the API server answers again: the faults still wanted are taken up');
+    }
+    const wantedNow = () => (cutOff ? { wanted: [] as WantedFault[], unresolved: [] } : wantedOnNode(node, holderViews(), runOf, (uid) => sandboxes.get(uid),
+      parseKillSwitch(recordNow()?.data)));
     const { wanted, unresolved } = wantedNow();
     for (const t of unresolved) log.debug({ pod: `${t.namespace}/${t.name}` }, 'target sandbox not found on this node yet');
-    const found = await foundOn(sandboxNamespaces(sandboxes));
-    const plan = planNode(wanted, found);
     // Reverts first (planNode orders them so), then renewals, each in one nft transaction per network
     // namespace, the namespaces at once: a kill switch over a hundred faults on a node is a few kernel
     // commits, not a hundred in a row (a table deletion's commit took ~25 ms here; 25 in one
     // transaction, 22 ms in all), and a round of renewals never holds a revert back for seconds.
     // revertScript creates the table if it is missing before deleting it, so a batch of reverts never
     // fails on a table already gone; a batch of renewals that fails (one table gone) is done one by one.
-    const reverts = Map.groupBy(plan.actions.filter((a): a is RevertAction => a.kind === 'revert'), (a) => a.netns);
-    await Promise.all([...reverts].map(async ([netns, batch]) => {
+    const revertAll = (actions: AgentAction[]) => Promise.all([...Map.groupBy(actions.filter((a): a is RevertAction => a.kind === 'revert'), (a) => a.netns)].map(async ([netns, batch]) => {
       try {
         await applyIn(netns, batch.map((a) => revertScript(a.id)).join(''));
       } catch (err) {
+        readings.unsure(netns);
         if (isNetnsGone(err)) return; // the pod is gone, and its faults with its namespace
         log.error({ err, netns, action: 'revert', faults: batch.length }, 'fault action failed');
         return;
       }
       for (const a of batch) {
+        readings.gone(netns, a.id);
         faultRevertSeconds.observe((Date.now() - eventAt) / 1000);
         log.info({ netns, id: a.id, reason: a.reason }, 'fault reverted');
       }
     }));
+    // What is here comes from memory (src/agent/readings.ts): only a namespace never read (a new
+    // sandbox; every one after a restart) is read before planning there, and the reverts already
+    // known to be due do not wait for that reading. A watch event's reverts come straight after it.
+    const netnses = sandboxNamespaces(sandboxes);
+    readings.sync(netnses.map((ns): [string, string | undefined] => { try { return [ns, namespaceIdentity(ns)]; } catch { return [ns, undefined]; } }));
+    const unread = readings.unread(netnses);
+    if (unread.length) await Promise.all([revertAll(planNode(wanted, readings.found(performance.now())).actions), ...unread.map(readOne)]);
+    const found = readings.found(performance.now());
+    const plan = planNode(wanted, found);
+    await revertAll(plan.actions);
     const renewals = Map.groupBy(plan.actions.filter((a): a is RenewAction => a.kind === 'renew'), (a) => a.fault.target.netns);
     const renewLater: RenewAction[] = [];
+    const failures = new Map<string, ActionFailure>();
+    const notDone = new Set<string>();
     await Promise.all([...renewals].map(async ([netns, batch]) => {
+      const sentAt = performance.now();
       try {
         await applyIn(netns, batch.map((a) => renewScript(a.fault)).join(''));
+        for (const a of batch) readings.holds(netns, a.fault.id, specHash(a.fault), a.fault.leaseSeconds * 1000, sentAt);
       } catch (err) {
         if (!isNetnsGone(err)) renewLater.push(...batch);
+        else readings.unsure(netns);
       }
     }));
     // A long run of applies (a game day's hundred holders starting at once) gives way to a revert: when
@@ -214,14 +296,21 @@ export async function startAgent(opts: { kubeconfig?: string; node: string; proc
       const still = new Set(wantedNow().wanted.map((w) => faultKey(w.target.netns, w.id)));
       return [...here].some((k) => !still.has(k));
     };
-    for (const action of [...renewLater, ...plan.actions.filter((a) => a.kind === 'apply' || a.kind === 'refuse')]) {
+    const rest = [...renewLater, ...plan.actions.filter((a) => a.kind === 'apply' || a.kind === 'refuse')];
+    for (const [i, action] of rest.entries()) {
       if (action.kind === 'apply' && mustGiveWay()) {
         log.info('applies give way to a revert');
+        for (const later of rest.slice(i)) if (later.kind !== 'refuse') notDone.add(faultKey(later.fault.target.netns, later.fault.id));
         again = true;
         break;
       }
+      const sentAt = performance.now();
       try {
         await carryOut(action, { delayer });
+        if (action.kind !== 'refuse') {
+          const w = action.fault;
+          readings.holds(w.target.netns, w.id, action.kind === 'apply' ? action.specHash : specHash(w), w.leaseSeconds * 1000, sentAt);
+        }
         if (action.kind === 'apply') {
           here.add(faultKey(action.fault.target.netns, action.fault.id));
           log.info({ run: `${action.fault.run.namespace}/${action.fault.run.name}`, step: action.fault.step, pod: `${action.fault.target.namespace}/${action.fault.target.pod}`, kind: kindOf(action.fault), reason: action.reason }, 'fault applied');
@@ -229,7 +318,9 @@ export async function startAgent(opts: { kubeconfig?: string; node: string; proc
           log.warn({ run: `${action.fault.run.namespace}/${action.fault.run.name}`, step: action.fault.step, reason: action.reason }, 'fault refused');
         }
       } catch (err) {
+        if (action.kind !== 'refuse') readings.unsure(action.fault.target.netns);
         if (isNetnsGone(err)) continue; // the pod is gone, and its faults with its namespace
+        if (action.kind !== 'refuse') failures.set(faultKey(action.fault.target.netns, action.fault.id), classifyFailure(err));
         log.error({ err, action: action.kind }, 'fault action failed');
       }
     }
@@ -237,9 +328,11 @@ export async function startAgent(opts: { kubeconfig?: string; node: string; proc
     const refused = new Set(plan.actions.flatMap((a) => (a.kind === 'refuse' ? [faultKey(a.fault.target?.netns, a.fault.id)] : [])));
     const inForce = wanted.filter((w) => !refused.has(faultKey(w.target.netns, w.id)));
     const held = await delayers.sync(inForce);
+    lastReport = faultReport(node, wanted, plan.actions, failures, notDone);
     faultsInForce.reset();
     for (const w of wanted) faultsInForce.inc({ kind: kindOf(w) });
     agentPasses.setToCurrentTime();
+    readInBackground();
     schedule(Math.min(plan.wakeInMs ?? 1000, held.wakeInMs ?? 1000));
   }
 
@@ -264,21 +357,36 @@ export async function startAgent(opts: { kubeconfig?: string; node: string; proc
   // node, to apply it again a moment later: a restarted agent must take over, not let go first. And a
   // pass runs after the whole batch of events one list or relist delivers, not in the middle of it.
   let started = false;
-  const onEvent = () => { lastEventAt = Date.now(); events++; if (started) queueMicrotask(kick); };
+  const onEvent = () => { lastEventAt = Date.now(); apiAnsweredAt = lastEventAt; events++; if (started) queueMicrotask(kick); };
   const informers = [holders, runs, ...(killSwitch ? [killSwitch] : [])];
   for (const inf of informers) for (const e of ['add', 'update', 'delete'] as const) inf.on(e, onEvent);
   await Promise.all(informers.map((inf) => inf.start()));
   started = true;
+  apiAnsweredAt = Date.now();
+  const beat = () => {
+    heartbeat = setTimeout(async () => {
+      try {
+        await client.request('GET', '/version', { timeoutMs: HEARTBEAT_MS * 2 });
+        apiAnsweredAt = Date.now();
+        if (cutOff) kick();
+      } catch { /* silence: the next pass judges it */ }
+      if (!stopping) beat();
+    }, HEARTBEAT_MS);
+  };
+  beat();
   log.info({ node, killSwitch: operatorNamespace ? `${operatorNamespace}/${KILL_SWITCH_NAME}` : 'none (not in a pod, and no --operator-namespace)' }, 'node agent started');
   kick();
 
   return {
     ready: () => informers.every((inf) => inf.synced),
+    report: () => lastReport,
     async stop() {
       stopping = true;
       clearTimeout(timer);
+      clearTimeout(heartbeat);
       for (const inf of informers) inf.stop();
       await running;
+      await reading;
       // Let go of everything held here: whatever is still wanted, the next agent applies again.
       const found = await foundOn(sandboxNamespaces(onePathPerNamespace(findSandboxes(opts.proc))));
       await Promise.all(found.map((f) => revertIn(f.netns, f.id).catch(() => {})));
@@ -294,7 +402,9 @@ async function agentCommand(v: OptionValues<typeof options>): Promise<number> {
   const log = createLogger('agent', v['log-level']);
   let agent: AgentHandle | undefined;
   const port = wholeNumber('metrics-port', v['metrics-port']);
-  const server = port > 0 ? await startMetricsServer(port, v['metrics-bind'], () => agent?.ready() ?? false) : undefined;
+  const server = port > 0
+    ? await startMetricsServer(port, v['metrics-bind'], () => agent?.ready() ?? false, undefined, { [AGENT_REPORT_PATH]: () => agent?.report() ?? { node: v.node, faults: [] } })
+    : undefined;
   agent = await startAgent({ kubeconfig: v.kubeconfig, node: v.node, proc: v.proc, log, delayer: v.delayer, operatorNamespace: v['operator-namespace'] });
   await new Promise<void>((resolve) => {
     for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
