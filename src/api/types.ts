@@ -312,6 +312,8 @@ export interface FaultsInForce {
   since: string;
   /** How long a fault outlives its agent (the kernel ends it then). */
   leaseSeconds: number;
+  /** How many targets the node agents report it in force on (absent: their reports are not read). */
+  inForce?: number;
 }
 
 export interface ChaosRunStatus {

@@ -629,6 +629,19 @@ test('faults: a node agent that refuses the fault fails the step at once with it
   assert.ok(!statusOf(stopping)?.history?.some((h) => /cannot inject/.test(h.message ?? '')));
 });
 
+test('faults: with the agents\' reports read, status says on how many targets the fault is in force; the summary says so while it is fewer', () => {
+  const r = runningStep();
+  const two = { ...holderFault, targets: [...holderFault.targets, { namespace: 'shop', pod: 'web-2', node: 'real-node-1' }] };
+  const partly = statusOf(decide(r, [job(1, 0, 'Active', { ...started, activeDeadlineSeconds: 120, fault: { ...two, confirmed: false, inForce: 1 } })], T0 + 1000))!;
+  assert.equal(partly.faults?.inForce, 1);
+  assert.equal(partly.faultSummary, 'partition on 2 pods, 1 in force');
+  const all = statusOf(decide(r, [job(1, 0, 'Active', { ...started, activeDeadlineSeconds: 120, fault: { ...two, confirmed: true, inForce: 2 } })], T0 + 1000))!;
+  assert.equal(all.faults?.inForce, 2);
+  assert.equal(all.faultSummary, 'partition on 2 pods');
+  const unread = statusOf(decide(r, [job(1, 0, 'Active', { ...started, activeDeadlineSeconds: 120, fault: two })], T0 + 1000))!;
+  assert.equal(unread.faults?.inForce, undefined, 'no reports read: not claimed either way');
+});
+
 test('faults: with the agents\' reports read, the step is looked at again within a second until every target is in force, then every 5 s', () => {
   const r = runningStep();
   const waiting = decide(r, [job(1, 0, 'Active', { ...started, activeDeadlineSeconds: 120, fault: { ...holderFault, confirmed: false } })], T0 + 1000);

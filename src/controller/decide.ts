@@ -50,8 +50,9 @@ export interface ObservedJob {
   /** A lasting fault's holder: the targets it recorded on its pod (absent until it has), and the fault. */
   fault?: {
     kind: string; leaseSeconds: number; targets: Array<{ namespace: string; pod: string; node: string }>;
-    /** The node agents' reports (absent: none read): every target's fault in force, and the targets whose node refused it. */
+    /** The node agents' reports (absent: none read): every target's fault in force, how many are, and the targets whose node refused it. */
     confirmed?: boolean;
+    inForce?: number;
     refused?: Array<{ node: string; namespace: string; pod: string; reason: string }>;
   };
   /** Its holder pod could not be read this pass (an API error): status.faults stays as it was, neither ended nor begun. */
@@ -378,8 +379,13 @@ class Step {
     if (!f || f.targets.length === 0) return;
     // By value: the API server gives the stored targets back with their keys in another order.
     const same = before?.step === step && before.kind === f.kind && isDeepStrictEqual(before.targets, f.targets);
-    this.next.faults = { step, kind: f.kind, targets: f.targets, since: same ? before.since : iso(this.now), leaseSeconds: f.leaseSeconds };
-    this.next.faultSummary = `${f.kind} on ${f.targets.length} pod${f.targets.length === 1 ? '' : 's'}`;
+    this.next.faults = {
+      step, kind: f.kind, targets: f.targets, since: same ? before.since : iso(this.now), leaseSeconds: f.leaseSeconds,
+      ...(f.inForce !== undefined ? { inForce: f.inForce } : {}),
+    };
+    // What the agents confirm, when it is less than what is asked: "partition on 3 pods, 1 in force".
+    const short = f.inForce !== undefined && f.inForce < f.targets.length ? `, ${f.inForce} in force` : '';
+    this.next.faultSummary = `${f.kind} on ${f.targets.length} pod${f.targets.length === 1 ? '' : 's'}${short}`;
     // With the agents' reports read: ask again soon until every target's fault is in force, then now
     // and then, so a refusal that comes later (a target restarted where a feature is missing) is seen.
     if (f.confirmed !== undefined) this.wakeAt(this.now + (f.confirmed ? 5_000 : 1_000));

@@ -345,14 +345,14 @@ export class Reconciler {
    * What the agents on the targets' nodes say of this holder's fault: refused (with their one line)
    * or in force on every target. A node whose agent gives no report confirms nothing and refuses nothing.
    */
-  private async agentsOn(holderUid: string, targets: FaultTargetRef[]): Promise<Pick<NonNullable<ObservedJob['fault']>, 'confirmed' | 'refused'>> {
+  private async agentsOn(holderUid: string, targets: FaultTargetRef[]): Promise<Pick<NonNullable<ObservedJob['fault']>, 'confirmed' | 'inForce' | 'refused'>> {
     const holder = holderUid.toLowerCase();
     const nodes = [...new Set(targets.map((t) => t.node))];
     const reports = await Promise.all(nodes.map((n) => this.o.agentReports!.forNode(n)));
     const entries = reports.flatMap((r, i) => (r?.faults ?? []).filter((f) => f.holder === holder).map((f) => ({ ...f, node: nodes[i] })));
     const refused = entries.filter((e) => e.state === 'refused').map((e) => ({ node: e.node, namespace: e.namespace, pod: e.pod, reason: e.reason ?? 'refused by the node agent' }));
-    const confirmed = targets.every((t) => entries.some((e) => e.state === 'in-force' && e.namespace === t.namespace && e.pod === t.name));
-    return { confirmed, ...(refused.length ? { refused } : {}) };
+    const inForce = targets.filter((t) => entries.some((e) => e.state === 'in-force' && e.namespace === t.namespace && e.pod === t.name)).length;
+    return { confirmed: inForce === targets.length, inForce, ...(refused.length ? { refused } : {}) };
   }
 
   /** Carries out one action; says how the run now stands, or why to stop here. */

@@ -110,7 +110,11 @@ describe('a node that cannot inject a fault', { concurrency: false }, () => {
       (await report())?.faults.find((f) => f.holder === uid && f.state === 'in-force'), 20_000, 100);
     assert.deepEqual(entry, { holder: uid, namespace: 'shop', pod: 'web-0', state: 'in-force' });
     assert.ok((await listFound(netns)).some((f) => f.id === uid), 'its table is in the namespace');
-    const run = await getRun(env.client, env.namespace, 'held');
+    const run = await eventually('status.faults says it is in force on the one target', async () => {
+      const r = await getRun(env.client, env.namespace, 'held');
+      return r.status?.faults?.inForce === 1 ? r : undefined;
+    }, 10_000, 100);
+    assert.equal(run.status?.faultSummary, 'partition on 1 pod');
     assert.equal(run.status?.phase, 'Running');
     assert.equal(run.status?.history?.[0]?.result, 'Running', 'the step is still running');
     await env.client.request('PATCH', paths.chaosRuns(env.namespace, 'held'), { body: { spec: { signalState: 'STOP' } }, contentType: MERGE_PATCH });

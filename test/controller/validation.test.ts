@@ -86,7 +86,7 @@ const fullStatus: Required<ChaosRunStatus> = {
   transitions: [{ time: '', kind: 'Signal', signal: 'PAUSE', pauseUntil: '', source: '', gate: '', message: '' }],
   report: { reason: 'Completed', message: '', iterationsCompleted: 0, stepsSucceeded: 0, stepsFailed: 0, stepsAborted: 0, stepsEndedByDeadManSwitch: 0, startTime: '', endTime: '', durationSeconds: 0, gatedSeconds: 0, dryRun: true },
   gatedSince: '', gatedSeconds: 0,
-  faults: { step: '', kind: '', targets: [{ namespace: '', pod: '', node: '' }], since: '', leaseSeconds: 4 }, faultSummary: '',
+  faults: { step: '', kind: '', targets: [{ namespace: '', pod: '', node: '' }], since: '', leaseSeconds: 4, inForce: 1 }, faultSummary: '',
 };
 
 type Schema = { properties?: Record<string, Schema>; items?: Schema; additionalProperties?: Schema | boolean; 'x-kubernetes-preserve-unknown-fields'?: boolean };
