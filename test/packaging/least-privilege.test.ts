@@ -66,6 +66,10 @@ test('with only the chart\'s RBAC, the controller and signal server run a ChaosR
     assert.equal(await status(operator.request('PATCH', paths.configMaps(releaseNs, 'other'), { body: {}, contentType: MERGE_PATCH })), 403, 'patching another ConfigMap');
     assert.equal(await status(operator.request('GET', paths.configMaps(releaseNs, KILL_SWITCH_NAME))), 403, 'reading the record');
     assert.equal(await status(operator.request('PATCH', paths.configMaps(runNs, KILL_SWITCH_NAME), { body: {}, contentType: MERGE_PATCH })), 403, 'a record elsewhere');
+    // The node agents' fault reports: the controller finds the agent pods in its own namespace, and only there.
+    const agentPods = { query: { labelSelector: 'app.kubernetes.io/component=agent', fieldSelector: 'spec.nodeName=some-node' } };
+    assert.equal(await status(operator.request('GET', paths.pods(releaseNs), agentPods)), 200, 'listing the agent pods in its namespace');
+    assert.equal(await status(operator.request('DELETE', paths.pods(releaseNs, 'any'))), 403, 'deleting a pod there');
 
     const controller = await startController({
       kubeconfig: operatorKc, namespaces: [runNs], log: quietLog(),
