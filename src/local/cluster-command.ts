@@ -11,6 +11,9 @@ export async function clusterCommand(positionals: string[], dirOption?: string, 
       const { state, alreadyRunning } = await clusterUp(dir, log, options);
       if (alreadyRunning) console.error(`the local control plane is already running at ${state.server}`);
       console.log(`export KUBECONFIG=${state.kubeconfig}`);
+      // The node's images are imported; the operator and its node agent come with the chart (or run as
+      // processes: npm run local -- --real-node), never both, or two agents would hold one node's faults.
+      if (options.realNode) log('next: helm install chaosrun charts/chaosrun-operator -n chaosrun-system --create-namespace -f charts/real-node-values.yaml   (the operator, its node agent and the step pods on the real node)');
       return 0;
     }
     case 'down': {

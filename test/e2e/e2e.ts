@@ -11,12 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { after } from 'node:test';
-import { testEnv, eventually, type TestEnv } from '../helpers/env.ts';
+import yaml from 'js-yaml';
+import { testEnv, eventually, repoRoot, type TestEnv } from '../helpers/env.ts';
 import { helmRunner } from '../packaging/helm.ts';
 import { chartDir } from '../packaging/helm.ts';
 import { importImage, realNodePlacement } from '../../src/realnode/node.ts';
 import { buildImages } from '../../src/realnode/images.ts';
-import { NODE_TAINT, NODE_LABEL } from '../../src/realnode/host.ts';
 export { pidAlive } from '../../src/local/pid.ts';
 import type { ChaosRun } from '../../src/api/types.ts';
 
@@ -68,19 +68,13 @@ export async function e2eEnv(prefix: string): Promise<TestEnv> {
   return env;
 }
 
-/** Helm values that put the operator, its node agent and every step pod on the real node. */
+/**
+ * Helm values that put the operator, its node agent and every step pod on the real node: the very file
+ * the docs give users (charts/real-node-values.yaml), so the two cannot drift apart.
+ */
 export function realNodeValues(extra: Record<string, unknown> = {}): Record<string, unknown> {
-  const tolerations = [{ key: NODE_TAINT.key, operator: 'Equal', value: NODE_TAINT.value, effect: NODE_TAINT.effect }];
-  const nodeSelector = { [NODE_LABEL.key]: NODE_LABEL.value };
-  return {
-    // The images were imported by `cluster up --real-node`; they can never be pulled.
-    image: { pullPolicy: 'Never' },
-    nodeSelector, tolerations,
-    stepPods: { nodeSelector, tolerations },
-    // The agent only where containers really run: the kwok node has no sandbox to hold a fault in.
-    agent: { image: { pullPolicy: 'Never' }, nodeSelector, tolerations },
-    ...extra,
-  };
+  const values = yaml.load(readFileSync(join(repoRoot, 'charts/real-node-values.yaml'), 'utf8')) as Record<string, unknown>;
+  return { ...values, ...extra };
 }
 
 /** The label selector of a release's operator pods (the node agent's pods carry their own name). */
