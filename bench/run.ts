@@ -37,9 +37,9 @@ function refuse(message: string): never {
   console.error(`bench: ${message.split('\n')[0]}`);
   process.exit(1);
 }
-let args: { quick: boolean; only?: string; scale?: string } = { quick: false };
+let args: { quick: boolean; only?: string; scale?: string; 'kill-switch-runs'?: string } = { quick: false };
 try {
-  ({ values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, scale: { type: 'string' } }, strict: true }));
+  ({ values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, scale: { type: 'string' }, 'kill-switch-runs': { type: 'string' } }, strict: true }));
 } catch (err) { refuse((err as Error).message); }
 if (process.env.KUBECONFIG) {
   try { loadKubeConfig(); } catch (err) { refuse((err as Error).message); }
@@ -54,7 +54,11 @@ const defaults: Sizes = args.quick
     lasting: { samples: 10, kills: 3, killSwitchRuns: 20, killSwitchReps: 1 } }
   : { floorPatches: 200, signals: 200, resumes: 20, stops: 20, httpSeconds: 10, idle: { finished: 100, paused: 10, seconds: 60 }, scale: { runs: [1000, 5000], stepSeconds: 30, holdSeconds: 60 }, console: { viewers: 10, runs: 10, seconds: 30 },
     lasting: { samples: 50, kills: 30, killSwitchRuns: 100, killSwitchReps: 3 } };
-const sizes: Sizes = scaleSizes ? { ...defaults, scale: { ...defaults.scale, runs: scaleSizes } } : defaults;
+// --kill-switch-runs 1000: section 10's kill switch over that many runs with a lasting fault each (default 100; 20 with --quick).
+const killSwitchRuns = args['kill-switch-runs'] === undefined ? undefined : Number(args['kill-switch-runs']);
+if (killSwitchRuns !== undefined && (!Number.isInteger(killSwitchRuns) || killSwitchRuns < 1)) refuse(`--kill-switch-runs takes a run count, e.g. 1000 (got ${JSON.stringify(args['kill-switch-runs'])})`);
+const scaled: Sizes = scaleSizes ? { ...defaults, scale: { ...defaults.scale, runs: scaleSizes } } : defaults;
+const sizes: Sizes = killSwitchRuns ? { ...scaled, lasting: { ...scaled.lasting, killSwitchRuns } } : scaled;
 // Finished Jobs kept per run: 1 bounds the Job count at scale (the default, 5, is a history nicety).
 const CONTROLLER_ARGS = ['--keep-jobs', '1'];
 
