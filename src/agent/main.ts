@@ -388,10 +388,19 @@ export async function startAgent(opts: { kubeconfig?: string; node: string; proc
       await running;
       await reading;
       // Let go of everything held here: whatever is still wanted, the next agent applies again.
-      const found = await foundOn(sandboxNamespaces(onePathPerNamespace(findSandboxes(opts.proc))));
-      await Promise.all(found.map((f) => revertIn(f.netns, f.id).catch(() => {})));
+      // One namespace at a time, each in one nft transaction (one by one only if that fails): a node
+      // with a thousand faults is a few commits, not a thousand nft processes at once.
+      let found = 0;
+      for (const netns of sandboxNamespaces(onePathPerNamespace(findSandboxes(opts.proc)))) {
+        const ids = (await foundOn([netns])).map((f) => f.id);
+        if (!ids.length) continue;
+        found += ids.length;
+        try { await applyIn(netns, ids.map(revertScript).join('')); } catch {
+          for (const id of ids) await revertIn(netns, id).catch(() => {});
+        }
+      }
       await delayers.stopAll();
-      log.info({ reverted: found.length }, 'node agent stopped');
+      log.info({ reverted: found }, 'node agent stopped');
       client.close();
     },
   };
