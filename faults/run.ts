@@ -32,7 +32,10 @@ if (process.env.KUBECONFIG) {
 const target = process.env.KUBECONFIG ? { kubeconfig: process.env.KUBECONFIG } : { clusterDir: join(root, '.cluster-faults') };
 console.error(`fault campaign${values.quick ? ' (quick)' : ''}, seed ${seed} (repeat with --seed ${seed})`);
 const started = Date.now();
-const results = await runCampaign({ quick: values.quick ?? false, seed, target, ...(only ? { only } : {}), say: (m) => console.error(m) });
+// A campaign that cannot go on (an API call that failed for good) is one line and exit 1, never a
+// stack trace; its own cleanup (finally blocks, the plane's teardown) has run by then.
+const results = await runCampaign({ quick: values.quick ?? false, seed, target, ...(only ? { only } : {}), say: (m) => console.error(m) })
+  .catch((err: unknown) => refuse(`the campaign stopped after ${((Date.now() - started) / 1000).toFixed(0)} s: ${(err as Error).message ?? String(err)}`));
 const durationMs = Date.now() - started;
 console.log(renderTable(results, seed, durationMs));
 const violations = renderViolations(results);

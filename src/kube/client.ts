@@ -105,6 +105,8 @@ export class KubeClient implements ApiClient {
   readonly kc: { applyToHTTPSOptions(options: object): Promise<void> };
   readonly server: URL;
   private agent?: HttpAgent | HttpsAgent;
+  /** How many times resetConnections() has run: a request it cut off mid-flight is told apart by it. */
+  private resets = 0;
   private readonly timeoutMs: number;
 
   constructor(access: ClusterAccess | KubeConfig, options: { timeoutMs?: number } = {}) {
@@ -121,10 +123,13 @@ export class KubeClient implements ApiClient {
     const auth: TlsAuth = {};
     await this.access.applyToHTTPSOptions(auth);
     const tls = this.server.protocol === 'https:';
-    this.agent ??= tls
+    // Every attempt takes the pool as it is then: a retry after resetConnections() gets a fresh one with
+    // this client's TLS options, never `agent: undefined` (Node's global agent, which knows neither
+    // the cluster's CA nor the client certificate: "unable to verify the first certificate").
+    const agent = () => (this.agent ??= tls
       ? new HttpsAgent({ keepAlive: true, maxSockets: 64, ca: auth.ca, cert: auth.cert, key: auth.key,
         rejectUnauthorized: auth.rejectUnauthorized, servername: auth.servername })
-      : new HttpAgent({ keepAlive: true, maxSockets: 64 });
+      : new HttpAgent({ keepAlive: true, maxSockets: 64 }));
     const url = new URL(path, this.server);
     for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
     const body = options.body === undefined ? undefined : JSON.stringify(options.body);
@@ -138,7 +143,8 @@ export class KubeClient implements ApiClient {
     const send = tls ? httpsRequest : httpRequest;
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
     const attempt = (retried: boolean) => new Promise<T>((resolve, reject) => {
-      const req = send(url, { method, headers, agent: this.agent }, (res) => {
+      const resets = this.resets;
+      const req = send(url, { method, headers, agent: agent() }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', (e) => reject(new KubeError(0, 'Unreachable', `${method} ${url.pathname}: ${e.message}`)));
@@ -160,6 +166,10 @@ export class KubeClient implements ApiClient {
         // before the server read it. Node's documented remedy is to send it once more on a fresh
         // socket; anything else, or a second failure, is the caller's Unreachable.
         if (!retried && req.reusedSocket && e.code === 'ECONNRESET') { resolve(attempt(true)); return; }
+        // This client's own resetConnections() (an informer's watchdog: a silent watch) destroyed the
+        // pool, this request's socket with it ("socket hang up"): the server did not fail it, so it is
+        // sent once more on a fresh socket. Not a create: it may have been carried out already.
+        if (!retried && resets !== this.resets && method !== 'POST') { resolve(attempt(true)); return; }
         apiRequests.inc({ verb, resource, code: '0' });
         reject(new KubeError(0, 'Unreachable', `${method} ${url.pathname}: ${e.message}`));
       });
@@ -219,7 +229,8 @@ export class KubeClient implements ApiClient {
   }
 
   /** Drops every pooled connection; the next request opens a fresh one. */
-  resetConnections(): void { this.agent?.destroy(); this.agent = undefined; }
+  resetConnections(): void { this.resets++; this.agent?.destroy(); this.agent = undefined; }
 
-  close(): void { this.resetConnections(); }
+  /** Drops the pool for good: unlike resetConnections(), nothing cut off by it is sent again. */
+  close(): void { this.agent?.destroy(); this.agent = undefined; }
 }
