@@ -13,11 +13,10 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ANNOTATION_FAULT, ANNOTATION_FAULT_TARGETS, LABEL_FAULT, type NetworkFaultSpec } from '../../src/api/fault-holder.ts';
+import type { NetworkFaultSpec } from '../../src/api/fault-holder.ts';
 import { API_SILENCE_MS } from '../../src/agent/main.ts';
 import { listFound } from '../../src/agent/nft.ts';
-import { paths } from '../../src/kube/paths.ts';
-import { addPauseProcess, rootWithTools, spawnAgent, stopChild } from '../helpers/node-lab.ts';
+import { addPauseProcess, createBareRun, createHolder, rootWithTools, spawnAgent, stopChild } from '../helpers/node-lab.ts';
 import { eventually, testEnv, type TestEnv } from '../helpers/env.ts';
 
 const need = rootWithTools('node agent cut-off test', ['ip', 'nft', 'nsenter'], 'to create a network namespace');
@@ -78,19 +77,8 @@ describe('the agent cut off from the API server', { concurrency: false }, () => 
   });
 
   it(`lets the fault go within ${API_SILENCE_MS / 1000} s of the API server's silence (+ a pass), and takes it up again when it answers`, { ...skip, timeout: 90_000 }, async () => {
-    await env.client.request('POST', paths.chaosRuns(env.namespace), { body: {
-      apiVersion: 'chaosrun.dev/v1alpha1', kind: 'ChaosRun', metadata: { name: 'held' },
-      spec: { signalState: 'RUN', scenarios: [{ name: 'cut', job: { image: 'busybox' } }] },
-    } });
-    const pod = await env.client.request<{ metadata: { uid: string } }>('POST', paths.pods(env.namespace), { body: {
-      apiVersion: 'v1', kind: 'Pod',
-      metadata: {
-        name: 'holder', labels: { [LABEL_FAULT]: 'network', 'chaosrun.dev/run': 'held', 'chaosrun.dev/step': 'cut' },
-        annotations: { [ANNOTATION_FAULT]: JSON.stringify(spec), [ANNOTATION_FAULT_TARGETS]: JSON.stringify([{ namespace: 'shop', name: 'web-0', uid: targetUid, node: NODE }]) },
-      },
-      spec: { nodeName: 'kwok-node-0', containers: [{ name: 'holder', image: 'busybox' }], tolerations: [{ key: 'kwok.x-k8s.io/node', operator: 'Exists', effect: 'NoSchedule' }] },
-    } });
-    const id = pod.metadata.uid.toLowerCase();
+    await createBareRun(env.client, env.namespace, 'held', 'RUN');
+    const id = (await createHolder(env.client, env.namespace, { name: 'holder', run: 'held', spec, targets: [{ namespace: 'shop', name: 'web-0', uid: targetUid, node: NODE }] })).toLowerCase();
     const inForce = async () => ((await listFound(netns)).find((f) => f.id === id)?.leaseExpiresInMs ?? 0) > 0;
     await eventually('the fault in force', inForce, 30_000, 50);
 

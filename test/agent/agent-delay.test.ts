@@ -12,13 +12,13 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ANNOTATION_FAULT, ANNOTATION_FAULT_TARGETS, LABEL_FAULT, type NetworkFaultSpec } from '../../src/api/fault-holder.ts';
+import type { NetworkFaultSpec } from '../../src/api/fault-holder.ts';
 import { queueNumber } from '../../src/agent/fault.ts';
 import { listFound } from '../../src/agent/nft.ts';
 import { faultIdOf } from '../../src/agent/wanted.ts';
 import { paths } from '../../src/kube/paths.ts';
 import { buildDelayer } from '../../src/realnode/delayer.ts';
-import { addPauseProcess, rootWithTools, spawnAgent, stopChild } from '../helpers/node-lab.ts';
+import { addPauseProcess, createBareRun, createHolder, rootWithTools, spawnAgent, stopChild } from '../helpers/node-lab.ts';
 import { eventually, testEnv, type TestEnv } from '../helpers/env.ts';
 
 const need = rootWithTools('node agent delay tests', ['ip', 'nft', 'nsenter', 'go'], 'to create a network namespace');
@@ -76,28 +76,11 @@ describe('the node agent process holding a delay', { concurrency: false }, () =>
   });
 
   it('RUN: table, queue rule and a delayer; PAUSE: both gone; agent SIGKILLed: its delayer dies with it; a restarted agent starts one; SIGTERM: nothing left', { ...skip, timeout: 90_000 }, async () => {
-    await env.client.request('POST', paths.chaosRuns(env.namespace), { body: {
-      apiVersion: 'chaosrun.dev/v1alpha1', kind: 'ChaosRun', metadata: { name: 'slow-run' },
-      spec: { signalState: 'RUN', scenarios: [{ name: 'slow', job: { image: 'busybox' } }] },
-    } });
+    await createBareRun(env.client, env.namespace, 'slow-run', 'RUN', 'slow');
     const signal = (s: string) => env.client.request('PATCH', paths.chaosRuns(env.namespace, 'slow-run'), {
       body: { spec: { signalState: s } }, contentType: 'application/merge-patch+json',
     });
-    const pod = await env.client.request<{ metadata: { uid: string } }>('POST', paths.pods(env.namespace), { body: {
-      apiVersion: 'v1', kind: 'Pod',
-      metadata: {
-        name: 'slow-run-holder', labels: { [LABEL_FAULT]: 'network', 'chaosrun.dev/run': 'slow-run', 'chaosrun.dev/step': 'slow' },
-        annotations: {
-          [ANNOTATION_FAULT]: JSON.stringify(spec),
-          [ANNOTATION_FAULT_TARGETS]: JSON.stringify([{ namespace: 'shop', name: 'web-0', uid: targetUid, node: NODE }]),
-        },
-      },
-      spec: {
-        nodeName: 'kwok-node-0', containers: [{ name: 'holder', image: 'busybox' }],
-        tolerations: [{ key: 'kwok.x-k8s.io/node', operator: 'Exists', effect: 'NoSchedule' }],
-      },
-    } });
-    const uid = pod.metadata.uid;
+    const uid = await createHolder(env.client, env.namespace, { name: 'slow-run-holder', run: 'slow-run', step: 'slow', spec, targets: [{ namespace: 'shop', name: 'web-0', uid: targetUid, node: NODE }] });
     const queue = queueNumber(faultIdOf(uid));
     const whole = async () => { const f = await holderTable(uid); return f && f.specHash.length === 16 ? f : undefined; };
 

@@ -13,10 +13,9 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ANNOTATION_FAULT, ANNOTATION_FAULT_TARGETS, LABEL_FAULT, type NetworkFaultSpec } from '../../src/api/fault-holder.ts';
+import type { NetworkFaultSpec } from '../../src/api/fault-holder.ts';
 import { listFound } from '../../src/agent/nft.ts';
-import { paths } from '../../src/kube/paths.ts';
-import { addPauseProcess, rootWithTools, spawnAgent, stopChild } from '../helpers/node-lab.ts';
+import { addPauseProcess, createBareRun, createHolder, rootWithTools, spawnAgent, stopChild } from '../helpers/node-lab.ts';
 import { eventually, testEnv, type TestEnv } from '../helpers/env.ts';
 
 const need = rootWithTools('node agent restart tests', ['ip', 'nft', 'nsenter'], 'to create a network namespace');
@@ -53,34 +52,10 @@ describe('a restarted node agent', { concurrency: false }, () => {
   });
 
   it('SIGKILLed and started again at once: the fault stays in force throughout, nothing is reverted', { ...skip, timeout: 90_000 }, async () => {
-    await env.client.request('POST', paths.chaosRuns(env.namespace), { body: {
-      apiVersion: 'chaosrun.dev/v1alpha1', kind: 'ChaosRun', metadata: { name: 'held' },
-      spec: { signalState: 'RUN', scenarios: [{ name: 'cut', job: { image: 'busybox' } }] },
-    } });
+    await createBareRun(env.client, env.namespace, 'held', 'RUN');
     // Other runs and holders in the caches too, so the initial lists take more than one event each.
-    for (let i = 0; i < 20; i++) {
-      await env.client.request('POST', paths.chaosRuns(env.namespace), { body: {
-        apiVersion: 'chaosrun.dev/v1alpha1', kind: 'ChaosRun', metadata: { name: `other-${i}` },
-        spec: { signalState: 'PAUSE', scenarios: [{ name: 'cut', job: { image: 'busybox' } }] },
-      } });
-    }
-    const holder = await env.client.request<{ metadata: { uid: string } }>('POST', paths.pods(env.namespace), { body: {
-      apiVersion: 'v1', kind: 'Pod',
-      metadata: {
-        name: 'held-holder', labels: { [LABEL_FAULT]: 'network', 'chaosrun.dev/run': 'held', 'chaosrun.dev/step': 'cut' },
-        annotations: {
-          [ANNOTATION_FAULT]: JSON.stringify(spec),
-          [ANNOTATION_FAULT_TARGETS]: JSON.stringify([{ namespace: 'shop', name: 'web-0', uid: targetUid, node: NODE }]),
-        },
-      },
-      spec: {
-        nodeName: 'kwok-node-0', containers: [{ name: 'holder', image: 'busybox' }],
-        tolerations: [{ key: 'kwok.x-k8s.io/node', operator: 'Exists', effect: 'NoSchedule' }],
-      },
-    } });
-    await eventually('the holder Running (kwok)', async () =>
-      (await env.client.request<{ status?: { phase?: string } }>('GET', paths.pods(env.namespace, 'held-holder'))).status?.phase === 'Running');
-    const id = holder.metadata.uid;
+    for (let i = 0; i < 20; i++) await createBareRun(env.client, env.namespace, `other-${i}`, 'PAUSE');
+    const id = await createHolder(env.client, env.namespace, { name: 'held-holder', run: 'held', spec, targets: [{ namespace: 'shop', name: 'web-0', uid: targetUid, node: NODE }] });
     const present = async () => (await listFound(netns)).some((f) => f.id === id && (f.leaseExpiresInMs ?? 0) > 0);
 
     agents.push(startAgent());

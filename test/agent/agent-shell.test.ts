@@ -17,11 +17,11 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ANNOTATION_FAULT, ANNOTATION_FAULT_TARGETS, LABEL_FAULT, type NetworkFaultSpec } from '../../src/api/fault-holder.ts';
+import type { NetworkFaultSpec } from '../../src/api/fault-holder.ts';
 import { listFound, nftIn } from '../../src/agent/nft.ts';
 import { RELIST_MS } from '../../src/agent/readings.ts';
 import { paths } from '../../src/kube/paths.ts';
-import { addPauseProcess, rootWithTools, spawnAgent, stopChild } from '../helpers/node-lab.ts';
+import { addPauseProcess, createBareRun, createHolder as createHolderPod, rootWithTools, spawnAgent, stopChild } from '../helpers/node-lab.ts';
 import { eventually, testEnv, type TestEnv } from '../helpers/env.ts';
 
 const need = rootWithTools('node agent shell tests', ['ip', 'nft', 'nsenter'], 'to create a network namespace');
@@ -52,35 +52,12 @@ async function stopAgent(signal: NodeJS.Signals): Promise<void> {
 const found = () => listFound(netns);
 const holderTable = async (holderUid: string) => (await found()).find((f) => f.id === holderUid);
 
-async function createRun(name: string, signalState: string): Promise<void> {
-  await env.client.request('POST', paths.chaosRuns(env.namespace), { body: {
-    apiVersion: 'chaosrun.dev/v1alpha1', kind: 'ChaosRun', metadata: { name },
-    spec: { signalState, scenarios: [{ name: 'cut', job: { image: 'busybox' } }] },
-  } });
-}
+const createRun = (name: string, signalState: 'RUN' | 'PAUSE') => createBareRun(env.client, env.namespace, name, signalState);
 const signal = (name: string, s: string) => env.client.request('PATCH', paths.chaosRuns(env.namespace, name), {
   body: { spec: { signalState: s } }, contentType: 'application/merge-patch+json',
 });
-
-async function createHolder(name: string, run: string): Promise<string> {
-  const pod = await env.client.request<{ metadata: { uid: string } }>('POST', paths.pods(env.namespace), { body: {
-    apiVersion: 'v1', kind: 'Pod',
-    metadata: {
-      name, labels: { [LABEL_FAULT]: 'network', 'chaosrun.dev/run': run, 'chaosrun.dev/step': 'cut' },
-      annotations: {
-        [ANNOTATION_FAULT]: JSON.stringify(spec),
-        [ANNOTATION_FAULT_TARGETS]: JSON.stringify([{ namespace: 'shop', name: 'web-0', uid: targetUid, node: NODE }]),
-      },
-    },
-    spec: {
-      nodeName: 'kwok-node-0', containers: [{ name: 'holder', image: 'busybox' }],
-      tolerations: [{ key: 'kwok.x-k8s.io/node', operator: 'Exists', effect: 'NoSchedule' }],
-    },
-  } });
-  await eventually(`holder ${name} Running (kwok)`, async () =>
-    (await env.client.request<{ status?: { phase?: string } }>('GET', paths.pods(env.namespace, name))).status?.phase === 'Running');
-  return pod.metadata.uid;
-}
+const createHolder = (name: string, run: string) =>
+  createHolderPod(env.client, env.namespace, { name, run, spec, targets: [{ namespace: 'shop', name: 'web-0', uid: targetUid, node: NODE }] });
 
 describe('the node agent process against the API server', { concurrency: false }, () => {
   before(async () => {

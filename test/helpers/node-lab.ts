@@ -1,9 +1,13 @@
 // What the agent's tests (and the lasting-faults campaign) share to stand in for a node: the check that
-// this machine can make network namespaces, and a pod sandbox's pause process in a /proc stand-in.
+// this machine can make network namespaces, a pod sandbox's pause process in a /proc stand-in, the agent
+// as a process, and the runs and holder pods it reads.
 // A test that cannot run says SKIPPED and why, and registers its tests as skipped, never passed.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ANNOTATION_FAULT, ANNOTATION_FAULT_TARGETS, LABEL_FAULT, type FaultTargetRef, type NetworkFaultSpec } from '../../src/api/fault-holder.ts';
+import type { KubeClient } from '../../src/kube/client.ts';
+import { paths } from '../../src/kube/paths.ts';
 
 /** Why network-namespace tests cannot run here (root and these tools), or undefined; prints SKIPPED when so. */
 export function rootWithTools(tests: string, tools: string[], why = 'to create network namespaces'): string | undefined {
@@ -48,4 +52,37 @@ export function stopChild(child: ChildProcess | undefined, signal: NodeJS.Signal
     child.once('exit', () => resolve());
     child.kill(signal);
   });
+}
+
+/** A run the agent reads only the signal of: one step, its body never run (no controller here). */
+export async function createBareRun(client: KubeClient, namespace: string, name: string, signalState: 'RUN' | 'PAUSE', step = 'cut'): Promise<void> {
+  await client.request('POST', paths.chaosRuns(namespace), { body: {
+    apiVersion: 'chaosrun.dev/v1alpha1', kind: 'ChaosRun', metadata: { name },
+    spec: { signalState, scenarios: [{ name: step, job: { image: 'busybox' } }] },
+  } });
+}
+
+/**
+ * A network step's holder as the agent sees it once it has picked its targets: a pod on the kwok node
+ * (kwok reports it Running) with the fault's label, spec and targets. Resolves to its uid once Running.
+ */
+export async function createHolder(client: KubeClient, namespace: string, holder: { name: string; run: string; step?: string; spec: NetworkFaultSpec; targets: FaultTargetRef[] }): Promise<string> {
+  const pod = await client.request<{ metadata: { uid: string } }>('POST', paths.pods(namespace), { body: {
+    apiVersion: 'v1', kind: 'Pod',
+    metadata: {
+      name: holder.name, labels: { [LABEL_FAULT]: 'network', 'chaosrun.dev/run': holder.run, 'chaosrun.dev/step': holder.step ?? 'cut' },
+      annotations: { [ANNOTATION_FAULT]: JSON.stringify(holder.spec), [ANNOTATION_FAULT_TARGETS]: JSON.stringify(holder.targets) },
+    },
+    spec: {
+      nodeName: 'kwok-node-0', containers: [{ name: 'holder', image: 'busybox' }],
+      tolerations: [{ key: 'kwok.x-k8s.io/node', operator: 'Exists', effect: 'NoSchedule' }],
+    },
+  } });
+  // Not env.ts's eventually: the fault campaign imports this file, and env.ts brings the plane's set-up with it.
+  for (const deadline = Date.now() + 30_000; ;) {
+    const { status } = await client.request<{ status?: { phase?: string } }>('GET', paths.pods(namespace, holder.name));
+    if (status?.phase === 'Running') return pod.metadata.uid;
+    if (Date.now() > deadline) throw new Error(`holder ${holder.name} not Running (kwok) within 30 s (phase ${status?.phase ?? 'none'})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
