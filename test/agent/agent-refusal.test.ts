@@ -12,7 +12,6 @@ import assert from 'node:assert/strict';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
@@ -20,6 +19,7 @@ import { ANNOTATION_FAULT_TARGETS, parseAgentReport, type AgentReport } from '..
 import type { ChaosRun, NetworkBody } from '../../src/api/types.ts';
 import type { RunningController } from '../../src/controller/manager.ts';
 import { listFound } from '../../src/agent/nft.ts';
+import { freePort } from '../../src/local/free-port.ts';
 import { MERGE_PATCH } from '../../src/kube/client.ts';
 import { paths } from '../../src/kube/paths.ts';
 import { addPauseProcess, rootWithTools, spawnAgent, stopChild } from '../helpers/node-lab.ts';
@@ -39,13 +39,6 @@ let agent: ChildProcess | undefined;
 let agentLog = '';
 let controller: RunningController | undefined;
 let reportUrl = '';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, '127.0.0.1', () => { const { port } = s.address() as { port: number }; s.close(() => resolve(port)); });
-    s.on('error', reject);
-  });
-}
 
 /** A PATH whose nft refuses numgen as a kernel without nft_numgen does, and runs the real nft otherwise. */
 function nftWithoutNumgen(): string {
