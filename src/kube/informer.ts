@@ -114,17 +114,24 @@ export class Informer<T extends ApiObject> implements Store<T> {
    * that must not miss an object created a moment ago (the kill switch); the cache is not changed.
    */
   async fresh(): Promise<T[]> {
-    const { labelSelector, fieldSelector } = this.options;
-    const namespaces = this.options.namespaces?.length ? this.options.namespaces : [undefined];
-    const lists = await Promise.all(namespaces.map((ns) =>
-      this.client.request<{ items: KubernetesObject[] }>('GET', this.options.path(ns), { query: { labelSelector, fieldSelector } })));
+    const lists = await Promise.all(this.scopes().map((ns) => this.listAt(this.options.path(ns))));
     return lists.flatMap((l) => l.items.map((o) => this.view(o))) as unknown as T[];
+  }
+
+  /** The namespaces watched, one list and watch each; [undefined]: one cluster-wide. */
+  private scopes(): Array<string | undefined> {
+    return this.options.namespaces?.length ? this.options.namespaces : [undefined];
+  }
+
+  /** One list of the collection at `path`, with the informer's selectors. */
+  private listAt(path: string) {
+    const { labelSelector, fieldSelector } = this.options;
+    return this.client.request<{ items: KubernetesObject[]; metadata: { resourceVersion: string } }>('GET', path, { query: { labelSelector, fieldSelector } });
   }
 
   /** Starts listing and watching; resolves once every namespace has been listed. */
   async start(): Promise<void> {
-    const namespaces = this.options.namespaces?.length ? this.options.namespaces : [undefined];
-    for (const ns of namespaces) this.reflectors.push(this.startOne(ns));
+    for (const ns of this.scopes()) this.reflectors.push(this.startOne(ns));
     while (!this.synced) {
       if (this.stopped) return;
       await new Promise((r) => setTimeout(r, 25));
@@ -148,7 +155,7 @@ export class Informer<T extends ApiObject> implements Store<T> {
     let current: AbortController | undefined;
 
     const relist = async () => {
-      const list = await this.client.request<{ items: KubernetesObject[]; metadata: { resourceVersion: string } }>('GET', path, { query: { labelSelector, fieldSelector } });
+      const list = await this.listAt(path);
       const fresh = new Map(list.items.map((o) => { const v = this.view(o); return [keyOf(v), v] as const; }));
       for (const [k, old] of store) if (!fresh.has(k)) { store.delete(k); this.emit('delete', old); }
       for (const [k, o] of fresh) {
