@@ -24,8 +24,10 @@ import type { EventType } from '../kube/events.ts';
 import { deadManSecondsOf, DEADLINE_EXCEEDED, deadlineCause, renewDeadline } from '../safety/dead-man.ts';
 import { evaluateSchedule } from '../safety/window.ts';
 import type { StepPlan } from '../scenarios/kind.ts';
+import { helperNamespaceOf, runUsesHelperNamespaces, type ObservedHelperNamespace } from '../scenarios/krkn-helpers.ts';
 import { phaseConditions, setCondition } from './conditions.ts';
 import { jobName } from './job-name.ts';
+import { leftoverActions, type DeleteHelperNamespace, HELPER_RECHECK_MS } from './krkn-leftovers.ts';
 import { addTransition, signalTransition } from './transitions.ts';
 
 /** What the shell saw of one of the run's Jobs (one the API server refused to create is seen as Failed, with its message). */
@@ -75,7 +77,9 @@ export type Action =
   | { kind: 'renewDeadline'; name: string; activeDeadlineSeconds: number | null }
   | { kind: 'endTimedPause' }
   | { kind: 'event'; type: EventType; reason: string; message: string }
-  | { kind: 'report'; report: Report };
+  | { kind: 'report'; report: Report }
+  /** A krkn step's helper namespace (what krkn left there) goes: see krkn-leftovers.ts. */
+  | DeleteHelperNamespace;
 
 export interface Decision { actions: Action[]; requeueAfterMs?: number }
 
@@ -88,6 +92,11 @@ export interface DecideOptions {
   gates?: GateView;
   /** With spec.dryRun: the plan of the step the cursor is on, computed by the shell. */
   dryRunPlan?: DryRunPlan;
+  /**
+   * The run's krkn helper namespaces the shell listed (src/scenarios/krkn-helpers.ts); undefined: not
+   * read this pass (none are removed, and a deleted run keeps its finalizer until they are read).
+   */
+  helperNamespaces?: ObservedHelperNamespace[];
 }
 
 export const defaultDecideOptions: DecideOptions = { keepFinishedJobs: 5 };
@@ -129,7 +138,7 @@ function withSchedules(run: ChaosRun, now: number, view: GateView | undefined): 
 }
 
 export function decide(run: ChaosRun, jobs: ObservedJob[], now: number, options: DecideOptions = defaultDecideOptions): Decision {
-  if (run.metadata.deletionTimestamp) return onDeletion(run, jobs);
+  if (run.metadata.deletionTimestamp) return onDeletion(run, jobs, options);
   if (isFinal(run.status?.phase)) return onFinished(run, jobs, now, options);
   if (!run.spec.gates?.pauseWhen?.some((g) => g.schedule) && !run.spec.gates?.stopWhen?.some((g) => g.schedule)) {
     return new Step(run, jobs, now, options).decide();
@@ -141,14 +150,22 @@ export function decide(run: ChaosRun, jobs: ObservedJob[], now: number, options:
   return { ...decision, requeueAfterMs: Math.min(decision.requeueAfterMs ?? Infinity, after) };
 }
 
-/** Deleting the run stops it cleanly: delete the running Job, wait until it is gone, then release. */
-function onDeletion(run: ChaosRun, jobs: ObservedJob[]): Decision {
+/**
+ * Deleting the run stops it cleanly: delete the running Job and its krkn helper namespaces, wait until
+ * they are gone, then release.
+ */
+function onDeletion(run: ChaosRun, jobs: ObservedJob[], options: DecideOptions): Decision {
   if (!run.metadata.finalizers?.includes(FINALIZER)) return { actions: [] };
   const running = jobs.filter((j) => j.state === 'Active');
   const actions: Action[] = running.filter((j) => !j.deleting)
     .map((j) => ({ kind: 'deleteJob', name: j.name, propagation: 'Foreground', reason: 'the ChaosRun is being deleted' }));
-  if (running.length === 0) actions.push({ kind: 'removeFinalizer' });
-  return { actions };
+  const helpers = options.helperNamespaces;
+  const leftovers = leftoverActions(helpers, undefined, 'the ChaosRun is being deleted');
+  actions.push(...leftovers.actions);
+  const unread = helpers === undefined && runUsesHelperNamespaces(run);
+  if (running.length === 0 && !unread && leftovers.actions.length === 0) actions.push({ kind: 'removeFinalizer' });
+  const requeueAfterMs = unread ? HELPER_RECHECK_MS : leftovers.requeueAfterMs;
+  return { actions, ...(requeueAfterMs !== undefined ? { requeueAfterMs } : {}) };
 }
 
 /** A finished run: no step ever starts again; leftovers are cleaned up and late signals answered. */
@@ -158,6 +175,9 @@ function onFinished(run: ChaosRun, jobs: ObservedJob[], now: number, options: De
     .filter((j) => j.state === 'Active' && !j.deleting)
     .map((j) => ({ kind: 'deleteJob', name: j.name, propagation: 'Foreground', reason: `the run is ${st.phase}` }));
   actions.push(...pruneFinishedJobs(jobs, Infinity, Infinity, options.keepFinishedJobs));
+  // No step runs any more: what krkn left in any step's helper namespace goes.
+  const leftovers = leftoverActions(options.helperNamespaces, undefined, `the run is ${st.phase}`);
+  actions.push(...leftovers.actions);
   const generation = run.metadata.generation;
   if (generation !== undefined && generation !== st.observedGeneration) {
     const signal = run.spec.signalState;
@@ -172,7 +192,7 @@ function onFinished(run: ChaosRun, jobs: ObservedJob[], now: number, options: De
     actions.unshift({ kind: 'writeStatus', status });
     actions.push({ kind: 'event', type: 'Warning', reason: 'SignalIgnored', message });
   }
-  return { actions };
+  return { actions, ...(leftovers.requeueAfterMs !== undefined ? { requeueAfterMs: leftovers.requeueAfterMs } : {}) };
 }
 
 /** Jobs safe to delete: finished, recorded (strictly before the observed cursor) and beyond the newest `keep`. */
@@ -627,8 +647,19 @@ class Step {
     const actions: Action[] = [...this.first, ...(this.finalizer ? [this.finalizer] : [])];
     // Key order differs between our objects and the API server's; compare values only.
     if (!isDeepStrictEqual(JSON.parse(JSON.stringify(next)), JSON.parse(JSON.stringify(st)))) actions.push({ kind: 'writeStatus', status: next });
-    actions.push(...this.actions, ...this.effects, ...this.stepWarnings, ...this.events);
+    actions.push(...this.actions, ...this.effects, ...this.leftovers(), ...this.stepWarnings, ...this.events);
     return { actions, ...(this.requeueAt !== undefined ? { requeueAfterMs: Math.max(0, this.requeueAt - this.now) } : {}) };
+  }
+
+  /**
+   * krkn's leftovers: every helper namespace of the run but the running step's goes, after the status
+   * write that records the step's end (a stale view of a running step fails that write first).
+   */
+  private leftovers(): Action[] {
+    const keep = this.next.activeJob ? helperNamespaceOf(this.run, this.iteration, this.index) : undefined;
+    const { actions, requeueAfterMs } = leftoverActions(this.options.helperNamespaces, keep, 'its step is not running');
+    if (requeueAfterMs !== undefined) this.wakeAt(this.now + requeueAfterMs);
+    return actions;
   }
 
   /** Events for phase transitions (step events are added where steps change). */

@@ -20,6 +20,10 @@ import type { Logger } from '../log.ts';
 import { deadManRenewals, gatedSeconds, signalLatency, stepResults, stepsStarted } from '../metrics/controller.ts';
 import { planStep } from '../safety/dry-run.ts';
 import type { RenderContext } from '../scenarios/kind.ts';
+import {
+  helperNamespaceObject, helperNamespaceOf, LABEL_KRKN_HELPERS, LABEL_RUN_UID, observeHelperNamespace, runUsesHelperNamespaces,
+  type NamespaceView, type ObservedHelperNamespace,
+} from '../scenarios/krkn-helpers.ts';
 import { SCENARIO_KINDS } from '../scenarios/registry.ts';
 import { UntilSeen } from './until-seen.ts';
 import { decide, reportLine, type Action, type DecideOptions, type DryRunPlan, type GateView, type ObservedJob } from './decide.ts';
@@ -218,9 +222,12 @@ export class Reconciler {
     let jobs = await this.withFaultTargets(run, await this.withFailureMessages(run, this.jobsOf(run), log), log);
     let refusal: ObservedJob | undefined;
     const dryRunPlan = await this.dryRunPlan(run);
+    const helperNamespaces = await this.helperNamespacesOf(run, log);
     // A second round only after a refused Job, and at most one: each round records one step.
     for (let round = 0; round < 2; round++) {
-      const decision = decide(run, jobs, this.now(), { ...this.decideOptions(run), ...(dryRunPlan ? { dryRunPlan } : {}) });
+      const decision = decide(run, jobs, this.now(), {
+        ...this.decideOptions(run), ...(dryRunPlan ? { dryRunPlan } : {}), ...(helperNamespaces ? { helperNamespaces } : {}),
+      });
       const actions = [...decision.actions];
       // Under STOP the Job deletion that ends chaos comes first, and the status write need not wait
       // for its answer: STOP is final, and a Job a failed delete left running is deleted again by the
@@ -286,6 +293,48 @@ export class Reconciler {
     if (index >= run.spec.scenarios.length) { iteration++; index = 0; }
     const render = () => renderJob(run, jobName(run.metadata.name, run.metadata.uid, iteration, index), iteration, index, this.o.render);
     return { stepIndex: index, ...await planStep(this.o.client, run.spec.scenarios[index], render) };
+  }
+
+  /**
+   * The run's krkn helper namespaces (src/scenarios/krkn-helpers.ts): one namespace list by the run's uid
+   * label per pass of a run that has a step of that kind, none for any other run. Only namespaces that
+   * are exactly this run's (marker, uid, name derived from them) are returned. A failed list: undefined
+   * (decide removes nothing this pass, and a deleted run keeps its finalizer).
+   */
+  private async helperNamespacesOf(run: ChaosRun, log: Logger): Promise<ObservedHelperNamespace[] | undefined> {
+    if (!runUsesHelperNamespaces(run)) return [];
+    try {
+      const list = await this.o.client.request<{ items: NamespaceView[] }>('GET', paths.namespaces(), {
+        query: { labelSelector: `${LABEL_KRKN_HELPERS}=true,${LABEL_RUN_UID}=${run.metadata.uid}` },
+      });
+      return list.items.map((ns) => observeHelperNamespace(ns, run)).filter((ns): ns is ObservedHelperNamespace => ns !== undefined);
+    } catch (err) {
+      log.warn({ err }, 'could not list the run\'s krkn helper namespaces');
+      return undefined;
+    }
+  }
+
+  /**
+   * The step's helper namespace before its Job: created with the step's labels; one already there must be
+   * this step's own (a crash between the two), else the step is refused with one line.
+   */
+  private async ensureHelperNamespace(run: ChaosRun, iteration: number, stepIndex: number): Promise<string | undefined> {
+    const name = helperNamespaceOf(run, iteration, stepIndex);
+    if (!name) return undefined;
+    try {
+      await this.o.client.request('POST', paths.namespaces(), { body: helperNamespaceObject(run, iteration, stepIndex) });
+      return undefined;
+    } catch (err) {
+      if (!isAlreadyExists(err)) {
+        if (isTerminal(err)) return `the API server refused the step's krkn helper namespace ${name}: ${(err as Error).message}`;
+        throw err;
+      }
+    }
+    const there = await this.o.client.request<NamespaceView>('GET', paths.namespaces(name));
+    const mine = observeHelperNamespace(there, run);
+    if (!mine || mine.iteration !== iteration || mine.stepIndex !== stepIndex) return `namespace ${name} exists and is not this step's krkn helper namespace`;
+    if (mine.terminating) throw new Error(`the step's krkn helper namespace ${name} is still being deleted; trying again`);
+    return undefined;
   }
 
   /**
@@ -400,6 +449,8 @@ export class Reconciler {
           if (this.o.scenarioAccounts && job.spec?.template.spec?.serviceAccountName === this.o.render.scenarioServiceAccount) {
             await this.o.scenarioAccounts.ensure(namespace);
           }
+          const helperRefusal = await this.ensureHelperNamespace(run, action.iteration, action.stepIndex);
+          if (helperRefusal) return refused(helperRefusal);
           try {
             const made = await client.request<V1Job>('POST', paths.jobs(namespace), { body: job });
             this.expect(`${namespace}/${name}`, made ?? job);
@@ -420,6 +471,18 @@ export class Reconciler {
           } catch (err) {
             if (!isNotFound(err)) throw err;
           }
+          return { run };
+        }
+        case 'deleteHelperNamespace': {
+          // Its pods first, with no grace period: the hog's load ends now, not after the pod's grace period.
+          const gone = async (req: Promise<unknown>) => { try { await req; } catch (err) { if (!isNotFound(err)) throw err; } };
+          await gone(client.request('DELETE', paths.pods(action.name), {
+            body: { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0 },
+          }));
+          await gone(client.request('DELETE', paths.namespaces(action.name), {
+            body: { apiVersion: 'v1', kind: 'DeleteOptions', propagationPolicy: 'Background' },
+          }));
+          log.info({ namespace: action.name, reason: action.reason }, 'krkn helper namespace deleted');
           return { run };
         }
         case 'renewDeadline': {

@@ -8,17 +8,18 @@ import type { ChaosRun, Scenario } from '../api/types.ts';
 import { parseDuration } from '../api/duration.ts';
 import { deadManSecondsOf, initialDeadline } from '../safety/dead-man.ts';
 import type { RenderContext, StepPod } from '../scenarios/kind.ts';
+import { helperNamespaceOf } from '../scenarios/krkn-helpers.ts';
 import { kindAndBody } from '../scenarios/registry.ts';
 
 /** The pod a scenario body runs as: its kind renders it (src/scenarios/kinds/). */
-export function scenarioPod(scenario: Scenario, ctx: RenderContext): StepPod {
+export function scenarioPod(scenario: Scenario, ctx: RenderContext, helperNamespace?: string): StepPod {
   const { kind, body } = kindAndBody(scenario);
-  return kind.renderStep(body, ctx, { name: scenario.name, duration: scenario.duration });
+  return kind.renderStep(body, ctx, { name: scenario.name, duration: scenario.duration, ...(helperNamespace ? { helperNamespace } : {}) });
 }
 
 export function renderJob(run: ChaosRun, name: string, iteration: number, stepIndex: number, ctx: RenderContext): V1Job {
   const scenario = run.spec.scenarios[stepIndex];
-  const pod = scenarioPod(scenario, ctx);
+  const pod = scenarioPod(scenario, ctx, helperNamespaceOf(run, iteration, stepIndex));
   // The dead-man switch: Kubernetes ends the step by itself unless a live operator moves this on.
   const deadline = initialDeadline(deadManSecondsOf(run.spec), scenario.timeout ? parseDuration(scenario.timeout) : undefined);
   const labels = {
@@ -51,6 +52,7 @@ export function renderJob(run: ChaosRun, name: string, iteration: number, stepIn
         },
         spec: {
           restartPolicy: 'Never',
+          ...(pod.terminationGracePeriodSeconds !== undefined ? { terminationGracePeriodSeconds: pod.terminationGracePeriodSeconds } : {}),
           containers: pod.containers,
           ...(pod.serviceAccountName ? { serviceAccountName: pod.serviceAccountName } : {}),
           ...(pod.volumes ? { volumes: pod.volumes } : {}),

@@ -40,8 +40,11 @@ export interface ScenarioKind<F extends BodyField = BodyField> {
   readonly reportsOnSuccess?: boolean;
 }
 
-/** The scenario's own fields beside its body, which some kinds need (a lasting fault's duration). */
-export interface StepInfo { name: string; duration?: string }
+/**
+ * The scenario's own fields beside its body, which some kinds need (a lasting fault's duration), and the
+ * step's krkn helper namespace when it has one (src/scenarios/krkn-helpers.ts).
+ */
+export interface StepInfo { name: string; duration?: string; helperNamespace?: string }
 
 /** What a scenario body contributes to the step's pod (the Job renderer adds the rest). */
 export interface StepPod {
@@ -49,6 +52,8 @@ export interface StepPod {
   serviceAccountName?: string;
   volumes?: V1Volume[];
   podMetadata?: PodMetadata;
+  /** How long the pod's process has between SIGTERM and SIGKILL when the step ends early (absent: Kubernetes' 30 s). */
+  terminationGracePeriodSeconds?: number;
 }
 
 /** Operator-wide settings that built-in scenarios need. */

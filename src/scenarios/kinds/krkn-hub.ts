@@ -3,12 +3,20 @@
 // (they run as the krkn user). The image acts with whatever that kubeconfig or ServiceAccount allows,
 // so, as for a job step, its author must be allowed to create Jobs in the run's namespace.
 //
+// Off OpenShift, some krkn-hub defaults aim at nothing (pod-scenarios' NAMESPACE `openshift-.*`,
+// container-scenarios' `openshift-etcd`, network-chaos's LABEL_SELECTOR `node-role.kubernetes.io/master`):
+// the CRD refuses such a step in one line naming the variable to set. The hog scenarios' NAMESPACE is
+// where krkn makes its hog pod: the operator sets it to the step's own helper namespace and removes
+// what is there when the step ends (src/scenarios/krkn-helpers.ts); their IMAGE gets a tag, so the
+// kubelet does not pull it on every step. krkn gets a grace period long enough for its own rollback.
+//
 // On `chaosrun import` it is the last resort among the kinds: every krkn scenario type that a krkn-hub
 // image runs becomes a krknHub step (whose env the user fills in from the file), and of a type that no
 // image runs the import says so.
 import type { V1Container, V1Volume } from '@kubernetes/client-node';
 import type { KrknHubBody } from '../../api/types.ts';
-import type { ScenarioKind, StepPod } from '../kind.ts';
+import type { ScenarioKind, StepInfo, StepPod } from '../kind.ts';
+import { HELPER_SCENARIOS } from '../krkn-helpers.ts';
 import { isMap } from '../krkn-yaml.ts';
 import { createJobsIn, describeJob } from './job.ts';
 
@@ -45,15 +53,40 @@ const NETWORK_NG_TAGS: Record<string, string> = {
   pod_network_chaos: 'pod-network-chaos', node_network_chaos: 'network-chaos', vmi_network_filter: 'vmi-network-filter',
 };
 
+/**
+ * The stress-ng helper image krkn's hog scenarios start (krkn-hub's IMAGE), tagged by the krkn-hog commit
+ * it is built from: krkn-hub's default has no tag (`:latest`), which the kubelet pulls for every hog pod.
+ */
+export const KRKN_HOG_IMAGE = 'quay.io/krkn-chaos/krkn-hog:b43cabbb75a9';
+
+/**
+ * The krkn step's grace period: krkn's SIGTERM handler runs its rollback (the hog pod's deletion) and
+ * its scenario's own clean-up; its hog workers wait up to 30 s for the hog pod. The step's end does not
+ * wait for it (the operator removes what krkn left at once), so this only bounds krkn's own last words.
+ */
+export const KRKN_GRACE_SECONDS = 60;
+
 export function krknHubImage(body: KrknHubBody): string {
   return `${body.registry}/${body.repository}:${body.tag ?? body.scenario}`;
 }
 
-function krknHubPod(body: KrknHubBody): StepPod {
+/** The step's environment: the body's, with what the operator sets for the hog scenarios. */
+function krknEnv(body: KrknHubBody, step: StepInfo): Record<string, string> {
+  const env: Record<string, string> = { ...body.env };
+  if (HELPER_SCENARIOS.includes(body.scenario)) {
+    env.IMAGE ??= KRKN_HOG_IMAGE;
+    // The CRD refuses a NAMESPACE on these; the helper namespace is always the step's own.
+    if (step.helperNamespace) env.NAMESPACE = step.helperNamespace;
+  }
+  return env;
+}
+
+function krknHubPod(body: KrknHubBody, step: StepInfo): StepPod {
+  const env = Object.entries(krknEnv(body, step));
   const container: V1Container = {
     name: 'scenario',
     image: krknHubImage(body),
-    ...(body.env ? { env: Object.entries(body.env).map(([name, value]) => ({ name, value })) } : {}),
+    ...(env.length ? { env: env.map(([name, value]) => ({ name, value })) } : {}),
     ...(body.resources ? { resources: body.resources } : {}),
     // krkn logs why a scenario failed; its last lines are the best reason the history can show.
     terminationMessagePolicy: 'FallbackToLogsOnError',
@@ -69,6 +102,7 @@ function krknHubPod(body: KrknHubBody): StepPod {
     serviceAccountName: body.serviceAccountName,
     ...(volumes.length ? { volumes } : {}),
     podMetadata: body.podMetadata,
+    terminationGracePeriodSeconds: KRKN_GRACE_SECONDS,
   };
 }
 
@@ -84,7 +118,7 @@ function tagOf(type: string, data: unknown): string | undefined {
 
 export const krknHubKind: ScenarioKind<'krknHub'> = {
   field: 'krknHub',
-  renderStep: (body) => krknHubPod(body),
+  renderStep: (body, _ctx, step) => krknHubPod(body, step),
   dryRunPlan: async (_body, ctx) => ({ ok: true, plan: describeJob(ctx.job()) }),
   authorRights: (_body, runNamespace) => [createJobsIn(runNamespace)],
   krknImport(file, to) {
