@@ -10,6 +10,7 @@ import { paths } from '../../src/kube/paths.ts';
 import { API_VERSION, KIND } from '../../src/api/constants.ts';
 import type { ChaosRun, Scenario } from '../../src/api/types.ts';
 import { renderJob } from '../../src/controller/render-job.ts';
+import { KRKN_HOG_IMAGE } from '../../src/scenarios/kinds/krkn-hub.ts';
 
 const env = await testEnv('krknhub');
 const { client, namespace } = env;
@@ -62,7 +63,35 @@ test('registry, repository and tag override the image; no Secret means no volume
   assert.equal(pod.containers[0].image, 'registry.example.com/mirror/krkn:v4.0.1');
   assert.equal(pod.volumes, undefined);
   assert.equal(pod.containers[0].volumeMounts, undefined);
-  assert.equal(pod.containers[0].env, undefined);
+  // A hog step: the operator sets NAMESPACE (the step's own helper namespace) and a tagged IMAGE.
+  assert.deepEqual(pod.containers[0].env, [
+    { name: 'IMAGE', value: KRKN_HOG_IMAGE }, { name: 'NAMESPACE', value: 'chaosrun-krkn-6f1f7c2e000040008000000000000001-1-0' },
+  ]);
+  assert.equal(pod.terminationGracePeriodSeconds, 60);
+  const plain = renderJob(run([{ name: 'pods', krknHub: { scenario: 'pod-scenarios', registry: 'quay.io/krkn-chaos', repository: 'krkn-hub', env: { NAMESPACE: '^a$' } } }]), 'hub-1-0-pods', 1, 0, ctx);
+  assert.deepEqual(plain.spec!.template.spec!.containers[0].env, [{ name: 'NAMESPACE', value: '^a$' }], 'pod-scenarios: the env as given');
+});
+
+test('the CRD refuses krknHub steps whose krkn-hub defaults aim at nothing off OpenShift, naming the variable to set', () => {
+  const apply = (krknHub: object) => env.kubectl(['apply', '--dry-run=server', '-n', namespace, '-f', '-'], JSON.stringify({
+    apiVersion: API_VERSION, kind: KIND, metadata: { name: 'bad' }, spec: { scenarios: [{ name: 'x', krknHub }] },
+  }));
+  const ok = (krknHub: object) => assert.match(apply(krknHub), /created \(server dry run\)/, JSON.stringify(krknHub));
+  assert.throws(() => apply({ scenario: 'pod-scenarios' }), /krknHub pod-scenarios needs env NAMESPACE .*openshift-\.\* matches nothing off OpenShift/);
+  assert.throws(() => apply({ scenario: 'pod-scenarios', env: { NAMESPACE: '^a$', POD_LABEL: 'app=web', NAME_PATTERN: '^web-' } }),
+    /krknHub pod-scenarios takes POD_LABEL or NAME_PATTERN, not both: krkn-hub uses NAME_PATTERN only when POD_LABEL is empty/);
+  ok({ scenario: 'pod-scenarios', env: { NAMESPACE: '^a$', NAME_PATTERN: '^web-' } });
+  ok({ scenario: 'pod-scenarios', env: { NAMESPACE: '^a$', POD_LABEL: 'app=web', EXCLUDE_LABEL: 'keep=true', NODE_LABEL_SELECTOR: 'zone=a' } });
+  assert.throws(() => apply({ scenario: 'container-scenarios', env: { NAMESPACE: 'shop' } }), /krknHub container-scenarios needs env NAMESPACE and LABEL_SELECTOR/);
+  ok({ scenario: 'container-scenarios', env: { NAMESPACE: 'shop', LABEL_SELECTOR: 'app=web', CONTAINER_NAME: 'web' } });
+  assert.throws(() => apply({ scenario: 'network-chaos' }), /krknHub network-chaos needs env LABEL_SELECTOR or NODE_NAME/);
+  ok({ scenario: 'network-chaos', env: { NODE_NAME: 'node-1' } });
+  assert.throws(() => apply({ scenario: 'node-cpu-hog', env: { NAMESPACE: 'default' } }), /krknHub hog scenarios take no env NAMESPACE: the operator runs krkn's hog pod in the step's own namespace/);
+  assert.throws(() => apply({ scenario: 'node-memory-hog', env: { NODE_SELECTOR: 'worker' } }), /NODE_SELECTOR must be key=value: krkn ignores any other selector and hogs every node/);
+  ok({ scenario: 'node-memory-hog', env: { NODE_SELECTOR: 'kubernetes.io/hostname=node-1', IMAGE: 'registry.local:5000/krkn-hog:v1' } });
+  assert.throws(() => apply({ scenario: 'node-cpu-hog', env: { IMAGE: 'quay.io/krkn-chaos/krkn-hog' } }), /krknHub env IMAGE needs a tag or digest/);
+  assert.throws(() => apply({ scenario: 'node-cpu-hog', env: { IMAGE: 'registry.local:5000/krkn-hog' } }), /krknHub env IMAGE needs a tag or digest/);
+  ok({ scenario: 'node-cpu-hog' });
 });
 
 test('a podKill step runs `chaosrun scenario pod-kill` in the operator image as the scenario ServiceAccount', async () => {

@@ -54,10 +54,11 @@ const NETWORK_NG_TAGS: Record<string, string> = {
 };
 
 /**
- * The stress-ng helper image krkn's hog scenarios start (krkn-hub's IMAGE), tagged by the krkn-hog commit
- * it is built from: krkn-hub's default has no tag (`:latest`), which the kubelet pulls for every hog pod.
+ * The stress-ng helper image krkn's hog scenarios start (krkn-hub's IMAGE), tagged: krkn-hub's default
+ * has no tag (`:latest`), which the kubelet pulls for every hog pod. krkn-hog publishes its git tags;
+ * v0.0.1 is the commit the real node's image is built from (the same name as src/scenarios/krkn-image-names.ts).
  */
-export const KRKN_HOG_IMAGE = 'quay.io/krkn-chaos/krkn-hog:b43cabbb75a9';
+export const KRKN_HOG_IMAGE = 'quay.io/krkn-chaos/krkn-hog:v0.0.1';
 
 /**
  * The krkn step's grace period: krkn's SIGTERM handler runs its rollback (the hog pod's deletion) and
