@@ -20,8 +20,9 @@ COPY src ./src
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
 # The node agent (a DaemonSet; charts/chaosrun-operator/templates/agent.yaml): it runs `nsenter --net=...
-# nft -f -` in pod sandboxes, so it needs Debian's nftables and util-linux (nsenter), and iproute2 to
-# look at a sandbox by hand. The build stage's own base, so node and the libraries are the ones dist/ was
+# nft -f -` in pod sandboxes, so it needs Debian's nftables and util-linux (nsenter; setpriv, which
+# gives stressors and freeze guards their parent-death signal), stress-ng for stress faults, and
+# iproute2 to look at a sandbox by hand. The build stage's own base, so node and the libraries are the ones dist/ was
 # built and tested with. Root (no USER): the chart gives it exactly NET_ADMIN, SYS_ADMIN and SYS_PTRACE.
 FROM node:24-bookworm-slim AS agent
 # The packet delayer of delay faults (agent/delayer/, Go, static): compiled beforehand by
@@ -33,10 +34,10 @@ COPY .build/chaosrun-delayer /usr/local/bin/chaosrun-delayer
 # capabilities, and nothing in its image is a way to more.
 # hadolint ignore=DL3008
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nftables iproute2 util-linux \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nftables iproute2 util-linux stress-ng \
  && rm -rf /var/lib/apt/lists/* \
  && find / -xdev -type f -perm /6000 -exec chmod a-s {} + \
- && nft --version && nsenter --version && chaosrun-delayer --version
+ && nft --version && nsenter --version && setpriv --version && stress-ng --version && chaosrun-delayer --version
 LABEL org.opencontainers.image.title="chaosrun-agent" \
       org.opencontainers.image.description="The chaosrun node agent: holds lasting network faults in pod sandboxes as nftables leases" \
       org.opencontainers.image.licenses="Apache-2.0"

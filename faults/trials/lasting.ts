@@ -27,7 +27,7 @@
 // root (network namespaces, nft): without it the fault is SKIPPED, with why.
 import { writeFileSync } from 'node:fs';
 import type { V1Pod } from '@kubernetes/client-node';
-import { ANNOTATION_FAULT, ANNOTATION_FAULT_TARGETS, LABEL_FAULT, parseFaultSpec, parseFaultTargets, type FaultTargetRef } from '../../src/api/fault-holder.ts';
+import { ANNOTATION_FAULT, ANNOTATION_FAULT_TARGETS, LABEL_FAULT, faultBoundSeconds, parseFaultSpec, parseFaultTargets, type FaultTargetRef } from '../../src/api/fault-holder.ts';
 import { parseDuration } from '../../src/api/duration.ts';
 import { isFinal, type ChaosRun, type ChaosRunSpec, type Scenario, type Signal } from '../../src/api/types.ts';
 import { MERGE_PATCH, type KubeClient } from '../../src/kube/client.ts';
@@ -57,6 +57,8 @@ const POLL_MS = 100;
 /** How long an agent running again may take to revert what it finds unwanted (it passes at least once a second). */
 const LEFT_BEHIND_WAIT_MS = 10_000;
 const TARGET_LABEL = 'chaosrun.dev/faults-target';
+/** How long a holder's fault may outlive its agent (its lease), when its annotation can be read. */
+const boundOf = (text: string | undefined): number | undefined => { const spec = parseFaultSpec(text); return spec ? faultBoundSeconds(spec) : undefined; };
 const quiet = () => createLogger('faults', 'silent');
 
 /**
@@ -130,7 +132,7 @@ class HolderPlayer {
     const annotations = p.metadata?.annotations ?? {};
     this.timeline.holder(Date.now(), uid, {
       run: p.metadata?.labels?.['chaosrun.dev/run'] ?? '', phase: p.status?.phase, deleting: Boolean(p.metadata?.deletionTimestamp),
-      targets: parseFaultTargets(annotations[ANNOTATION_FAULT_TARGETS]).map((t) => t.uid), leaseSeconds: parseFaultSpec(annotations[ANNOTATION_FAULT])?.leaseSeconds,
+      targets: parseFaultTargets(annotations[ANNOTATION_FAULT_TARGETS]).map((t) => t.uid), leaseSeconds: boundOf(annotations[ANNOTATION_FAULT]),
     }, rvOf(p));
     if (p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp && !annotations[ANNOTATION_FAULT_TARGETS] && !this.claimed.has(uid)) {
       this.claimed.add(uid);

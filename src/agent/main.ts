@@ -16,7 +16,7 @@
 // fault within its lease (a delay passes undelayed at once: its delayer dies with the agent).
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { statSync } from 'node:fs';
-import { AGENT_REPORT_PATH, LABEL_FAULT, type AgentReport } from '../api/fault-holder.ts';
+import { AGENT_REPORT_PATH, LABEL_FAULT, type AgentFaultReport, type AgentReport } from '../api/fault-holder.ts';
 import { KILL_SWITCH_NAME, parseKillSwitch } from '../api/kill-switch.ts';
 import { KubeClient, loadKubeConfig } from '../kube/client.ts';
 import { Informer } from '../kube/informer.ts';
@@ -33,7 +33,10 @@ import { planNode, type AgentAction } from './plan.ts';
 import { Readings } from './readings.ts';
 import { classifyFailure, faultReport, type ActionFailure } from './report.ts';
 import { findSandboxes, sandboxNamespaces } from './sandboxes.ts';
-import { wantedOnNode, type HolderView, type RunView } from './wanted.ts';
+import { liveHolders, wantedOnNode, type HolderView, type RunView } from './wanted.ts';
+import { cgroupLayout, listContainers } from './containers.ts';
+import { planProcessFaults, wantedProcessFaults } from './process-faults.ts';
+import { killStrayStressors, ProcessShell } from './process-shell.ts';
 
 const options = {
   kubeconfig: { type: 'string', value: 'PATH', help: 'kubeconfig (default: KUBECONFIG, ~/.kube/config, or in-cluster)' },
@@ -44,6 +47,10 @@ const options = {
   'metrics-bind': { type: 'string', value: 'ADDR', default: '0.0.0.0', help: 'the metrics server\'s address' },
   'log-level': { type: 'string', value: 'LEVEL', env: 'LOG_LEVEL', default: 'info', help: 'trace, debug, info, warn or error' },
   delayer: { type: 'string', value: 'PATH', env: 'CHAOSRUN_DELAYER', default: 'chaosrun-delayer', help: 'the chaosrun-delayer binary that holds delayed packets (default: on PATH)' },
+  'containerd-tasks': { type: 'string', value: 'DIR', env: 'CONTAINERD_TASKS', default: '/run/containerd/io.containerd.runtime.v2.task/k8s.io', help: 'containerd\'s task bundles of the CRI namespace: which container is which, its cgroup and main process (freeze, stress, containerKill)' },
+  'cgroup-root': { type: 'string', value: 'DIR', default: '/sys/fs/cgroup', help: 'where the host\'s cgroup filesystems are mounted (v1 hierarchies or the v2 tree)' },
+  'state-dir': { type: 'string', value: 'DIR', default: '/run/chaosrun-agent', help: 'the host directory where the agent records its freezes, so a restarted agent thaws them' },
+  'stress-ng': { type: 'string', value: 'PATH', default: 'stress-ng', help: 'the stress-ng binary of stress faults (default: on PATH)' },
 } as const;
 
 export const command = defineCommand({
@@ -68,7 +75,7 @@ function holderView(o: KubernetesObject): KubernetesObject {
       labels: o.metadata?.labels, annotations: o.metadata?.annotations, deletionTimestamp: o.metadata?.deletionTimestamp,
       creationTimestamp: o.metadata?.creationTimestamp,
     },
-    status: { phase: pod.status?.phase },
+    status: { phase: pod.status?.phase, startTime: (pod.status as { startTime?: string } | undefined)?.startTime },
   } as KubernetesObject;
 }
 function runView(o: KubernetesObject): KubernetesObject {
@@ -132,8 +139,23 @@ export interface AgentHandle { stop(): Promise<void>; ready(): boolean; report()
 export const API_SILENCE_MS = 5_000;
 const HEARTBEAT_MS = 1_000;
 
-export async function startAgent(opts: { kubeconfig?: string; node: string; proc: string; log: Logger; delayer?: string; operatorNamespace?: string; apiSilenceMs?: number }): Promise<AgentHandle> {
+export interface ProcessFaultOptions {
+  /** containerd's task bundles (k8s.io namespace). */
+  containerdTasks?: string;
+  cgroupRoot?: string;
+  stateDir?: string;
+  stressNg?: string;
+}
+
+export async function startAgent(opts: { kubeconfig?: string; node: string; proc: string; log: Logger; delayer?: string; operatorNamespace?: string; apiSilenceMs?: number } & ProcessFaultOptions): Promise<AgentHandle> {
   const { node, log } = opts;
+  const containerdTasks = opts.containerdTasks ?? '/run/containerd/io.containerd.runtime.v2.task/k8s.io';
+  killStrayStressors(opts.proc, log);
+  const processes = new ProcessShell({
+    layout: cgroupLayout(opts.cgroupRoot), stateDir: opts.stateDir ?? '/run/chaosrun-agent', log, onExit: () => kick(),
+    ...(opts.stressNg ? { stressNg: opts.stressNg } : {}),
+  });
+  let processReports: AgentFaultReport[] = [];
   const delayer = opts.delayer ?? defaultDelayer();
   const client = new KubeClient(loadKubeConfig(opts.kubeconfig));
   const holders = new Informer<KubernetesObject>(client, { name: 'holders', path: (ns) => paths.pods(ns), labelSelector: LABEL_FAULT, log, transform: holderView });
@@ -200,10 +222,11 @@ export async function startAgent(opts: { kubeconfig?: string; node: string; proc
   }
 
   const holderViews = (): HolderView[] => holders.list().map((o) => {
-    const p = o as KubernetesObject & { status?: { phase?: string } };
+    const p = o as KubernetesObject & { status?: { phase?: string; startTime?: string } };
     return {
       uid: p.metadata?.uid ?? '', namespace: p.metadata?.namespace ?? '', name: p.metadata?.name ?? '', phase: p.status?.phase,
       deleting: Boolean(p.metadata?.deletionTimestamp), created: p.metadata?.creationTimestamp as string | undefined, labels: p.metadata?.labels ?? {}, annotations: p.metadata?.annotations ?? {},
+      ...(p.status?.startTime ? { started: String(p.status.startTime) } : {}),
     };
   });
   const runOf = (namespace: string, name: string): RunView | undefined => {
@@ -217,6 +240,31 @@ export async function startAgent(opts: { kubeconfig?: string; node: string; proc
       return [] as FoundFault[];
     })));
     return all.flat();
+  }
+
+  /** Plans and carries out the process faults (process-faults.ts, process-shell.ts); returns their reports. */
+  async function processPass(live: ReturnType<typeof liveHolders>): Promise<AgentFaultReport[]> {
+    const { wanted } = wantedProcessFaults(node, live, listContainers(containerdTasks));
+    const actions = planProcessFaults(wanted, processes.found(), Date.now());
+    const failed = new Map<string, string>();
+    const refused = new Map<string, string>();
+    for (const a of actions) {
+      if (a.kind === 'refuse') { refused.set(a.fault.key, a.reason); continue; }
+      try {
+        await processes.carryOut(a);
+        if (a.kind === 'thaw' || a.kind === 'stop') faultRevertSeconds.observe((Date.now() - lastEventAt) / 1000);
+      } catch (err) {
+        log.error({ err, action: a.kind }, 'fault action failed');
+        if (a.kind !== 'thaw' && a.kind !== 'stop') failed.set(a.fault.key, (err as Error).message);
+      }
+    }
+    processes.forget(wanted);
+    return wanted.map((w) => {
+      const base = { holder: w.id, namespace: w.target.namespace, pod: w.target.pod, kind: w.spec.kind };
+      if (refused.has(w.key)) return { ...base, state: 'refused' as const, reason: refused.get(w.key)! };
+      if (failed.has(w.key)) return { ...base, state: 'failing' as const, reason: failed.get(w.key)! };
+      return { ...base, state: 'in-force' as const };
+    });
   }
 
   async function pass(): Promise<void> {
@@ -239,6 +287,8 @@ export async function startAgent(opts: { kubeconfig?: string; node: string; proc
       parseKillSwitch(recordNow()?.data)));
     const { wanted, unresolved } = wantedNow();
     for (const t of unresolved) log.debug({ pod: `${t.namespace}/${t.name}` }, 'target sandbox not found on this node yet');
+    // The process faults first: thaws and stops are a file write and a signal, and ending chaos comes first.
+    processReports = await processPass(cutOff ? [] : liveHolders(holderViews(), runOf, parseKillSwitch(recordNow()?.data)));
     // Reverts first (planNode orders them so), then renewals, each in one nft transaction per network
     // namespace, the namespaces at once: a kill switch over a hundred faults on a node is a few kernel
     // commits, not a hundred in a row (a table deletion's commit took ~25 ms here; 25 in one
@@ -329,8 +379,10 @@ export async function startAgent(opts: { kubeconfig?: string; node: string; proc
     const inForce = wanted.filter((w) => !refused.has(faultKey(w.target.netns, w.id)));
     const held = await delayers.sync(inForce);
     lastReport = faultReport(node, wanted, plan.actions, failures, notDone);
+    lastReport.faults.push(...processReports);
     faultsInForce.reset();
     for (const w of wanted) faultsInForce.inc({ kind: kindOf(w) });
+    for (const r of processReports) if (r.state === 'in-force') faultsInForce.inc({ kind: r.kind ?? 'process' });
     agentPasses.setToCurrentTime();
     readInBackground();
     schedule(Math.min(plan.wakeInMs ?? 1000, held.wakeInMs ?? 1000));
@@ -400,6 +452,7 @@ export async function startAgent(opts: { kubeconfig?: string; node: string; proc
         }
       }
       await delayers.stopAll();
+      found += await processes.stopAll();
       log.info({ reverted: found }, 'node agent stopped');
       client.close();
     },
@@ -414,7 +467,10 @@ async function agentCommand(v: OptionValues<typeof options>): Promise<number> {
   const server = port > 0
     ? await startMetricsServer(port, v['metrics-bind'], () => agent?.ready() ?? false, undefined, { [AGENT_REPORT_PATH]: () => agent?.report() ?? { node: v.node, faults: [] } })
     : undefined;
-  agent = await startAgent({ kubeconfig: v.kubeconfig, node: v.node, proc: v.proc, log, delayer: v.delayer, operatorNamespace: v['operator-namespace'] });
+  agent = await startAgent({
+    kubeconfig: v.kubeconfig, node: v.node, proc: v.proc, log, delayer: v.delayer, operatorNamespace: v['operator-namespace'],
+    containerdTasks: v['containerd-tasks'], cgroupRoot: v['cgroup-root'], stateDir: v['state-dir'], stressNg: v['stress-ng'],
+  });
   await new Promise<void>((resolve) => {
     for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
   });

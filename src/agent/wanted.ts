@@ -16,7 +16,7 @@
 //     revert).
 // Anything else is not wanted, and plan.ts reverts whatever this agent finds of it. The table's id is
 // the holder pod's uid: one per step and target namespace, and found again by a restarted agent.
-import { ANNOTATION_FAULT, ANNOTATION_FAULT_TARGETS, parseFaultSpec, parseFaultTargets, type FaultTargetRef } from '../api/fault-holder.ts';
+import { ANNOTATION_FAULT, ANNOTATION_FAULT_TARGETS, parseFaultSpec, parseFaultTargets, type FaultSpec, type FaultTargetRef } from '../api/fault-holder.ts';
 import { runKey, type KillSwitchRecord } from '../api/kill-switch.ts';
 import type { WantedFault } from './fault.ts';
 
@@ -28,6 +28,8 @@ export interface HolderView {
   deleting: boolean;
   /** metadata.creationTimestamp (RFC 3339, whole seconds). */
   created?: string;
+  /** status.startTime: when the holder started holding (its step's clock starts here). */
+  started?: string;
   labels: Record<string, string>;
   annotations: Record<string, string>;
 }
@@ -60,15 +62,16 @@ export function endedByKillSwitch(record: KillSwitchRecord | undefined, holder: 
   return !(created > record.stoppedAt);
 }
 
-export function wantedOnNode(
-  node: string,
+/** A holder whose fault is wanted now (Running, its run unfinished and at RUN, not ended by the kill switch). */
+export interface LiveHolder { holder: HolderView; runName: string; spec: FaultSpec; targets: FaultTargetRef[] }
+
+/** The holders whose faults are wanted now, each with its spec and targets: the rules above, for every fault kind. */
+export function liveHolders(
   holders: HolderView[],
   runOf: (namespace: string, name: string) => RunView | undefined,
-  sandboxOf: (podUid: string) => string | undefined,
   killSwitch?: KillSwitchRecord,
-): WantedOnNode {
-  const wanted: WantedFault[] = [];
-  const unresolved: FaultTargetRef[] = [];
+): LiveHolder[] {
+  const live: LiveHolder[] = [];
   for (const h of holders) {
     if (h.phase !== 'Running' || h.deleting) continue;
     const runName = h.labels[LABEL_RUN];
@@ -78,14 +81,32 @@ export function wantedOnNode(
     if (endedByKillSwitch(killSwitch, h, runName)) continue;
     const spec = parseFaultSpec(h.annotations[ANNOTATION_FAULT]);
     if (!spec) continue;
-    for (const t of parseFaultTargets(h.annotations[ANNOTATION_FAULT_TARGETS])) {
+    live.push({ holder: h, runName, spec, targets: parseFaultTargets(h.annotations[ANNOTATION_FAULT_TARGETS]) });
+  }
+  return live;
+}
+
+export const stepOf = (h: HolderView): string => h.labels[LABEL_STEP] ?? '';
+
+export function wantedOnNode(
+  node: string,
+  holders: HolderView[],
+  runOf: (namespace: string, name: string) => RunView | undefined,
+  sandboxOf: (podUid: string) => string | undefined,
+  killSwitch?: KillSwitchRecord,
+): WantedOnNode {
+  const wanted: WantedFault[] = [];
+  const unresolved: FaultTargetRef[] = [];
+  for (const { holder: h, runName, spec, targets } of liveHolders(holders, runOf, killSwitch)) {
+    if (spec.kind !== 'network') continue;
+    for (const t of targets) {
       if (t.node !== node) continue;
       const netns = sandboxOf(t.uid);
       if (!netns) { unresolved.push(t); continue; }
       wanted.push({
         id: faultIdOf(h.uid),
         run: { namespace: h.namespace, name: runName },
-        step: h.labels[LABEL_STEP] ?? '',
+        step: stepOf(h),
         target: { namespace: t.namespace, pod: t.name, podUid: t.uid, netns },
         direction: spec.direction,
         ...(spec.to?.length ? { to: spec.to } : {}),

@@ -1,7 +1,7 @@
 // The contract between a lasting fault's step and the node agents that hold it. A leaf: it imports
 // nothing of ours.
 //
-// A step of a lasting kind (network today) runs one pod, the *holder*, for the step's duration. Its pod
+// A step of a lasting kind (network, freeze, stress) runs one pod, the *holder*, for the step's duration. Its pod
 // template carries LABEL_FAULT (the kind) and ANNOTATION_FAULT (what to inject, written by the Job
 // renderer); once running, the holder picks its target pods and writes them to its own pod as
 // ANNOTATION_FAULT_TARGETS. A node agent holds the fault on the targets on its node while, and only
@@ -49,24 +49,86 @@ export interface NetworkFaultSpec {
   leaseSeconds: number;
 }
 
-/** One entry of ANNOTATION_FAULT_TARGETS. */
-export interface FaultTargetRef { namespace: string; name: string; uid: string; node: string }
+/**
+ * ANNOTATION_FAULT of a freeze: every process of the target pods' containers (or only the named ones)
+ * frozen through the cgroup freezer while the fault is wanted. A freeze has no kernel lease; what
+ * bounds it when the agent dies is the agent's guard (src/agent/freezer.ts) and, past that, the agent's
+ * restart (docs/faults.md).
+ */
+export interface FreezeFaultSpec { kind: 'freeze'; containers?: string[] }
+
+/**
+ * ANNOTATION_FAULT of a stress: stress-ng charged to each target container's own cgroups (its CPU
+ * quota and memory limit apply to it), with `cpu` workers at a load and/or `memory` bytes kept resident.
+ * Each stressor carries a parent-death signal and a timeout (the step's end), so it dies with the agent.
+ */
+export interface StressFaultSpec {
+  kind: 'stress';
+  containers?: string[];
+  cpu?: { workers: number; load: number };
+  /** Bytes as Kubernetes quantities say them: 64Mi, 1Gi, 500M. */
+  memory?: { size: string };
+}
+
+/**
+ * ANNOTATION_FAULT of a container kill: one signal to each target's container's main process (the
+ * named container, or the pod's first). Instantaneous: the holder records the container ids it aims at
+ * and waits until the kubelet has restarted them; an agent signals a container only while it is the
+ * one recorded, so a restarted container is never hit twice.
+ */
+export interface ContainerKillFaultSpec { kind: 'containerKill'; container?: string; signal: string }
+
+/** What a step of a process kind does in the target's containers (the node agent's second half). */
+export type ProcessFaultSpec = FreezeFaultSpec | StressFaultSpec | ContainerKillFaultSpec;
+export type FaultSpec = NetworkFaultSpec | ProcessFaultSpec;
+export type FaultKind = FaultSpec['kind'];
+
+/** The signals a containerKill may send (what a container's runtime delivers to its main process). */
+export const CONTAINER_KILL_SIGNALS = ['KILL', 'TERM', 'INT', 'QUIT', 'HUP', 'USR1', 'USR2', 'ABRT'] as const;
+
+/** One container of a target as the holder saw it: its name and its runtime id (no `containerd://`). */
+export interface TargetContainer { name: string; id: string }
+
+/** One entry of ANNOTATION_FAULT_TARGETS (containers: a containerKill's aim, as the holder recorded it). */
+export interface FaultTargetRef { namespace: string; name: string; uid: string; node: string; containers?: TargetContainer[] }
+
+const isNames = (v: unknown): boolean => v === undefined || (Array.isArray(v) && v.every((n) => typeof n === 'string'));
 
 /** Parses an annotation's JSON, or undefined when it is missing or not what it should be. */
-export function parseFaultSpec(text: string | undefined): NetworkFaultSpec | undefined {
+export function parseFaultSpec(text: string | undefined): FaultSpec | undefined {
   if (!text) return undefined;
   try {
-    const v = JSON.parse(text) as NetworkFaultSpec;
-    if (v?.kind !== 'network' || !['ingress', 'egress', 'both'].includes(v.direction) || typeof v.leaseSeconds !== 'number' || !v.effect) return undefined;
-    return v;
+    const v = JSON.parse(text) as FaultSpec;
+    switch (v?.kind) {
+      case 'network':
+        return ['ingress', 'egress', 'both'].includes(v.direction) && typeof v.leaseSeconds === 'number' && v.effect ? v : undefined;
+      case 'freeze':
+        return isNames(v.containers) ? v : undefined;
+      case 'stress':
+        return isNames(v.containers) && (v.cpu !== undefined || v.memory !== undefined) ? v : undefined;
+      case 'containerKill':
+        return typeof v.signal === 'string' && (v.container === undefined || typeof v.container === 'string') ? v : undefined;
+      default:
+        return undefined;
+    }
   } catch { return undefined; }
 }
+
+/**
+ * How long a fault outlives the agent that held it, in seconds: a network fault's lease; a freeze's
+ * guard and a stressor's parent-death signal act when the agent dies, so within about a second.
+ */
+export const faultBoundSeconds = (spec: FaultSpec): number => (spec.kind === 'network' ? spec.leaseSeconds : 1);
+
+/** The fault in one word for metrics and status: the network effect (partition, loss, ...) or the kind. */
+export const faultWord = (spec: FaultSpec): string => (spec.kind === 'network' ? Object.keys(spec.effect)[0] ?? 'network' : spec.kind);
 
 export function parseFaultTargets(text: string | undefined): FaultTargetRef[] {
   if (!text) return [];
   try {
     const v = JSON.parse(text) as FaultTargetRef[];
-    return Array.isArray(v) ? v.filter((t) => t && typeof t.uid === 'string' && typeof t.node === 'string' && typeof t.name === 'string') : [];
+    return Array.isArray(v) ? v.filter((t) => t && typeof t.uid === 'string' && typeof t.node === 'string' && typeof t.name === 'string'
+      && (t.containers === undefined || (Array.isArray(t.containers) && t.containers.every((c) => typeof c?.name === 'string' && typeof c?.id === 'string')))) : [];
   } catch { return []; }
 }
 
@@ -90,6 +152,8 @@ export interface AgentFaultReport {
   pod: string;
   state: 'in-force' | 'refused' | 'failing';
   reason?: string;
+  /** The fault's kind (network, freeze, stress, containerKill); absent from older agents. */
+  kind?: string;
 }
 export const AGENT_REPORT_PATH = '/faults';
 export const AGENT_REPORT_PORT = 8082;

@@ -91,11 +91,72 @@ export interface NetworkBody {
   image?: string;
 }
 
+/**
+ * Nodes taken out of service for the step's duration (src/api/node-fault.ts): the nodes a label selector
+ * and/or names pick (count or percent of the schedulable ones), cordoned by the controller while the
+ * step's holder runs and its run says RUN. Never the operator's own node unless allowOperatorNode.
+ */
+export interface NodeCordonBody {
+  labelSelector?: string;
+  names?: string[];
+  count?: number;
+  percent?: number;
+  /** May pick the node the operator's controller runs on (a cordon there is undone only by a live controller). */
+  allowOperatorNode?: boolean;
+}
+
+/** A cordon, and the node's evictable pods evicted through the Eviction API (PodDisruptionBudgets respected). */
+export interface NodeDrainBody extends NodeCordonBody {
+  /** How long evictions a PodDisruptionBudget refuses are retried before the step fails (default 60s). */
+  evictionTimeout: string;
+  /** The evictions' grace period in seconds (absent: each pod's own). */
+  gracePeriodSeconds?: number;
+}
+
 export interface ScenarioBodies {
   job?: JobBody;
   podKill?: PodKillBody;
   krknHub?: KrknHubBody;
   network?: NetworkBody;
+  nodeCordon?: NodeCordonBody;
+  nodeDrain?: NodeDrainBody;
+  freeze?: FreezeBody;
+  stress?: StressBody;
+  containerKill?: ContainerKillBody;
+}
+
+/** The target selection of the pod-targeted bodies (network, freeze, stress, containerKill): podKill's, with count or percent. */
+export interface PodTargets {
+  namespace?: string;
+  namespacePattern?: string;
+  labelSelector?: string;
+  namePattern?: string;
+  count?: number;
+  percent?: number;
+  serviceAccountName?: string;
+  image?: string;
+}
+
+/** Every process of the target pods' containers (or the named ones) frozen by the cgroup freezer for the step's duration. */
+export interface FreezeBody extends PodTargets {
+  containers?: string[];
+}
+
+/** stress-ng charged to the target container's own cgroups (its limits apply) for the step's duration. */
+export interface StressBody extends PodTargets {
+  /** The containers whose cgroups bear the load (default: the pod's first). */
+  containers?: string[];
+  cpu?: { workers: number; load: number };
+  memory?: { size: string };
+}
+
+/** One signal to a target container's main process; the kubelet restarts it (the pod stays). */
+export interface ContainerKillBody extends PodTargets {
+  /** The container (default: the pod's first). */
+  container?: string;
+  signal: string;
+  /** How long the containers may take to be restarted before the step fails (default 60s). */
+  restartTimeout?: string;
 }
 
 export interface Scenario extends ScenarioBodies {

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { KubernetesObject, V1Job, V1Pod } from '@kubernetes/client-node';
 import { FINALIZER, LABEL_ITERATION, LABEL_RUN, LABEL_STEP_INDEX, MANAGER } from '../api/constants.ts';
-import { ANNOTATION_FAULT, ANNOTATION_FAULT_TARGETS, parseFaultSpec, parseFaultTargets, type FaultTargetRef } from '../api/fault-holder.ts';
+import { ANNOTATION_FAULT, ANNOTATION_FAULT_TARGETS, faultBoundSeconds, faultWord, parseFaultSpec, parseFaultTargets, type FaultTargetRef } from '../api/fault-holder.ts';
 import type { AgentReportSource } from './agent-reports.ts';
 import { isFinal, type ChaosRun, type ChaosRunStatus } from '../api/types.ts';
 import { isAlreadyExists, isConflict, isNotFound, isTerminal, MERGE_PATCH, type ApiClient } from '../kube/client.ts';
@@ -24,7 +24,7 @@ import {
   helperNamespaceObject, helperNamespaceOf, LABEL_KRKN_HELPERS, LABEL_RUN_UID, observeHelperNamespace, runUsesHelperNamespaces,
   type NamespaceView, type ObservedHelperNamespace,
 } from '../scenarios/krkn-helpers.ts';
-import { SCENARIO_KINDS } from '../scenarios/registry.ts';
+import { isLastingScenario, SCENARIO_KINDS } from '../scenarios/registry.ts';
 import { UntilSeen } from './until-seen.ts';
 import { decide, reportLine, type Action, type DecideOptions, type DryRunPlan, type GateView, type ObservedJob } from './decide.ts';
 import { jobName } from './job-name.ts';
@@ -371,7 +371,7 @@ export class Reconciler {
     const current = run.status?.activeJob;
     const active = jobs.find((j) => j.name === current && j.state === 'Active' && !j.deleting);
     const scenario = run.spec.scenarios[run.status?.step?.index ?? -1];
-    if (!active || !scenario?.network || run.spec.signalState !== 'RUN') return jobs;
+    if (!active || !scenario || !isLastingScenario(scenario) || run.spec.signalState !== 'RUN') return jobs;
     try {
       const pods = await this.o.client.request<{ items: V1Pod[] }>('GET', paths.pods(run.metadata.namespace), {
         query: { labelSelector: `batch.kubernetes.io/job-name=${active.name}` },
@@ -380,7 +380,7 @@ export class Reconciler {
       const spec = parseFaultSpec(holder?.metadata?.annotations?.[ANNOTATION_FAULT]);
       const targets = parseFaultTargets(holder?.metadata?.annotations?.[ANNOTATION_FAULT_TARGETS]);
       if (spec && targets.length) {
-        active.fault = { kind: Object.keys(spec.effect)[0], leaseSeconds: spec.leaseSeconds, targets: targets.map((t) => ({ namespace: t.namespace, pod: t.name, node: t.node })) };
+        active.fault = { kind: faultWord(spec), leaseSeconds: faultBoundSeconds(spec), targets: targets.map((t) => ({ namespace: t.namespace, pod: t.name, node: t.node })) };
         if (this.o.agentReports && holder?.metadata?.uid) Object.assign(active.fault, await this.agentsOn(holder.metadata.uid, targets));
       }
     } catch (err) {

@@ -38,6 +38,11 @@ export interface ScenarioKind<F extends BodyField = BodyField> {
    * history entry, as it does for every failed step.
    */
   readonly reportsOnSuccess?: boolean;
+  /**
+   * Its step's pod is a fault holder (src/api/fault-holder.ts) whose targets the node agents act on:
+   * the controller reads the targets into status.faults and the agents' reports while it runs.
+   */
+  readonly holdsFault?: boolean;
 }
 
 /**
@@ -64,6 +69,8 @@ export interface RenderContext {
   scenarioServiceAccount: string;
   /** Where every step pod runs (e.g. a node set aside for chaos tooling); empty: wherever the scheduler likes. */
   stepPlacement?: StepPlacement;
+  /** The node the operator's controller runs on (the downward API): a node fault never picks it unless its run allows it. */
+  operatorNode?: string;
 }
 
 export interface StepPlacement {

@@ -30,6 +30,11 @@ const SAMPLES: { [F in BodyField]: Array<BodyOf<F>> } = {
     { namespace: 'shop', namePattern: '^web-', percent: 50, direction: 'ingress', bandwidth: { rate: '1mbit' }, leaseSeconds: 4, image: 'mine:2' },
     { namespace: 'shop', labelSelector: 'app=web', direction: 'ingress', delay: { latency: '100ms', jitter: '10ms' }, leaseSeconds: 4, to: [{ cidr: '198.19.0.0/24' }] },
   ],
+  freeze: [{ namespace: 'shop', labelSelector: 'app=web' }, { namespacePattern: '^shop-', namePattern: '^web-', containers: ['app'], image: 'mine:2' }],
+  stress: [{ namespace: 'shop', labelSelector: 'app=web', cpu: { workers: 1, load: 50 } }, { namespace: 'shop', labelSelector: 'app=web', memory: { size: '64Mi' }, serviceAccountName: 'loader' }],
+  containerKill: [{ namespace: 'shop', labelSelector: 'app=web', signal: 'KILL' }, { namespacePattern: '^shop-', labelSelector: 'app=web', container: 'app', signal: 'TERM' }],
+  nodeCordon: [{ labelSelector: 'pool=web' }, { names: ['web-1', 'web-2'], count: 2, allowOperatorNode: true }],
+  nodeDrain: [{ labelSelector: 'pool=web', percent: 50, evictionTimeout: '60s' }, { names: ['web-1'], evictionTimeout: '30s', gracePeriodSeconds: 5 }],
 };
 
 const samples = (kind: ScenarioKind) => SAMPLES[kind.field] as Array<BodyOf<BodyField>>;
@@ -117,5 +122,10 @@ test('every right a kind names is checked by the admission policy', () => {
     podKill: ['delete /pods shop', 'delete /pods (cluster)', 'create batch/jobs chaos', 'delete /pods shop', 'create batch/jobs chaos', 'delete /pods (cluster)'],
     krknHub: ['create batch/jobs chaos'],
     network: ['create /pods shop', 'create /pods (cluster)', 'create batch/jobs chaos', 'create /pods shop', 'create /pods shop'],
+    freeze: ['create /pods shop', 'create batch/jobs chaos', 'create /pods (cluster)'],
+    stress: ['create /pods shop', 'create batch/jobs chaos', 'create /pods shop'],
+    containerKill: ['create /pods shop', 'create /pods (cluster)'],
+    nodeCordon: ['patch /nodes (cluster)', 'patch /nodes (cluster)'],
+    nodeDrain: ['patch /nodes (cluster)', 'create /pods (cluster)', 'patch /nodes (cluster)', 'create /pods (cluster)'],
   });
 });

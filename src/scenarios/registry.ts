@@ -10,12 +10,22 @@ import type { BodyField, BodyOf, ScenarioKind } from './kind.ts';
 import { jobKind } from './kinds/job.ts';
 import { krknHubKind } from './kinds/krkn-hub.ts';
 import { networkKind } from './kinds/network.ts';
+import { freezeKind } from './kinds/freeze.ts';
+import { stressKind } from './kinds/stress.ts';
+import { containerKillKind } from './kinds/container-kill.ts';
 import { podKillKind } from './kinds/pod-kill.ts';
+import { nodeCordonKind } from './kinds/node-cordon.ts';
+import { nodeDrainKind } from './kinds/node-drain.ts';
 
 const BY_FIELD = {
   job: jobKind,
   podKill: podKillKind,
   network: networkKind,
+  freeze: freezeKind,
+  stress: stressKind,
+  containerKill: containerKillKind,
+  nodeCordon: nodeCordonKind,
+  nodeDrain: nodeDrainKind,
   krknHub: krknHubKind,
 } as const satisfies { [F in BodyField]: ScenarioKind<F> };
 
@@ -33,3 +43,6 @@ export function kindAndBody(scenario: Scenario): { kind: ScenarioKind; body: Bod
   const kind = kindOf(scenario);
   return { kind, body: scenario[kind.field]! };
 }
+
+/** Whether a scenario's step is a fault holder the node agents act on (network, freeze, stress, containerKill). */
+export const isLastingScenario = (scenario: Scenario): boolean => SCENARIO_KINDS.some((k) => scenario[k.field] && k.holdsFault);

@@ -5,7 +5,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ANNOTATION_FAULT, ANNOTATION_FAULT_TARGETS, LABEL_FAULT, type FaultTargetRef, type NetworkFaultSpec } from '../../src/api/fault-holder.ts';
+import { ANNOTATION_DURATION, ANNOTATION_FAULT, ANNOTATION_FAULT_TARGETS, LABEL_FAULT, type FaultSpec, type FaultTargetRef } from '../../src/api/fault-holder.ts';
 import type { KubeClient } from '../../src/kube/client.ts';
 import { paths } from '../../src/kube/paths.ts';
 
@@ -63,15 +63,18 @@ export async function createBareRun(client: KubeClient, namespace: string, name:
 }
 
 /**
- * A network step's holder as the agent sees it once it has picked its targets: a pod on the kwok node
+ * A lasting step's holder as the agent sees it once it has picked its targets: a pod on the kwok node
  * (kwok reports it Running) with the fault's label, spec and targets. Resolves to its uid once Running.
  */
-export async function createHolder(client: KubeClient, namespace: string, holder: { name: string; run: string; step?: string; spec: NetworkFaultSpec; targets: FaultTargetRef[] }): Promise<string> {
+export async function createHolder(client: KubeClient, namespace: string, holder: { name: string; run: string; step?: string; spec: FaultSpec; targets: FaultTargetRef[]; duration?: string }): Promise<string> {
   const pod = await client.request<{ metadata: { uid: string } }>('POST', paths.pods(namespace), { body: {
     apiVersion: 'v1', kind: 'Pod',
     metadata: {
-      name: holder.name, labels: { [LABEL_FAULT]: 'network', 'chaosrun.dev/run': holder.run, 'chaosrun.dev/step': holder.step ?? 'cut' },
-      annotations: { [ANNOTATION_FAULT]: JSON.stringify(holder.spec), [ANNOTATION_FAULT_TARGETS]: JSON.stringify(holder.targets) },
+      name: holder.name, labels: { [LABEL_FAULT]: holder.spec.kind, 'chaosrun.dev/run': holder.run, 'chaosrun.dev/step': holder.step ?? 'cut' },
+      annotations: {
+        [ANNOTATION_FAULT]: JSON.stringify(holder.spec), [ANNOTATION_FAULT_TARGETS]: JSON.stringify(holder.targets),
+        ...(holder.duration ? { [ANNOTATION_DURATION]: holder.duration } : {}),
+      },
     },
     spec: {
       nodeName: 'kwok-node-0', containers: [{ name: 'holder', image: 'busybox' }],

@@ -274,6 +274,11 @@ test('every registered kind: an author holding exactly its authorRights is admit
       { namespacePattern: '^shop-', labelSelector: 'app=web', direction: 'egress', loss: { percent: 30 }, leaseSeconds: 4 },
       { namespace: otherNs, labelSelector: 'app=web', direction: 'both', partition: {}, leaseSeconds: 4, serviceAccountName: 'default' },
     ],
+    freeze: [{ namespace: otherNs, labelSelector: 'app=web' }, { namespacePattern: '^shop-', labelSelector: 'app=web', image: 'attacker/image:1' }],
+    stress: [{ namespace: otherNs, labelSelector: 'app=web', cpu: { workers: 1, load: 50 } }],
+    containerKill: [{ namespace: otherNs, labelSelector: 'app=web', signal: 'KILL', serviceAccountName: 'default' }],
+    nodeCordon: [{ labelSelector: 'pool=web' }],
+    nodeDrain: [{ names: ['web-1'], evictionTimeout: '30s' }],
   };
   const grants = (rights: AuthorRight[]) => rights.map((r) => ({
     namespace: r.namespace, verbs: r.verb, resource: `${r.resource}${r.group ? `.${r.group}` : ''}${r.subresource ? `/${r.subresource}` : ''}`,

@@ -5,16 +5,13 @@
 // holder runs and the run says RUN. The pod template carries what to inject (src/api/fault-holder.ts),
 // so the agents never read the ChaosRun's spec.
 //
-// Its author must be allowed what the fault is equivalent to: entering a pod's namespaces to change
-// its network is what `create pods/exec` grants there (in the target namespace, or at the cluster
-// scope for a namespacePattern). A holder with its own image or ServiceAccount runs a pod of its
-// author's choosing, so that also needs `create jobs`, as a job does. krkn's network scenarios run as
+// Its pod, flags and author rights are every holder's (kinds/holder.ts). krkn's network scenarios run as
 // krknHub steps: their tc/netem recipe has no lease (see docs/faults.md), so nothing imports onto this.
-import { ANNOTATION_DURATION, ANNOTATION_FAULT, DEFAULT_LEASE_SECONDS, HOLDER_PROBE_PORT, LABEL_FAULT, type NetworkEffect, type NetworkFaultSpec } from '../../api/fault-holder.ts';
+import { DEFAULT_LEASE_SECONDS, type NetworkEffect, type NetworkFaultSpec } from '../../api/fault-holder.ts';
 import type { NetworkBody } from '../../api/types.ts';
-import type { AuthorRight, RenderContext, ScenarioKind, StepInfo, StepPod } from '../kind.ts';
+import type { RenderContext, ScenarioKind, StepInfo, StepPod } from '../kind.ts';
 import { chooseTargetsForPlan } from '../network.ts';
-import { createJobsIn } from './job.ts';
+import { holderArgs, holderPod, holderRights, targetFlags } from './holder.ts';
 
 export function effectOf(body: NetworkBody): NetworkEffect {
   if (body.loss) return { loss: { percent: body.loss.percent } };
@@ -41,46 +38,11 @@ export function describeEffect(body: NetworkBody): string {
 }
 
 export function networkArgs(body: NetworkBody, step: StepInfo): string[] {
-  const flags: Array<[string, string | number | undefined]> = [
-    ['--namespace', body.namespace],
-    ['--namespace-pattern', body.namespacePattern],
-    ['--label-selector', body.labelSelector],
-    ['--name-pattern', body.namePattern],
-    ['--count', body.count],
-    ['--percent', body.percent],
-    ['--duration', step.duration],
-    ['--what', describeEffect(body)],
-  ];
-  return ['scenario', 'network', ...flags.filter(([, v]) => v !== undefined).map(([f, v]) => `${f}=${v}`)];
+  return holderArgs('network', [...targetFlags(body), ['--duration', step.duration], ['--what', describeEffect(body)]]);
 }
 
 export function networkPod(body: NetworkBody, ctx: RenderContext, step: StepInfo): StepPod {
-  return {
-    containers: [{
-      name: 'scenario',
-      image: body.image ?? ctx.operatorImage,
-      args: networkArgs(body, step),
-      // The holder records its targets on its own pod: it learns which pod that is from the downward API.
-      env: [
-        { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-        { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
-      ],
-      terminationMessagePolicy: 'FallbackToLogsOnError',
-      // Ready once its targets are recorded: that Job event wakes the controller to show them in force.
-      ports: [{ name: 'probe', containerPort: HOLDER_PROBE_PORT }],
-      readinessProbe: { httpGet: { path: '/ready', port: HOLDER_PROBE_PORT }, periodSeconds: 1, failureThreshold: 1 },
-    }],
-    serviceAccountName: body.serviceAccountName ?? ctx.scenarioServiceAccount,
-    podMetadata: {
-      labels: { [LABEL_FAULT]: 'network' },
-      annotations: { [ANNOTATION_FAULT]: JSON.stringify(faultSpecOf(body)), ...(step.duration ? { [ANNOTATION_DURATION]: step.duration } : {}) },
-    },
-  };
-}
-
-function networkRights(body: NetworkBody, runNamespace: string): AuthorRight[] {
-  const exec: AuthorRight = { verb: 'create', group: '', resource: 'pods', subresource: 'exec', ...(body.namespace !== undefined ? { namespace: body.namespace } : {}) };
-  return body.image !== undefined || body.serviceAccountName !== undefined ? [createJobsIn(runNamespace), exec] : [exec];
+  return holderPod(faultSpecOf(body), networkArgs(body, step), body, ctx, step);
 }
 
 export const networkKind: ScenarioKind<'network'> = {
@@ -95,6 +57,7 @@ export const networkKind: ScenarioKind<'network'> = {
       return { ok: false, plan: `network would fail: ${(err as Error).message}` };
     }
   },
-  authorRights: networkRights,
+  authorRights: holderRights,
   reportsOnSuccess: true,
+  holdsFault: true,
 };

@@ -1,0 +1,234 @@
+// The imperative half of the process faults (process-faults.ts is the pure half): freezes, stressors
+// and container signals on this node, and the records that let a restarted agent find its freezes.
+//
+// What bounds each fault when the agent dies, since only network faults have a kernel lease:
+// - stress: each stressor is `setpriv --pdeathsig KILL stress-ng ... --timeout <the step's end>`, so
+//   the kernel kills it when the agent's process dies (stress-ng's workers die with their parent), and
+//   its own timeout ends it at the step's end even if the agent lives on but stops acting.
+// - freeze: the freezer has no lease and a frozen cgroup stays FROZEN with no owner (it even defers a
+//   SIGKILL until thawed). So the agent does not freeze a container itself: it starts a *guard* per
+//   frozen container, a small shell under `setpriv --pdeathsig TERM` that writes FROZEN, then waits; it
+//   thaws when the kernel tells it its parent died, when it is told to (TERM), or at the step's end by
+//   its own timer. Before the guard starts, the agent writes a record of the freeze to its state
+//   directory on the host (intent before effect), so an agent started again (the DaemonSet's kubelet
+//   restarts it) thaws every recorded freeze whose step is not in force, even one whose guard was
+//   SIGKILLed with it. Every thaw, and only a thaw of a recorded cgroup, is written by the agent too.
+// - containerKill: a signal, nothing to undo.
+// The agent touches only what it recorded or started: a cgroup it has no record of is never thawed,
+// a process without its tag is never killed.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from '../log.ts';
+import { chargeFiles, freezerOf, type CgroupLayout } from './containers.ts';
+import { stressArgs, type FoundProcessFault, type ProcessAction, type WantedProcessFault } from './process-faults.ts';
+
+/** The environment variable that tags a stressor with its fault's key (how a restarted agent finds strays). */
+export const STRESS_TAG = 'CHAOSRUN_STRESS';
+
+interface FreezeRecord { key: string; file: string; thawed: string; pod: string; container: string; run: string }
+
+const GUARD = [
+  'f=$1; frozen=$2; thawed=$3; seconds=$4; timer=',
+  // Thaw on TERM (the agent's revert, or the kernel's parent-death signal), INT or HUP, then leave.
+  'trap \'echo "$thawed" > "$f"; [ -n "$timer" ] && kill "$timer" 2>/dev/null; exit 0\' TERM INT HUP',
+  'echo "$frozen" > "$f" || exit 3',
+  // The timer dies with the guard (a guard SIGKILLed leaves no sleep behind).
+  'setpriv --pdeathsig KILL -- sleep "$seconds" & timer=$!',
+  'wait "$timer"',
+  'echo "$thawed" > "$f"',
+].join('\n');
+
+const CHARGE = 'for f in $CHAOSRUN_CGROUPS; do echo $$ > "$f" || exit 97; done; exec "$@"';
+
+export interface ProcessShellOptions {
+  layout: CgroupLayout;
+  /** Where freeze records are kept on the host (the chart mounts it from the node). */
+  stateDir: string;
+  log: Logger;
+  /** Called when a child it started exits (a stressor that died while wanted is started again). */
+  onExit?: () => void;
+  stressNg?: string;
+  setpriv?: string;
+}
+
+interface Child { proc: ChildProcess; startedAtMs: number; alive: boolean }
+
+export class ProcessShell {
+  private readonly guards = new Map<string, Child>();
+  private readonly stressors = new Map<string, Child>();
+  private readonly signalled = new Set<string>();
+  private readonly recordsDir: string;
+  private readonly o: ProcessShellOptions;
+
+  constructor(o: ProcessShellOptions) {
+    this.o = o;
+    this.recordsDir = join(o.stateDir, 'frozen');
+  }
+
+  /** What is here: the recorded freezes (with whether this agent's guard runs), its stressors, its signals. */
+  found(): FoundProcessFault[] {
+    const out: FoundProcessFault[] = [];
+    for (const r of this.records()) out.push({ key: r.key, kind: 'freeze', alive: this.guards.get(r.key)?.alive ?? false });
+    for (const [key, c] of this.stressors) out.push({ key, kind: 'stress', alive: c.alive, startedAtMs: c.startedAtMs });
+    for (const key of this.signalled) out.push({ key, kind: 'containerKill', alive: true });
+    return out;
+  }
+
+  /** Forgets what is no longer wanted and gone (dead stressors, signals of ended steps). */
+  forget(wanted: WantedProcessFault[]): void {
+    const keys = new Set(wanted.map((w) => w.key));
+    for (const [key, c] of this.stressors) if (!c.alive && !keys.has(key)) this.stressors.delete(key);
+    for (const key of this.signalled) if (!keys.has(key)) this.signalled.delete(key);
+  }
+
+  /** Carries out one action; throws with a one-line reason when it fails. */
+  async carryOut(a: ProcessAction): Promise<void> {
+    switch (a.kind) {
+      case 'thaw': return this.thaw(a.key);
+      case 'stop': return this.stop(a.key);
+      case 'freeze': return this.freeze(a.fault, a.guardSeconds);
+      case 'start': return this.start(a.fault, a.timeoutSeconds);
+      case 'signal': {
+        try {
+          process.kill(a.fault.initPid!, `SIG${a.signal}` as NodeJS.Signals);
+        } catch (err) {
+          // Already gone: the container ended by itself meanwhile, and the kubelet restarts it all the same.
+          if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+        }
+        this.signalled.add(a.fault.key);
+        this.o.log.info({ pod: `${a.fault.target.namespace}/${a.fault.target.pod}`, container: a.fault.target.container, pid: a.fault.initPid, signal: a.signal }, 'container signalled');
+        return;
+      }
+      case 'refuse': return;
+    }
+  }
+
+  private records(): FreezeRecord[] {
+    let names: string[];
+    try { names = readdirSync(this.recordsDir); } catch { return []; }
+    const out: FreezeRecord[] = [];
+    for (const n of names.filter((f) => f.endsWith('.json'))) {
+      try { out.push(JSON.parse(readFileSync(join(this.recordsDir, n), 'utf8')) as FreezeRecord); } catch { /* half written: its freeze never started */ }
+    }
+    return out.filter((r) => typeof r.key === 'string' && typeof r.file === 'string' && typeof r.thawed === 'string');
+  }
+
+  private recordPath(key: string): string {
+    return join(this.recordsDir, `${createHash('sha256').update(key).digest('hex').slice(0, 24)}.json`);
+  }
+
+  private async freeze(w: WantedProcessFault, guardSeconds: number): Promise<void> {
+    const freezer = freezerOf(this.o.layout, w.cgroupsPath);
+    const record: FreezeRecord = { key: w.key, file: freezer.file, thawed: freezer.thawed, pod: `${w.target.namespace}/${w.target.pod}`, container: w.target.container, run: `${w.run.namespace}/${w.run.name}` };
+    mkdirSync(this.recordsDir, { recursive: true });
+    const path = this.recordPath(w.key);
+    writeFileSync(`${path}.tmp`, JSON.stringify(record));
+    renameSync(`${path}.tmp`, path);
+    this.guards.get(w.key)?.proc.kill('SIGKILL');
+    const proc = spawn(this.o.setpriv ?? 'setpriv', ['--pdeathsig', 'TERM', '--', 'sh', '-c', GUARD, 'chaosrun-freeze-guard', freezer.file, freezer.frozen, freezer.thawed, String(guardSeconds)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child: Child = { proc, startedAtMs: Date.now(), alive: true };
+    this.guards.set(w.key, child);
+    let stderr = '';
+    proc.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-500); });
+    proc.on('exit', (code) => {
+      child.alive = false;
+      if (code) this.o.log.warn({ key: w.key, code, stderr: stderr.trim() }, 'freeze guard exited');
+      this.o.onExit?.();
+    });
+    await new Promise<void>((resolve, reject) => {
+      proc.once('spawn', () => resolve());
+      proc.once('error', (err) => { child.alive = false; reject(new Error(`cannot start the freeze guard (${this.o.setpriv ?? 'setpriv'}): ${err.message}`)); });
+    });
+    this.o.log.info({ pod: record.pod, container: w.target.container, run: record.run, step: w.step, kind: 'freeze' }, 'fault applied');
+  }
+
+  private async thaw(key: string): Promise<void> {
+    const guard = this.guards.get(key);
+    this.guards.delete(key);
+    if (guard?.alive) guard.proc.kill('SIGTERM');
+    const record = this.records().find((r) => r.key === key);
+    if (record) {
+      try {
+        writeFileSync(record.file, record.thawed);
+      } catch (err) {
+        // The container (and its cgroup) is gone: nothing is frozen any more.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot thaw ${record.file}: ${(err as Error).message}`);
+      }
+      rmSync(this.recordPath(key), { force: true });
+      this.o.log.info({ pod: record.pod, container: record.container, run: record.run }, 'fault reverted');
+    }
+  }
+
+  private async start(w: WantedProcessFault, timeoutSeconds: number): Promise<void> {
+    if (w.spec.kind !== 'stress') return;
+    const files = chargeFiles(this.o.layout, w.cgroupsPath);
+    if (!files.length) throw new Error(`no cgroup of container ${w.target.container} of ${w.target.namespace}/${w.target.pod} under ${this.o.layout.root}`);
+    this.stressors.get(w.key)?.proc.kill('SIGKILL');
+    const proc = spawn(this.o.setpriv ?? 'setpriv', ['--pdeathsig', 'KILL', '--', 'sh', '-c', CHARGE, 'chaosrun-stress', this.o.stressNg ?? 'stress-ng', ...stressArgs(w.spec, timeoutSeconds)], {
+      stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', CHAOSRUN_CGROUPS: files.join(' '), [STRESS_TAG]: w.key },
+    });
+    const child: Child = { proc, startedAtMs: Date.now(), alive: true };
+    this.stressors.set(w.key, child);
+    let stderr = '';
+    proc.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-500); });
+    proc.on('exit', (code, signal) => {
+      child.alive = false;
+      if (code === 97) this.o.log.warn({ key: w.key }, 'stressor could not join the target\'s cgroups');
+      else if (code || (signal && signal !== 'SIGKILL')) this.o.log.warn({ key: w.key, code, signal, stderr: stderr.trim() }, 'stressor exited');
+      this.o.onExit?.();
+    });
+    await new Promise<void>((resolve, reject) => {
+      proc.once('spawn', () => resolve());
+      proc.once('error', (err) => { child.alive = false; reject(new Error(`cannot start stress-ng: ${err.message}`)); });
+    });
+    this.o.log.info({ pod: `${w.target.namespace}/${w.target.pod}`, container: w.target.container, run: `${w.run.namespace}/${w.run.name}`, step: w.step, kind: 'stress', timeoutSeconds }, 'fault applied');
+  }
+
+  private async stop(key: string): Promise<void> {
+    const c = this.stressors.get(key);
+    if (!c) return;
+    if (c.alive) {
+      const exited = new Promise<void>((r) => c.proc.once('exit', () => r()));
+      c.proc.kill('SIGKILL');
+      await exited;
+    }
+    this.stressors.delete(key);
+    this.o.log.info({ key }, 'fault reverted');
+  }
+
+  /** Ends everything this agent holds (its SIGTERM): stressors killed, every recorded freeze thawed. */
+  async stopAll(): Promise<number> {
+    const keys = new Set([...this.stressors.keys()].filter((k) => this.stressors.get(k)!.alive));
+    await Promise.all([...keys].map((k) => this.stop(k)));
+    const records = this.records();
+    for (const r of records) await this.thaw(r.key).catch((err: unknown) => this.o.log.error({ err, key: r.key }, 'thaw failed'));
+    return keys.size + records.length;
+  }
+}
+
+/**
+ * Kills stressors a previous agent left (found by their tag in the host's /proc): their parent-death
+ * signal should have ended them already; this is for a stressor whose signal was lost. Returns how many.
+ */
+export function killStrayStressors(proc: string, log: Logger): number {
+  let n = 0;
+  let pids: string[];
+  try { pids = readdirSync(proc).filter((p) => /^\d+$/.test(p)); } catch { return 0; }
+  for (const pid of pids) {
+    let env: string;
+    try { env = readFileSync(join(proc, pid, 'environ'), 'latin1'); } catch { continue; }
+    if (!env.split('\0').some((e) => e.startsWith(`${STRESS_TAG}=`))) continue;
+    // A stressor whose parent is an agent (another node's, in tests) or stress-ng (a worker) is not a stray.
+    let parentComm = '';
+    try {
+      const ppid = /^PPid:\s+(\d+)$/m.exec(readFileSync(join(proc, pid, 'status'), 'utf8'))?.[1];
+      parentComm = ppid ? readFileSync(join(proc, ppid, 'comm'), 'utf8').trim() : '';
+    } catch { /* the parent is gone: a stray */ }
+    if (parentComm === 'node' || parentComm.startsWith('stress-ng')) continue;
+    try { process.kill(Number(pid), 'SIGKILL'); n++; } catch { /* gone */ }
+  }
+  if (n) log.warn({ killed: n }, 'stressors left by an earlier agent killed');
+  return n;
+}
