@@ -7,7 +7,7 @@
 // PAUSE and with a SIGKILLed agent; a memory stress raising the cgroup's usage, and past its limit
 // OOM-killed inside that cgroup only; a containerKill's signal to the recorded container's main
 // process, never to its successor. Needs root, cgroup v1, stress-ng and setpriv; SKIPPED otherwise.
-import { after, before, describe, it } from 'node:test';
+import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -76,9 +76,15 @@ function stressors(): number[] {
   }).map(Number);
 }
 const since = (t: number) => Date.now() - t;
+/** The live agent (one is started when the last was killed): every test starts with one. */
+function ensureAgent(): Agent {
+  const last = agents.at(-1);
+  return last && last.child.exitCode === null && last.child.signalCode === null ? last : startAgent();
+}
 
 describe('node agent process faults', { concurrency: false }, () => {
   before(() => { if (!need) startAgent(); });
+  beforeEach(() => { if (!need) ensureAgent(); });
   after(async () => {
     for (const a of agents) await stopChild(a.child, 'SIGKILL');
     lab?.close();
@@ -123,8 +129,11 @@ describe('node agent process faults', { concurrency: false }, () => {
     // A new agent freezes it again (still wanted); then it and its guard are SIGKILLed together.
     startAgent();
     await eventually('frozen by the next agent', () => lab.freezerState(c) === 'FROZEN', 20_000, 50);
+    // Both at once, in one kill(1): the guard first would have the agent freeze again with a new guard,
+    // the agent first would have the guard thaw on its parent-death signal.
+    const guard = execFileSync('pgrep', ['-f', `chaosrun-freeze-guard /sys/fs/cgroup/freezer/${lab.prefix}/pod${pod}`], { encoding: 'utf8' }).trim().split('\n')[0];
+    execFileSync('kill', ['-KILL', guard, String(agents.at(-1)!.child.pid)]);
     await stopChild(agents.at(-1)!.child, 'SIGKILL');
-    execFileSync('pkill', ['-KILL', '-f', `chaosrun-freeze-guard ${'/sys/fs/cgroup/freezer'}/${lab.prefix}/pod${pod}`]);
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(lab.freezerState(c), 'FROZEN', 'with every process of ours gone the freeze stays: the freezer has no lease');
     await deleteHolder(n);
