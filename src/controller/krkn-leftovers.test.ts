@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decide, type Action, type Decision, type ObservedJob } from './decide.ts';
 import { jobName } from './job-name.ts';
-import { leftoverActions, HELPER_RECHECK_MS } from './krkn-leftovers.ts';
+import { leftoverActions, HELPER_RECHECK_MS, orphanedHelperNamespaces } from './krkn-leftovers.ts';
+import { HelperSweep } from './krkn-sweep.ts';
 import type { ChaosRun, ChaosRunStatus, Scenario } from '../api/types.ts';
 import { LABEL_ITERATION, LABEL_STEP_INDEX } from '../api/constants.ts';
 import {
@@ -136,4 +137,40 @@ test('not read this pass: nothing is removed (a failed list is not a reason to d
   const run = running();
   const d = decide({ ...run, spec: { ...run.spec, signalState: 'STOP' } }, [job(1, 0, 'Active')], T0 + 1000, { keepFinishedJobs: 5 });
   assert.deepEqual(removed(d), []);
+});
+
+test('the sweep removes exactly the helper namespaces whose run is gone, of runs in its scope', () => {
+  const run = hogRun();
+  const mine = helperNamespaceObject(run, 1, 0);
+  const recreated = helperNamespaceObject(mkRun({}, undefined, { uid: 'ffffffff-0000' }), 2, 0);
+  const elsewhere = helperNamespaceObject(mkRun({}, undefined, { namespace: 'not-watched', uid: '12345678-9abc' }), 1, 0);
+  const forged = { metadata: { name: 'kube-system', labels: { ...recreated.metadata.labels } } };
+  const someones = { metadata: { name: 'shop', labels: { app: 'web' } } };
+  const uidOf = (ns: string, name: string) => (ns === 'ns' && name === 'r' ? RUN_UID : undefined);
+  const inScope = (ns: string) => ns === 'ns';
+  assert.deepEqual(orphanedHelperNamespaces([mine, recreated, elsewhere, forged, someones], uidOf, inScope), [recreated.metadata.name],
+    'the run r exists with another uid: the old instance\'s namespace goes; the live one\'s, another scope\'s, a forged name and anyone\'s stay');
+  assert.deepEqual(orphanedHelperNamespaces([mine], () => undefined, () => true), [mine.metadata.name], 'its run deleted');
+});
+
+test('the sweep\'s shell: one list, then pods (no grace) and the namespace of each orphan; nothing while not leading', async () => {
+  const calls: string[] = [];
+  const orphan = helperNamespaceObject(mkRun({}, undefined, { uid: 'ffffffff-0000' }), 1, 0);
+  const client = {
+    request: async <T>(method: string, path: string, o?: { body?: { gracePeriodSeconds?: number } }): Promise<T> => {
+      calls.push(`${method} ${path}${o?.body?.gracePeriodSeconds === 0 ? ' grace=0' : ''}`);
+      return (method === 'GET' ? { items: [orphan, helperNamespaceObject(hogRun(), 1, 0)] } : {}) as T;
+    },
+  };
+  let leading = false;
+  const sweep = new HelperSweep({ client: client as never, runs: { get: (name, ns) => (name === 'r' && ns === 'ns' ? hogRun() : undefined) }, canAct: () => leading, log: { info() {}, warn() {} } as never });
+  assert.deepEqual(await sweep.once(), []);
+  assert.deepEqual(calls, []);
+  leading = true;
+  assert.deepEqual(await sweep.once(), [orphan.metadata.name]);
+  assert.deepEqual(calls, [
+    'GET /api/v1/namespaces',
+    `DELETE /api/v1/namespaces/${orphan.metadata.name}/pods grace=0`,
+    `DELETE /api/v1/namespaces/${orphan.metadata.name}`,
+  ]);
 });

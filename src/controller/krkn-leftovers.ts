@@ -8,7 +8,8 @@
 // Why not in a SIGTERM handler or a finalizer on the step's pod: those are lost when the process that
 // holds them dies (krkn#760), and the dead-man switch ends steps exactly when the operator is gone. The
 // namespace outlives every process, so the next pass of any operator finds it and ends what is in it.
-import type { ObservedHelperNamespace } from '../scenarios/krkn-helpers.ts';
+import { LABEL_RUN } from '../api/constants.ts';
+import { LABEL_RUN_NAMESPACE, LABEL_RUN_UID, observeHelperNamespace, type ObservedHelperNamespace } from '../scenarios/krkn-helpers.ts';
 
 /**
  * Remove a step's helper namespace: its pods are deleted with no grace period first (krkn's hog pod
@@ -35,4 +36,32 @@ export function leftoverActions(observed: readonly ObservedHelperNamespace[] | u
     actions: gone.map((ns) => ({ kind: 'deleteHelperNamespace', name: ns.name, reason: why })),
     requeueAfterMs: HELPER_RECHECK_MS,
   };
+}
+
+/** A helper namespace as listed, with what names its run. */
+export interface ListedHelperNamespace {
+  metadata?: { name?: string; labels?: Record<string, string> };
+}
+
+/**
+ * The sweep's rule, for helper namespaces no run's pass will see: those whose run is gone (deleted
+ * while no operator held its finalizer, or re-created under its name: another uid). A namespace counts
+ * only if it is exactly a helper namespace (marker, uid, the name derived from its labels) of a run in a
+ * namespace this operator watches (`inScope`); another operator's runs are its own to sweep.
+ */
+export function orphanedHelperNamespaces(
+  listed: readonly ListedHelperNamespace[],
+  runUid: (namespace: string, name: string) => string | undefined,
+  inScope: (namespace: string) => boolean,
+): string[] {
+  return listed.flatMap((ns) => {
+    const labels = ns.metadata?.labels ?? {};
+    const runNamespace = labels[LABEL_RUN_NAMESPACE];
+    const runName = labels[LABEL_RUN];
+    const uid = labels[LABEL_RUN_UID];
+    if (!runNamespace || !runName || !uid || !inScope(runNamespace)) return [];
+    const seen = observeHelperNamespace(ns, { metadata: { name: runName, namespace: runNamespace, uid } });
+    if (!seen || runUid(runNamespace, runName) === uid) return [];
+    return [seen.name];
+  });
 }

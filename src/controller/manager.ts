@@ -23,6 +23,7 @@ import type { RenderContext } from '../scenarios/kind.ts';
 import { ScenarioAccounts, type BindingRef } from '../scenarios/account.ts';
 import type { GateView } from './decide.ts';
 import { GateEvaluator } from '../gates/evaluator.ts';
+import { HelperSweep } from './krkn-sweep.ts';
 
 /** The render settings of a controller started without any (tests, the bench): the environment's, else main.ts's defaults. */
 const defaultRenderContext: RenderContext = {
@@ -135,10 +136,14 @@ export async function startController(options: ControllerOptions = {}): Promise<
   jobs.on('update', onJob);
   jobs.on('delete', onJob);
 
+  // krkn helper namespaces whose run is gone (a run's own are removed by its passes).
+  const helperSweep = new HelperSweep({ client, runs, namespaces: options.namespaces, canAct, log: log.child({ component: 'krkn-sweep' }) });
+
   let stopped = false;
   const beginWork = () => {
     isLeader.set(1);
     queue.start();
+    helperSweep.start();
     for (const r of runs.list()) queue.add(objectKey(r), 'start');
   };
   const campaign = () => {
@@ -159,6 +164,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
       onStartedLeading: beginWork,
       onStoppedLeading: () => {
         queue.stop();
+        helperSweep.stop();
         isLeader.set(0);
         options.onLostLeadership?.();
       },
@@ -196,6 +202,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
     async stop() {
       stopped = true;
       evaluator.stop();
+      helperSweep.stop();
       const graceMs = options.shutdownGraceMs ?? 15_000;
       if (!await queue.drain(graceMs)) log.warn({ graceMs, inFlight: queue.busy }, 'reconciles still in flight after the grace period; releasing the lease anyway');
       await elector?.stop();

@@ -28,6 +28,7 @@ import { isLastingScenario, SCENARIO_KINDS } from '../scenarios/registry.ts';
 import { UntilSeen } from './until-seen.ts';
 import { decide, reportLine, type Action, type DecideOptions, type DryRunPlan, type GateView, type ObservedJob } from './decide.ts';
 import { jobName } from './job-name.ts';
+import { removeHelperNamespace } from './krkn-sweep.ts';
 import type { Outcome, Trigger } from './queue.ts';
 import { renderJob } from './render-job.ts';
 
@@ -474,14 +475,7 @@ export class Reconciler {
           return { run };
         }
         case 'deleteHelperNamespace': {
-          // Its pods first, with no grace period: the hog's load ends now, not after the pod's grace period.
-          const gone = async (req: Promise<unknown>) => { try { await req; } catch (err) { if (!isNotFound(err)) throw err; } };
-          await gone(client.request('DELETE', paths.pods(action.name), {
-            body: { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0 },
-          }));
-          await gone(client.request('DELETE', paths.namespaces(action.name), {
-            body: { apiVersion: 'v1', kind: 'DeleteOptions', propagationPolicy: 'Background' },
-          }));
+          await removeHelperNamespace(client, action.name);
           log.info({ namespace: action.name, reason: action.reason }, 'krkn helper namespace deleted');
           return { run };
         }
