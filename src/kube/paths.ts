@@ -13,6 +13,8 @@ export const paths = {
   events: (namespace: string) => `/api/v1${ns(namespace)}/events`,
   leases: (namespace: string, name?: string) => `/apis/coordination.k8s.io/v1${ns(namespace)}/leases${named(name)}`,
   namespaces: (name?: string) => `/api/v1/namespaces${named(name)}`,
+  nodes: (name?: string) => `/api/v1/nodes${named(name)}`,
+  eviction: (namespace: string, name: string) => `${paths.pods(namespace, name)}/eviction`,
   tokenReviews: () => '/apis/authentication.k8s.io/v1/tokenreviews',
   subjectAccessReviews: () => '/apis/authorization.k8s.io/v1/subjectaccessreviews',
 };
