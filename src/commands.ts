@@ -12,7 +12,7 @@ export interface CommandEntry {
 
 const cluster = defineCommand({
   name: 'chaosrun cluster',
-  usage: 'up|down|status [--dir DIR] [--real-node]',
+  usage: 'up|down|status [--dir DIR] [--real-node [--krkn]]',
   description: `Manages the local control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler and a
 kwok node) built from the official Go modules. 'up' builds on first use (cached under ~/.cache),
 starts it on loopback, installs the CRDs and writes DIR/kubeconfig. Needs a checkout of the project.`,
@@ -24,11 +24,18 @@ starts it on loopback, installs the CRDs and writes DIR/kubeconfig. Needs a chec
         'needs root (installs Debian packages when missing). Pods choose it with nodeSelector chaosrun.dev/node=real and a toleration ' +
         'of the taint chaosrun.dev/real-node=true:NoSchedule; a pod with no choice runs on the kwok node.',
     },
+    krkn: {
+      type: 'boolean',
+      help: '(up --real-node) also build krkn\'s own images from krkn\'s sources (../shared/peers/krkn beside the checkout, or ' +
+        'CHAOSRUN_KRKN_SOURCES) with buildah, cached, and import them into the real node under upstream\'s names: ' +
+        'quay.io/krkn-chaos/krkn-hub:pod-scenarios, :container-scenarios, :node-cpu-hog, :node-memory-hog, quay.io/krkn-chaos/krkn:latest ' +
+        'and the hog helper quay.io/krkn-chaos/krkn-hog:v0.0.1 (first build about 10 minutes).',
+    },
   },
   positionals: true,
   async run(values, positionals) {
     const { clusterCommand } = await import('./local/cluster-command.ts');
-    return clusterCommand(positionals, values.dir, { realNode: values['real-node'] });
+    return clusterCommand(positionals, values.dir, { realNode: values['real-node'], krkn: values.krkn });
   },
 });
 

@@ -7,6 +7,7 @@
 // in test/e2e/ run on it, after the others and one file at a time: they install the operator with
 // helm watching every namespace, which must not meet the other files' in-process controllers. After a
 // plane this runner started is stopped, it checks that the real node left nothing on the host.
+// The real node also holds krkn's images (src/realnode/krkn-images.ts), built before the e2e files run.
 // Without root the e2e files are not run, and the runner says SKIPPED and why.
 import { spawn } from 'node:child_process';
 import { globSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -34,7 +35,8 @@ const realNode = e2ePatterns.length > 0 && !noRealNode;
 const started = Date.now();
 const secondsSince = (t: number) => ((Date.now() - t) / 1000).toFixed(0);
 // A set-up failure is one line naming its log, never a stack trace (the newcomer's first command).
-const { state, alreadyRunning } = await clusterUp(dir, (m) => console.error(m), { realNode }).catch((err: unknown) => {
+// The real node also gets krkn's images (built from krkn's sources, cached) before any e2e file runs.
+const { state, alreadyRunning } = await clusterUp(dir, (m) => console.error(m), { realNode, krkn: realNode }).catch((err: unknown) => {
   console.error(setupFailureLine(err, 'npm-test'));
   process.exit(1);
 });
@@ -71,7 +73,7 @@ if (e2ePatterns.length && realNode) {
   console.error('\nend-to-end tests on the real node (one file at a time) ...');
   tallies.push(await runPass(e2ePatterns, 1));
 } else if (e2ePatterns.length) {
-  console.log(`SKIPPED end-to-end tests (test/e2e): ${noRealNode}`);
+  console.log(`SKIPPED end-to-end tests (test/e2e), and building krkn's images for them: ${noRealNode}`);
 }
 
 let teardownFailed = false;

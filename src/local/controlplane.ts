@@ -16,6 +16,7 @@ import { KubeClient, loadKubeConfig } from '../kube/client.ts';
 import { applyCrds } from '../kube/crds.ts';
 import { NODE_IP, SERVICE_CIDR, readOwner, removeHostState } from '../realnode/host.ts';
 import { buildImages, type BuiltImage } from '../realnode/images.ts';
+import { ensureKrknImages, importKrknImages } from '../realnode/krkn-images.ts';
 import {
   buildNodeBinaries, ensurePackages, realNodePrecondition, startRealNode, stopRealNode, type RealNodeState,
 } from '../realnode/node.ts';
@@ -35,7 +36,7 @@ export interface ClusterState {
   kubernetesVersion: string;
   components: Record<ComponentName, Component>;
   /** The real node, when the plane was started with one. */
-  realNode?: RealNodeState & { binDir: string; operatorImage: string; agentImage: string };
+  realNode?: RealNodeState & { binDir: string; operatorImage: string; agentImage: string; krkn?: { archive: string; images: string[] } };
 }
 
 type Log = (msg: string) => void;
@@ -183,10 +184,13 @@ export interface UpResult { state: ClusterState; alreadyRunning: boolean }
 export interface UpOptions {
   /** Add a real node (containerd + kubelet + kube-proxy) beside the kwok node; needs root. */
   realNode?: boolean;
+  /** With realNode: build krkn's images from krkn's sources (src/realnode/krkn-images.ts) and import them into the node. */
+  krkn?: boolean;
 }
 
 /** Builds if needed and starts the control plane in `dir`; reuses it when it is already up. */
 export async function clusterUp(dir = defaultClusterDir, log: Log = () => {}, options: UpOptions = {}): Promise<UpResult> {
+  if (options.krkn && !options.realNode) throw new Error('--krkn needs --real-node: krkn\'s images are imported into the real node');
   if (options.realNode) {
     const why = realNodePrecondition();
     if (why) throw new Error(why);
@@ -198,6 +202,13 @@ export async function clusterUp(dir = defaultClusterDir, log: Log = () => {}, op
   if (running) {
     // The CRDs may have changed since the plane started; applying them again is cheap and idempotent.
     await installCrds(running.kubeconfig);
+    if (options.krkn && running.realNode) {
+      await setupStep("importing krkn's images into the running real node", 'cluster-up', async () => {
+        const built = await ensureKrknImages(log, { kubectl: join(running.binDir, 'kubectl') });
+        running.realNode!.krkn = { archive: built[0].archive, images: importKrknImages(built, log) };
+        writeState(running);
+      });
+    }
     return { state: running, alreadyRunning: true };
   }
   return setupStep(`starting the local control plane in ${dir}`, 'cluster-up', () => startPlane(dir, log, options));
@@ -212,6 +223,7 @@ async function startPlane(dir: string, log: Log, options: UpOptions): Promise<Up
   // Everything the real node needs is made before any process starts, so a failed build leaves nothing running.
   let nodeBinDir = '';
   let images: { operator: BuiltImage; agent: BuiltImage } | undefined;
+  let krknImages: BuiltImage[] | undefined;
   if (options.realNode) {
     ensurePackages(log);
     nodeBinDir = buildNodeBinaries(repoRoot, log);
@@ -220,6 +232,7 @@ async function startPlane(dir: string, log: Log, options: UpOptions): Promise<Up
     images = buildImages(log);
     const built = [images.operator, images.agent].filter((i) => !i.cached).map((i) => i.name);
     log(`images: operator and agent images ready in ${((Date.now() - started) / 1000).toFixed(1)}s (${built.length ? `built ${built.join(', ')}` : 'both cached'})`);
+    if (options.krkn) krknImages = await ensureKrknImages(log, { kubectl: join(binDir, 'kubectl') });
   }
   const started = Date.now();
   mkdirSync(join(dir, 'logs'), { recursive: true });
@@ -298,6 +311,10 @@ async function startPlane(dir: string, log: Log, options: UpOptions): Promise<Up
     });
     state.realNode = { ...node, binDir: nodeBinDir, operatorImage: images!.operator.name, agentImage: images!.agent.name };
     writeState(state);
+    if (krknImages) {
+      state.realNode.krkn = { archive: krknImages[0].archive, images: importKrknImages(krknImages, log) };
+      writeState(state);
+    }
   }
   log(`control plane ${kubernetesVersion} up in ${((Date.now() - started) / 1000).toFixed(1)}s at ${server}`);
   return { state, alreadyRunning: false };

@@ -37,6 +37,8 @@ const storageRoot = join(cacheDir, 'buildah');
 // One run root per storage: containers/storage keeps its locks and mount records there, and two
 // caches (a developer's and CI's empty one) must not share them.
 const runRoot = `/run/chaosrun-buildah-${createHash('sha256').update(storageRoot).digest('hex').slice(0, 12)}`;
+/** buildah's global flags for this cache's storage (krkn-images.ts builds in the same storage). */
+export const buildahStorageArgs = ['--root', storageRoot, '--runroot', runRoot, '--storage-driver', 'overlay'];
 
 /** The names the Dockerfile's FROM lines use, as buildah spells them fully. */
 export const NODE_BASE = 'docker.io/library/node:24-bookworm-slim';
@@ -59,7 +61,7 @@ function chartAppVersion(): string {
 
 function buildah(args: string[], opts: { log?: string; input?: string } = {}): string {
   mkdirSync(storageRoot, { recursive: true });
-  const full = ['--root', storageRoot, '--runroot', runRoot, '--storage-driver', 'overlay', ...args];
+  const full = [...buildahStorageArgs, ...args];
   const r = spawnSync('buildah', full, { encoding: 'utf8', input: opts.input, maxBuffer: 64 << 20 });
   const log = opts.log ?? setupLog('images');
   appendFileSync(log, `$ buildah ${full.join(' ')}\n${r.stdout ?? ''}${r.stderr ?? ''}`);
@@ -96,7 +98,7 @@ function nodeBinary(): string {
 }
 
 /** A Debian bookworm minbase root filesystem (tar) from Debian's packages, made once by mmdebstrap. */
-function bookwormRootfs(log: Log): string {
+export function bookwormRootfs(log: Log): string {
   const tar = join(cacheDir, 'bookworm-minbase.tar');
   return cachedArtefact(tar, isTarArchive, log, () => {
     mkdirSync(cacheDir, { recursive: true });
