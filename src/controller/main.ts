@@ -31,6 +31,7 @@ const options = {
   'step-tolerations': { type: 'string', value: 'k=v:Effect,...', help: 'tolerations of every step pod (kubectl\'s taint spelling)' },
   'agent-selector': { type: 'string', value: 'k=v,...', env: 'AGENT_SELECTOR', help: 'labels of the node agent pods (in --lease-namespace, the operator\'s): the operator reads their fault reports, so a node that cannot inject a fault fails its step at once' },
   'agent-endpoints': { type: 'string', value: 'NODE=URL,...', env: 'AGENT_ENDPOINTS', help: 'node agents that do not run as pods, by node (* for any): e.g. *=http://127.0.0.1:8082' },
+  'node-name': { type: 'string', value: 'NAME', env: 'NODE_NAME', help: 'the node this controller runs on (the downward API\'s spec.nodeName): nodeCordon and nodeDrain never pick it unless a run allows it' },
   'log-level': { type: 'string', value: 'LEVEL', env: 'LOG_LEVEL', default: 'info', help: 'trace, debug, info, warn or error' },
 } as const satisfies OptionSpecs;
 
@@ -67,7 +68,9 @@ async function controllerCommand(v: OptionValues<typeof options>): Promise<numbe
     render: {
       operatorImage: v['operator-image'], scenarioServiceAccount: v['scenario-service-account'],
       stepPlacement: parseStepPlacement(v['step-node-selector'] ?? '', v['step-tolerations'] ?? ''),
+      ...(v['node-name'] ? { operatorNode: v['node-name'] } : {}),
     },
+    ...(v['node-name'] ? { operatorNode: v['node-name'] } : {}),
     scenarioBindings: (list(v['scenario-bindings']) ?? []).map(parseBindingRef),
     agents: { namespace: v['lease-namespace'], labelSelector: v['agent-selector'], endpoints: parseEndpoints(v['agent-endpoints']) },
     leaderElection: v['leader-elect'] ? {

@@ -24,6 +24,7 @@ import { ScenarioAccounts, type BindingRef } from '../scenarios/account.ts';
 import type { GateView } from './decide.ts';
 import { GateEvaluator } from '../gates/evaluator.ts';
 import { HelperSweep } from './krkn-sweep.ts';
+import { Cordoner } from '../cordon/cordoner.ts';
 
 /** The render settings of a controller started without any (tests, the bench): the environment's, else main.ts's defaults. */
 const defaultRenderContext: RenderContext = {
@@ -62,6 +63,13 @@ export interface ControllerOptions {
   resyncMs?: number;
   /** Where the node agents' reports are read (see agent-reports.ts): their pods, or fixed endpoints. */
   agents?: Pick<AgentReportsOptions, 'namespace' | 'labelSelector' | 'endpoints'>;
+  /**
+   * The node faults' cordoner (src/cordon/cordoner.ts): on by default; false leaves nodeCordon and
+   * nodeDrain steps uncordoned (their holders pick nodes that nothing cordons).
+   */
+  nodeFaults?: boolean;
+  /** The node this controller runs on (the downward API): never cordoned unless a step allows it. */
+  operatorNode?: string;
 }
 
 /** The label of each outcome on chaosrun_reconcile_total. */
@@ -128,6 +136,13 @@ export async function startController(options: ControllerOptions = {}): Promise<
     queue.add(objectKey(r));
   });
   runs.on('delete', (r) => { reconciler.signals.forget(objectKey(r)); evaluator.forget(objectKey(r)); queue.add(objectKey(r)); });
+  // The cordoner runs on every replica (each uncordons what is no longer wanted; only the leader
+  // cordons and evicts), from its own watches and this runs cache; a run's change is one of its events.
+  const cordoner = options.nodeFaults === false ? undefined : new Cordoner({
+    client, runs, namespaces: options.namespaces, canAct, log: log.child({ component: 'cordoner' }), watchdogMs: options.watchdogMs,
+    ...(options.operatorNode ? { operatorNode: options.operatorNode } : {}),
+  });
+  if (cordoner) for (const ev of ['add', 'update', 'delete'] as const) runs.on(ev, () => cordoner.kick());
   const onJob = (j: V1Job) => {
     const run = j.metadata?.labels?.[LABEL_RUN];
     if (run && j.metadata?.namespace) queue.add(`${j.metadata.namespace}/${run}`);
@@ -173,6 +188,8 @@ export async function startController(options: ControllerOptions = {}): Promise<
 
   // Acting on a half-listed cache would miss runs (or Jobs, and create them twice): work waits for the sync.
   const synced = Promise.all([runs.start(), jobs.start()]).then(() => true);
+  // Not part of readiness: a cluster that refuses the cordoner its watches (an older chart's RBAC) still runs every other step.
+  void synced.then(() => (stopped ? undefined : cordoner?.start())).catch((err) => log.error({ err }, 'the cordoner did not start'));
   const syncTimeoutMs = options.cacheSyncTimeoutMs ?? 60_000;
   let syncTimer: NodeJS.Timeout | undefined;
   const inTime = await Promise.race([synced, new Promise<false>((r) => { syncTimer = setTimeout(() => r(false), syncTimeoutMs); })]);
@@ -203,6 +220,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
       stopped = true;
       evaluator.stop();
       helperSweep.stop();
+      await cordoner?.stop();
       const graceMs = options.shutdownGraceMs ?? 15_000;
       if (!await queue.drain(graceMs)) log.warn({ graceMs, inFlight: queue.busy }, 'reconciles still in flight after the grace period; releasing the lease anyway');
       await elector?.stop();

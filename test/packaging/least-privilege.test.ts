@@ -70,6 +70,16 @@ test('with only the chart\'s RBAC, the controller and signal server run a ChaosR
     const agentPods = { query: { labelSelector: 'app.kubernetes.io/component=agent', fieldSelector: 'spec.nodeName=some-node' } };
     assert.equal(await status(operator.request('GET', paths.pods(releaseNs), agentPods)), 200, 'listing the agent pods in its namespace');
     assert.equal(await status(operator.request('DELETE', paths.pods(releaseNs, 'any'))), 403, 'deleting a pod there');
+    // Node faults (src/cordon/cordoner.ts): watch the nodes it marked, patch nodes, list the pods on a node
+    // anywhere and evict them; no other write on nodes, and the holders are watched where runs live.
+    assert.equal(await status(operator.request('GET', paths.nodes(), { query: { labelSelector: 'chaosrun.dev/cordoned-by', watch: '1', timeoutSeconds: '1' } })), 200, 'watching marked nodes');
+    assert.equal(await status(operator.request('PATCH', paths.nodes('no-such-node'), { body: {}, contentType: MERGE_PATCH })), 404, 'patching a node (none such: 404, not 403)');
+    assert.equal(await status(operator.request('GET', paths.pods(), { query: { fieldSelector: 'spec.nodeName=some-node' } })), 200, 'listing the pods on a node, in any namespace');
+    assert.equal(await status(operator.request('POST', paths.eviction(releaseNs, 'no-such-pod'), { body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: 'no-such-pod', namespace: releaseNs } } })), 404, 'evicting a pod (none such: 404, not 403)');
+    assert.equal(await status(operator.request('DELETE', paths.nodes('no-such-node'))), 403, 'deleting a node');
+    assert.equal(await status(operator.request('POST', paths.nodes(), { body: { apiVersion: 'v1', kind: 'Node', metadata: { name: 'x' } } })), 403, 'creating a node');
+    assert.equal(await status(operator.request('GET', paths.pods(runNs), { query: { watch: '1', timeoutSeconds: '1' } })), 200, 'watching pods in the watched namespace (the holders)');
+    assert.equal(await status(operator.request('GET', paths.pods(), { query: { watch: '1', timeoutSeconds: '1' } })), 403, 'watching pods everywhere');
 
     const controller = await startController({
       kubeconfig: operatorKc, namespaces: [runNs], log: quietLog(),
