@@ -48,3 +48,13 @@ test('cluster up --real-node without root exits 1 with one line saying it needs 
   assert.match(r.stderr, /^chaosrun cluster: --real-node needs root: [^\n]+\n$/);
   assert.equal(existsSync(dir), false, 'nothing was started or written');
 });
+
+test('cluster up --krkn without --real-node exits 1 with one line naming --real-node, and starts nothing; --help lists --krkn', () => {
+  const dir = join(mkdtempSync(join(tmpdir(), 'chaosrun-cluster-')), 'plane');
+  const r = spawnSync(join(repoRoot, 'node_modules/.bin/node'), [join(repoRoot, 'src/cli.ts'), 'cluster', 'up', '--krkn', '--dir', dir], { encoding: 'utf8' });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /^chaosrun cluster: --krkn needs --real-node: [^\n]+\n$/);
+  assert.equal(existsSync(dir), false, 'nothing was started or written');
+  const help = spawnSync(join(repoRoot, 'node_modules/.bin/node'), [join(repoRoot, 'src/cli.ts'), 'cluster', '--help'], { encoding: 'utf8' });
+  assert.match(help.stdout + help.stderr, /--krkn\s+\(up --real-node\) also build krkn's own images/);
+});
