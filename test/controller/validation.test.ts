@@ -37,6 +37,20 @@ test('a bad duration is refused', () => refused({ waitDuration: '10 minutes', sc
 test('a bad failure policy is refused', () => refused({ failurePolicy: 'Retry', scenarios: [step] }, /spec\.failurePolicy: Unsupported value/));
 test('a podKill without a namespace is refused', () => refused({ scenarios: [{ name: 'k', podKill: { labelSelector: 'app=web' } }] }, /exactly one of namespace or namespacePattern/));
 
+test('a freeze or stress without a duration is refused', async () => {
+  await refused({ scenarios: [{ name: 'f', freeze: { namespace: 'shop', labelSelector: 'app=web' } }] }, /a freeze scenario needs a duration/);
+  await refused({ scenarios: [{ name: 's', stress: { namespace: 'shop', labelSelector: 'app=web', cpu: { workers: 1, load: 50 } } }] }, /a stress scenario needs a duration/);
+});
+test('a stress with neither cpu nor memory, or out-of-range ones, is refused', async () => {
+  await refused({ scenarios: [{ name: 's', duration: '1m', stress: { namespace: 'shop', labelSelector: 'app=web' } }] }, /stress needs cpu, memory or both/);
+  await refused({ scenarios: [{ name: 's', duration: '1m', stress: { namespace: 'shop', labelSelector: 'app=web', cpu: { workers: 1, load: 150 } } }] }, /spec\.scenarios\[0\]\.stress\.cpu\.load: Invalid value: 150/);
+  await refused({ scenarios: [{ name: 's', duration: '1m', stress: { namespace: 'shop', labelSelector: 'app=web', memory: { size: '96MB' } } }] }, /spec\.scenarios\[0\]\.stress\.memory\.size: Invalid value: "96MB"/);
+});
+test('a containerKill with an unknown signal or no target is refused', async () => {
+  await refused({ scenarios: [{ name: 'k', containerKill: { namespace: 'shop', labelSelector: 'app=web', signal: 'STOP' } }] }, /spec\.scenarios\[0\]\.containerKill\.signal: Unsupported value: "STOP"/);
+  await refused({ scenarios: [{ name: 'k', containerKill: { namespace: 'shop' } }] }, /containerKill needs labelSelector, namePattern or both/);
+});
+
 test('defaults are applied by the API server', async () => {
   const created = await client.request<ChaosRun>('POST', paths.chaosRuns(ns), {
     body: { apiVersion: 'chaosrun.dev/v1alpha1', kind: 'ChaosRun', metadata: { name: 'defaults' }, spec: { scenarios: [step] } },
@@ -72,6 +86,12 @@ const fullSpec: Required<ChaosRunSpec> = {
       namespace: '', namespacePattern: '', labelSelector: '', namePattern: '', count: 1, percent: 1, direction: 'both',
       to: [{ cidr: '', ports: [1] }], partition: {}, loss: { percent: 1 }, bandwidth: { rate: '' }, delay: { latency: '', jitter: '' }, leaseSeconds: 4, serviceAccountName: '', image: '',
     },
+    freeze: { namespace: '', namespacePattern: '', labelSelector: '', namePattern: '', count: 1, percent: 1, containers: [''], serviceAccountName: '', image: '' },
+    stress: {
+      namespace: '', namespacePattern: '', labelSelector: '', namePattern: '', count: 1, percent: 1, containers: [''], serviceAccountName: '', image: '',
+      cpu: { workers: 1, load: 1 }, memory: { size: '' },
+    },
+    containerKill: { namespace: '', namespacePattern: '', labelSelector: '', namePattern: '', count: 1, percent: 1, container: '', signal: 'KILL', restartTimeout: '', serviceAccountName: '', image: '' },
   }],
   gates: { pauseWhen: [fullGate], stopWhen: [fullGate] },
   deadManSeconds: 120,

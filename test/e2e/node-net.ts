@@ -97,10 +97,10 @@ export async function startWorkload(env: TestEnv, namespace: string, targetDocro
 
 export type HolderPod = Pod & { metadata: { annotations?: Record<string, string> } };
 
-/** Waits for the Running holder pod of `run`'s network step, its targets recorded on it. */
-export async function runningHolder(env: TestEnv, namespace: string, run: string, timeoutMs = 120_000): Promise<HolderPod> {
+/** Waits for the Running holder pod of `run`'s lasting step (network unless `kind` says), its targets recorded on it. */
+export async function runningHolder(env: TestEnv, namespace: string, run: string, timeoutMs = 120_000, kind = 'network'): Promise<HolderPod> {
   return eventually(`the holder pod of ${namespace}/${run} Running with its targets recorded`, () => {
-    const pods = JSON.parse(env.kubectl(['get', 'pods', '-n', namespace, '-l', `${LABEL_FAULT}=network,${LABEL_RUN}=${run}`, '-o', 'json'])).items as HolderPod[];
+    const pods = JSON.parse(env.kubectl(['get', 'pods', '-n', namespace, '-l', `${LABEL_FAULT}=${kind},${LABEL_RUN}=${run}`, '-o', 'json'])).items as HolderPod[];
     return pods.find((p) => p.status.phase === 'Running' && !p.metadata.deletionTimestamp && p.metadata.annotations?.[ANNOTATION_FAULT_TARGETS]);
   }, timeoutMs, 200);
 }
