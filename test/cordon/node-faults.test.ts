@@ -303,3 +303,16 @@ test('dry run: names the nodes, and for a drain the pods it would evict', async 
   }
   void getRun;
 });
+
+test('the CRD refuses a node step without a duration, without a selector, with count and percent, and two bodies; each with its one line', () => {
+  const apply = (scenario: object) => env.kubectl(['apply', '--dry-run=server', '-n', namespace, '-f', '-'], JSON.stringify({
+    apiVersion: 'chaosrun.dev/v1alpha1', kind: 'ChaosRun', metadata: { name: 'bad' }, spec: { scenarios: [{ name: 'x', ...scenario }] },
+  }));
+  assert.throws(() => apply({ nodeCordon: { names: ['a'] } }), /a nodeCordon scenario needs a duration \(how long the nodes stay cordoned\)/);
+  assert.throws(() => apply({ nodeDrain: { names: ['a'] } }), /a nodeDrain scenario needs a duration/);
+  assert.throws(() => apply({ duration: '10s', nodeCordon: {} }), /nodeCordon needs labelSelector, names or both/);
+  assert.throws(() => apply({ duration: '10s', nodeDrain: { labelSelector: 'x', count: 1, percent: 5 } }), /nodeDrain takes count or percent, not both/);
+  assert.throws(() => apply({ duration: '10s', nodeDrain: { names: ['a'], evictionTimeout: 'soon' } }), /evictionTimeout/);
+  assert.throws(() => apply({ duration: '10s', nodeCordon: { names: ['a'] }, nodeDrain: { names: ['a'] } }), /each scenario needs exactly one body/);
+  assert.match(apply({ duration: '10s', nodeDrain: { labelSelector: 'pool=web', percent: 50 } }), /created \(server dry run\)/);
+});
