@@ -10,7 +10,7 @@
 //   - the agent SIGKILLed (and kept down): the kernel ends the fault within its lease + 1 s, and the
 //     container the DaemonSet restarts applies it again while it is still wanted;
 //   - the holder pod deleted: healed within 1 s;
-//   - each of NET_ADMIN, SYS_ADMIN and SYS_PTRACE is needed (the image without one cannot do its job);
+//   - each of NET_ADMIN, SYS_ADMIN, SYS_PTRACE and KILL is needed (the image without one cannot do its job);
 //   - helm uninstall removes the agent, and no chaosrun_* table is left in any network namespace.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -34,7 +34,7 @@ const LEASE = DEFAULT_LEASE_SECONDS;
 const marker = `chaosrun-e2e-target-${ns}`;
 const AGENT_PROCESS = 'dist/cli.js agent';
 
-const capabilityNames: Record<number, string> = { 12: 'NET_ADMIN', 19: 'SYS_PTRACE', 21: 'SYS_ADMIN' };
+const capabilityNames: Record<number, string> = { 5: 'KILL', 12: 'NET_ADMIN', 19: 'SYS_PTRACE', 21: 'SYS_ADMIN' };
 function processStatus(pid: number): Record<string, string> {
   return Object.fromEntries(readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').filter(Boolean).map((l) => {
     const i = l.indexOf(':');
@@ -67,7 +67,7 @@ let holder: Pod;
 const figures: Record<string, string> = {};
 const getPod = (name: string): Pod => getPodIn(env, ns, name);
 
-test('the agent runs on the real node as the chart says: the host PID namespace, root with exactly NET_ADMIN, SYS_ADMIN and SYS_PTRACE, seccomp on, Ready', async () => {
+test('the agent runs on the real node as the chart says: the host PID namespace, root with exactly NET_ADMIN, SYS_ADMIN, SYS_PTRACE and KILL, seccomp on, Ready', async () => {
   assert.deepEqual(chaosrunTablesOnNode(), [], 'no chaosrun table on the node before the test');
   // helm's --wait lets a DaemonSet through with maxUnavailable (1) pods not Ready: wait for the probe.
   const pod = await eventually('the agent pod Ready by its readiness probe (/readyz: its watches synced)',
@@ -76,8 +76,8 @@ test('the agent runs on the real node as the chart says: the host PID namespace,
   // The process as the node's kernel sees it (the pod shares the host's PID namespace: same pid here).
   const status = processStatus(agentPid());
   assert.match(status.Uid, /^0\s+0\s+0\s+0$/, 'root');
-  assert.deepEqual(capabilities(status.CapEff), ['NET_ADMIN', 'SYS_ADMIN', 'SYS_PTRACE'], 'effective capabilities');
-  assert.deepEqual(capabilities(status.CapBnd), ['NET_ADMIN', 'SYS_ADMIN', 'SYS_PTRACE'], 'bounding set: nothing more can be gained');
+  assert.deepEqual(capabilities(status.CapEff), ['KILL', 'NET_ADMIN', 'SYS_ADMIN', 'SYS_PTRACE'], 'effective capabilities');
+  assert.deepEqual(capabilities(status.CapBnd), ['KILL', 'NET_ADMIN', 'SYS_ADMIN', 'SYS_PTRACE'], 'bounding set: nothing more can be gained');
   assert.equal(status.Seccomp, '2', 'a seccomp filter (RuntimeDefault) is in force, and setns works under it');
   figures['agent RSS'] = status.VmRSS;
   console.log(`agent process: uid 0, CapEff ${status.CapEff} (${capabilities(status.CapEff).join(', ')}), Seccomp ${status.Seccomp}, VmRSS ${status.VmRSS}`);
@@ -215,14 +215,15 @@ test('the holder pod deleted: the fault is reverted within 1 s, and not applied 
   assert.deepEqual(chaosrunTablesOnNode(), [], 'no chaosrun table anywhere on the node');
 });
 
-test('each of the three capabilities is needed: the agent\'s image without one of them cannot reach a sandbox\'s nftables (RuntimeDefault seccomp throughout)', async () => {
+test('each of the four capabilities is needed: the agent\'s image without one of them cannot reach a sandbox\'s nftables or signal another user\'s process (RuntimeDefault seccomp throughout)', async () => {
   // The target's pause process (user 65535), as the agent finds it.
   const pause = /^\/proc\/(\d+)\/ns\/net$/.exec(w.targetNetns)![1];
   const image = env.state.realNode!.agentImage;
-  const script = `nsenter --net=/proc/${pause}/ns/net nft add table inet chaosrun_capcheck && nsenter --net=/proc/${pause}/ns/net nft delete table inet chaosrun_capcheck && echo OK`;
+  // The nft check, then a signal 0 to the pause process (another user's, as a containerKill's target is).
+  const script = `nsenter --net=/proc/${pause}/ns/net nft add table inet chaosrun_capcheck && nsenter --net=/proc/${pause}/ns/net nft delete table inet chaosrun_capcheck && echo OK; kill -0 ${pause} 2>&1 && echo SIGNAL-OK`;
   const sets: Record<string, string[]> = {
-    all: ['NET_ADMIN', 'SYS_ADMIN', 'SYS_PTRACE'], 'no-net-admin': ['SYS_ADMIN', 'SYS_PTRACE'],
-    'no-sys-admin': ['NET_ADMIN', 'SYS_PTRACE'], 'no-sys-ptrace': ['NET_ADMIN', 'SYS_ADMIN'],
+    all: ['NET_ADMIN', 'SYS_ADMIN', 'SYS_PTRACE', 'KILL'], 'no-net-admin': ['SYS_ADMIN', 'SYS_PTRACE', 'KILL'],
+    'no-sys-admin': ['NET_ADMIN', 'SYS_PTRACE', 'KILL'], 'no-sys-ptrace': ['NET_ADMIN', 'SYS_ADMIN', 'KILL'], 'no-kill': ['NET_ADMIN', 'SYS_ADMIN', 'SYS_PTRACE'],
   };
   for (const [name, add] of Object.entries(sets)) {
     apply({
@@ -241,7 +242,9 @@ test('each of the three capabilities is needed: the agent\'s image without one o
     said[name] = env.kubectl(['logs', '-n', ns, `caps-${name}`]).trim();
   }
   console.log(`capabilities: ${JSON.stringify(said)}`);
-  assert.equal(said.all, 'OK');
+  assert.equal(said.all, 'OK\nSIGNAL-OK');
+  assert.match(said['no-kill'], /^OK\n.*(Operation not permitted|not permitted)/s, 'a signal to another user\'s process (containerKill) needs KILL');
+  assert.doesNotMatch(said['no-kill'], /SIGNAL-OK/);
   assert.match(said['no-sys-ptrace'], /cannot open \/proc\/\d+\/ns\/net: Permission denied/, 'another user\'s ns link needs SYS_PTRACE');
   assert.match(said['no-sys-admin'], /reassociate to namespace 'ns\/net' failed: Operation not permitted/, 'setns needs SYS_ADMIN');
   assert.match(said['no-net-admin'], /Operation not permitted/, 'nft needs NET_ADMIN');

@@ -154,7 +154,7 @@ interface AgentDaemonSet extends K8sObject {
   };
 }
 
-test('the node agent: a DaemonSet on the host PID namespace, root with exactly NET_ADMIN, SYS_ADMIN and SYS_PTRACE, a read-only role', () => {
+test('the node agent: a DaemonSet on the host PID namespace, root with exactly NET_ADMIN, SYS_ADMIN, SYS_PTRACE and KILL, a read-only role', () => {
   const objs = render([]);
   const [ds] = find(objs, 'DaemonSet', 'crun-chaosrun-operator-agent') as AgentDaemonSet[];
   assert.ok(ds, 'a DaemonSet');
@@ -168,12 +168,23 @@ test('the node agent: a DaemonSet on the host PID namespace, root with exactly N
   assert.equal(pod.serviceAccountName, 'crun-chaosrun-operator-agent');
   assert.equal(pod.hostPID, true, 'the node\'s /proc, to find the sandboxes\' pause processes');
   assert.equal(pod.hostNetwork, false);
-  assert.equal(pod.volumes, undefined, 'no host path: it reaches the node through /proc alone');
+  // Three host paths, each for the process faults: containerd's task bundles (read only), the cgroups,
+  // and its records of its freezes.
+  assert.deepEqual(pod.volumes, [
+    { name: 'containerd-tasks', hostPath: { path: '/run/containerd/io.containerd.runtime.v2.task/k8s.io', type: 'DirectoryOrCreate' } },
+    { name: 'cgroup', hostPath: { path: '/sys/fs/cgroup', type: 'Directory' } },
+    { name: 'state', hostPath: { path: '/run/chaosrun-agent', type: 'DirectoryOrCreate' } },
+  ]);
   assert.deepEqual(pod.securityContext, { runAsNonRoot: false, runAsUser: 0, runAsGroup: 0, seccompProfile: { type: 'RuntimeDefault' } });
   assert.equal(pod.containers.length, 1);
   const [c] = pod.containers;
   assert.equal(c.image, 'ghcr.io/chaosrun/chaosrun-agent:0.1.0');
-  assert.deepEqual(c.args, ['--metrics-port=8082']);
+  assert.deepEqual(c.args, ['--metrics-port=8082', '--containerd-tasks=/host/containerd-tasks', '--cgroup-root=/host/cgroup', '--state-dir=/host/state']);
+  assert.deepEqual((c as unknown as { volumeMounts: unknown[] }).volumeMounts, [
+    { name: 'containerd-tasks', mountPath: '/host/containerd-tasks', readOnly: true },
+    { name: 'cgroup', mountPath: '/host/cgroup' },
+    { name: 'state', mountPath: '/host/state' },
+  ]);
   assert.deepEqual(c.env.find((e) => e.name === 'NODE_NAME'), { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } });
   assert.deepEqual(c.ports, [{ name: 'metrics', containerPort: 8082, protocol: 'TCP' }]);
   assert.deepEqual(c.livenessProbe.httpGet, { path: '/healthz', port: 'metrics' });
@@ -182,7 +193,7 @@ test('the node agent: a DaemonSet on the host PID namespace, root with exactly N
   assert.deepEqual(c.securityContext, {
     runAsNonRoot: false, runAsUser: 0, runAsGroup: 0, privileged: false, readOnlyRootFilesystem: true,
     allowPrivilegeEscalation: true,
-    capabilities: { drop: ['ALL'], add: ['NET_ADMIN', 'SYS_ADMIN', 'SYS_PTRACE'] },
+    capabilities: { drop: ['ALL'], add: ['NET_ADMIN', 'SYS_ADMIN', 'SYS_PTRACE', 'KILL'] },
     seccompProfile: { type: 'RuntimeDefault' },
   });
   assert.deepEqual(c.resources, { requests: { cpu: '10m', memory: '128Mi' }, limits: { memory: '256Mi' } });
