@@ -17,6 +17,9 @@ import type { Scenario } from '../../src/api/types.ts';
 import { eventually, testEnv } from '../helpers/env.ts';
 import { createRun, getRun, inProcessController, quietLog, signal, spawnController, waitForPhase } from '../helpers/operator.ts';
 import { stopChild } from '../helpers/node-lab.ts';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { repoRoot } from '../helpers/env.ts';
 
 const env = await testEnv('cordon');
 const { client, namespace } = env;
@@ -315,4 +318,32 @@ test('the CRD refuses a node step without a duration, without a selector, with c
   assert.throws(() => apply({ duration: '10s', nodeDrain: { names: ['a'], evictionTimeout: 'soon' } }), /evictionTimeout/);
   assert.throws(() => apply({ duration: '10s', nodeCordon: { names: ['a'] }, nodeDrain: { names: ['a'] } }), /each scenario needs exactly one body/);
   assert.match(apply({ duration: '10s', nodeDrain: { labelSelector: 'pool=web', percent: 50 } }), /created \(server dry run\)/);
+});
+
+test('the holder as a process (`chaosrun scenario node`): records its nodes, says what it did, exits 0; the recorded deadline uncordons even while its pod still looks Running', async () => {
+  const controller = await inProcessController(env, { operatorNode: 'kwok-node-0' });
+  try {
+    // The kwok pod stays Running for 30 s; the holder process holds for 3 s: its deadline is what ends the cordon.
+    await createRun(client, namespace, 'proc', { scenarios: [step('proc', { nodeCordon: { names: [nodeA] } }, '30s')] });
+    const pod = await eventually('the holder Running', async () => (await podsOf(`chaosrun.dev/run=proc,${LABEL_FAULT}`)).find((p) => p.status?.phase === 'Running'), 30_000);
+    const child = spawn(process.execPath, [join(repoRoot, 'src/cli.ts'), 'scenario', 'node', '--kind=nodeCordon', `--names=${nodeA}`, '--operator-node=kwok-node-0', '--duration=3s'], {
+      env: { ...process.env, KUBECONFIG: env.kubeconfig, POD_NAME: pod.metadata.name, POD_NAMESPACE: namespace, POD_UID: pod.metadata.uid, LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    await eventually(`${nodeA} cordoned`, () => cordoned(nodeA), 15_000, 50);
+    assert.equal(await exited, 0, out);
+    assert.match(out, new RegExp(`nodeCordon: cordoned ${nodeA} for 3s`), out);
+    const t0 = Date.now();
+    await eventually(`${nodeA} uncordoned at the recorded deadline`, async () => !(await cordoned(nodeA)), 10_000, 50);
+    console.log(`holder process: uncordoned ${ms(t0)} ms after the process exited (its deadline), its pod still Running`);
+    assert.equal((await podsOf(`chaosrun.dev/run=proc,${LABEL_FAULT}`)).find((p) => p.metadata.uid === pod.metadata.uid)?.status?.phase, 'Running', 'the pod still looks Running');
+    await assertNothingLeft();
+  } finally {
+    await endRuns();
+    await controller.stop();
+  }
 });
