@@ -12,7 +12,9 @@
 //   namespaces mid-trial when another session stopped its real node. Their names carry the caller's
 //   prefix and a random suffix.
 // - The agent: `chaosrun agent --node N --proc DIR` as a child process (SIGKILLed and started again by
-//   the callers), its output kept for reading and, optionally, appended to a log file.
+//   the callers), its output kept for reading and, optionally, appended to a log file. For the process
+//   faults (freeze, stress) it is given a test/helpers/container-lab.ts lab's task bundles and state
+//   directory (--containerd-tasks, --state-dir).
 // - nft state: tablesIn() lists the chaosrun_ tables of a namespace with the number of live elements
 //   in each lease set (the kernel lists no expired element, while nft's `expires` rounds down to whole
 //   seconds and reads 0 for the last second of a live one, so the count is what says "in force"), and
@@ -24,7 +26,7 @@ import { randomBytes } from 'node:crypto';
 import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ANNOTATION_FAULT, ANNOTATION_FAULT_TARGETS, LABEL_FAULT, type FaultTargetRef, type NetworkFaultSpec } from '../src/api/fault-holder.ts';
+import { ANNOTATION_FAULT, ANNOTATION_FAULT_TARGETS, LABEL_FAULT, type FaultSpec, type FaultTargetRef } from '../src/api/fault-holder.ts';
 import { idOfTable } from '../src/agent/fault.ts';
 import { nftIn } from '../src/agent/nft.ts';
 
@@ -219,6 +221,8 @@ export interface AgentOptions {
   logFile?: string;
   /** Where it watches the kill-switch record (--operator-namespace); absent: as the agent decides (POD_NAMESPACE, else none). */
   operatorNamespace?: string;
+  /** For freeze and stress: where the containers' task bundles are and where the agent keeps its freeze records. */
+  processFaults?: { containerdTasks: string; stateDir: string };
 }
 
 /** `chaosrun agent` as a child process that can be SIGKILLed and started again. */
@@ -241,7 +245,8 @@ export class AgentProcess {
     if (this.alive) return;
     const child = spawn(process.execPath, [this.opts.cli, 'agent', '--kubeconfig', this.opts.kubeconfig, '--node', this.opts.node,
       '--proc', this.opts.proc, '--metrics-port', '0', '--log-level', 'info',
-      ...(this.opts.operatorNamespace ? ['--operator-namespace', this.opts.operatorNamespace] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
+      ...(this.opts.operatorNamespace ? ['--operator-namespace', this.opts.operatorNamespace] : []),
+      ...(this.opts.processFaults ? ['--containerd-tasks', this.opts.processFaults.containerdTasks, '--state-dir', this.opts.processFaults.stateDir] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     this.starts++;
     let head = '';
@@ -271,12 +276,12 @@ export class AgentProcess {
 }
 
 /** A holder pod as a lasting-fault step's Job would make it, placed on `nodeName` (a kwok node: it reports it Running). */
-export function holderPod(name: string, run: string, step: string, spec: NetworkFaultSpec, nodeName: string, targets?: FaultTargetRef[]) {
+export function holderPod(name: string, run: string, step: string, spec: FaultSpec, nodeName: string, targets?: FaultTargetRef[]) {
   return {
     apiVersion: 'v1', kind: 'Pod',
     metadata: {
       name,
-      labels: { [LABEL_FAULT]: 'network', 'chaosrun.dev/run': run, 'chaosrun.dev/step': step },
+      labels: { [LABEL_FAULT]: spec.kind, 'chaosrun.dev/run': run, 'chaosrun.dev/step': step },
       annotations: { [ANNOTATION_FAULT]: JSON.stringify(spec), ...(targets ? { [ANNOTATION_FAULT_TARGETS]: JSON.stringify(targets) } : {}) },
     },
     spec: {

@@ -1,6 +1,8 @@
 // The lasting-fault invariants (fault 7), as pure checks over what the campaign recorded: when each
-// fault was wanted, from its own watch of holder pods and runs and its own writes, and which chaosrun_
-// tables it saw in force in the target network namespaces, polled throughout.
+// fault was wanted, from its own watch of holder pods and runs and its own writes, and which faults it
+// saw in force on the targets, polled throughout: chaosrun_ tables in the target network namespaces,
+// frozen target cgroups (by the agent's freeze record, which names the holder), tagged stressors in
+// the target cgroups (by their tag, which names it too).
 //
 // Wanted is the holder contract (src/api/fault-holder.ts), stated here on its own rather than borrowed
 // from the agent's code it checks: a fault is wanted on a target exactly while its holder pod exists,
@@ -17,14 +19,17 @@
 //   opens a window, from the moment it was *sent* until the view has caught up with it (an event of the
 //   written object at or past the resourceVersion a read right after the write returned), in which the
 //   fault counts as possibly wanted whatever the view says.
-// - A table is seen in force at the moment its poll *started* (the listing reflects a later moment),
-//   with at least one live element in its lease set (the kernel lists no expired one).
-// So a table seen in force more than lease + LEASE_SLACK_MS after its fault was surely unwanted, with
-// no view of it wanted and no open window since, is a fault that outlived what it promised. The slack
-// covers what happens after the agent's last look: a renewal it decided a moment before the change (its
-// own watch may deliver a little after ours) is committed when its pass gets to it (a pass carries its
-// actions out one nft call after another: a few hundred ms on a loaded machine), and lasts a whole
-// lease from then.
+// - A fault is seen in force at the moment its poll *started* (the reading reflects a later moment): a
+//   table with at least one live element in its lease set (the kernel lists no expired one), a
+//   freezer not THAWED, a stressor in the cgroup.
+// So a fault seen in force more than its bound + LEASE_SLACK_MS after it was surely unwanted, with no
+// view of it wanted and no open window since, is a fault that outlived what it promised. The bound is
+// src/api/fault-holder.ts faultBoundSeconds: a network fault's lease; 1 s for a freeze or a stress,
+// whose guard or stressor acts on the agent's death by its parent-death signal. The slack covers what
+// happens after the agent's last look: an action it decided a moment before the change (its own watch
+// may deliver a little after ours) is committed when its pass gets to it (a pass carries its actions
+// out one call after another: a few hundred ms on a loaded machine), and a renewal lasts a whole lease
+// from then.
 import { isFinal, type Phase } from '../src/api/types.ts';
 import type { Violation } from './invariants.ts';
 
@@ -143,8 +148,11 @@ export class WantedTimeline {
   }
 }
 
-/** A table seen in force: in netns (whose target pod is `target`), with id `holder`, in a poll started at `at`. */
-export interface InForce { at: number; netns: string; target: string; holder: string }
+/**
+ * A fault seen in force on target pod `target`, of holder `holder`, in a poll started at `at`; `where`
+ * names it for reports (the network namespace and table, the frozen cgroup, the stressor's pid and cgroup).
+ */
+export interface InForce { at: number; where: string; target: string; holder: string }
 
 /**
  * The moment from which the fault was surely unwanted up to `at`, and why; undefined when it may have
@@ -160,9 +168,9 @@ export function unwantedSince(f: FaultTimeline, windows: Map<string, Window[]>, 
 }
 
 /**
- * No chaosrun_ table in force later than lease + slack after its fault was surely unwanted (one
- * violation per fault and episode, at its latest sighting), and none for a holder the campaign never
- * saw, or in a sandbox its holder never named.
+ * No fault in force later than its bound + slack after it was surely unwanted (one violation per fault
+ * and episode, at its latest sighting), and none for a holder the campaign never saw, or on a target
+ * its holder never named.
  */
 export function faultEndsInTime(seen: readonly InForce[], timelines: Timelines, slackMs = LEASE_SLACK_MS): Violation[] {
   const out = new Map<string, { at: number; v: Violation }>();
@@ -176,15 +184,15 @@ export function faultEndsInTime(seen: readonly InForce[], timelines: Timelines, 
       const known = timelines.holders.has(s.holder) || timelines.windows.has(podObject(s.holder));
       if (known && (timelines.windows.get(podObject(s.holder)) ?? []).some((w) => w.from <= s.at && s.at <= w.until)) continue;
       id = `${key} never`;
-      detail = known ? `in force at ${iso(s.at)} in a sandbox its holder never named` : `in force at ${iso(s.at)}, but ${s.holder} is no holder of this campaign`;
+      detail = known ? `in force at ${iso(s.at)} on a target its holder never named` : `in force at ${iso(s.at)}, but ${s.holder} is no holder of this campaign`;
     } else {
       const since = unwantedSince(f, timelines.windows, s.at);
       if (!since || s.at - since.at - f.leaseSeconds * 1000 <= slackMs) continue;
       id = `${key} ${since.at}`;
-      detail = `in force at ${iso(s.at)}, ${s.at - since.at} ms after its fault was surely unwanted at ${iso(since.at)} (${since.why}); bound: lease ${f.leaseSeconds} s + slack ${slackMs} ms`;
+      detail = `in force at ${iso(s.at)}, ${s.at - since.at} ms after its fault was surely unwanted at ${iso(since.at)} (${since.why}); bound: ${f.leaseSeconds} s + slack ${slackMs} ms`;
     }
     const prior = out.get(id);
-    if (!prior || s.at > prior.at) out.set(id, { at: s.at, v: { invariant: 'faultEndsInTime', subject: `${s.netns} chaosrun_${s.holder}`, detail } });
+    if (!prior || s.at > prior.at) out.set(id, { at: s.at, v: { invariant: 'faultEndsInTime', subject: `${s.where} (holder ${s.holder})`, detail } });
   }
   return [...out.values()].map((x) => x.v);
 }
@@ -206,11 +214,21 @@ export function endLatencies(seen: readonly InForce[], timelines: Timelines): Ar
   return [...latest.values()];
 }
 
-/** After a trial, with an agent running again: no chaosrun_ table, in force or not, in any target namespace. */
-export function nothingLeftBehind(subject: string, left: ReadonlyArray<{ netns: string; id: string; leaseElements: number }>, waitedMs: number): Violation[] {
+/** Something of a fault's still on the host: what it is (a table, a frozen cgroup, a stressor, a freeze record) and where. */
+export interface LeftBehind { what: string; where: string }
+
+/** A chaosrun_ table as LeftBehind. */
+export const tableLeft = (t: { netns: string; id: string; leaseElements: number }): LeftBehind =>
+  ({ what: `chaosrun_${t.id} (${t.leaseElements ? 'in force' : 'lease expired'})`, where: t.netns });
+
+/**
+ * After a trial, with an agent running again: nothing of ours left: no chaosrun_ table, in force or not,
+ * in any target namespace; no frozen target cgroup, no tagged stressor, no freeze record.
+ */
+export function nothingLeftBehind(subject: string, left: readonly LeftBehind[], waitedMs: number): Violation[] {
   return left.map((t) => ({
     invariant: 'nothingLeftBehind' as const, subject,
-    detail: `chaosrun_${t.id} still in ${t.netns} (${t.leaseElements ? 'in force' : 'lease expired'}) ${waitedMs} ms after the trial ended with an agent running`,
+    detail: `${t.what} still in ${t.where} ${waitedMs} ms after the trial ended with an agent running`,
   }));
 }
 

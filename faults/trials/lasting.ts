@@ -1,7 +1,12 @@
 // Fault 7: lasting faults. ChaosRuns whose steps are `network` bodies (a partition or a loss on some of
-// the trial's target pods, for the step's duration), driven by the real controller and held by the real
-// node agent, both as processes (src/cli.ts), while at seeded random moments, with a fault in force:
-// - the agent is SIGKILLed and started again 0-6 s later (its faults must end by their lease);
+// the trial's target pods, for the step's duration) and, where the host allows it, `freeze` and `stress`
+// bodies (cpu, memory or both) on the target pods' containers, driven by the real controller and held
+// by the real node agent, both as processes (src/cli.ts), while at seeded random moments, with a fault
+// in force:
+// - the agent is SIGKILLed and started again 0-6 s later (its faults must end by their bound: a network
+//   fault by its lease; a freeze by its guard, the agent's child, which thaws on its parent-death
+//   signal; a stressor by its own parent-death signal; the agent's process alone is killed, as a
+//   crash kills it, never its guards with it);
 // - the controller is SIGKILLed and started again, after 0-3 s or after 12-16 s, so that the dead-man
 //   switch (deadManSeconds 10) ends the step's Job meanwhile (its pod deleted: the fault must end);
 // - a step's holder pod is deleted (it ends as the real holder does on SIGTERM: exit 0, so its step
@@ -13,19 +18,31 @@
 // (ANNOTATION_FAULT_TARGETS) and holds for the duration. On kwok nothing runs, so the trial plays the
 // holder: once kwok reports a step's pod Running, the trial writes the targets annotation on it (the
 // body's count of the trial's target pods) and, at the step's duration, ends the pod (it Succeeds, exit
-// 0). Those pods run on a kwok node of the trial's own (faults/lasting-node.ts), since the plane's kwok
-// completes a Job's pod at once. The target pods are kwok pods there too; their sandboxes are real
-// network namespaces (made as `ip netns add` makes them), which the agent finds through a stand-in /proc
-// (faults/agent-lab.ts), as test/agent/agent-shell.test.ts does. So the agent, nft, the kernel's lease
-// timeouts, the controller and the API server are real; the holder's process and the kubelet are not.
+// 0); a freeze's or a stress's holder records each target's container too ({name, id}, as the real
+// holder's containersOf does). Those pods run on a kwok node of the trial's own
+// (faults/lasting-node.ts), since the plane's kwok completes a Job's pod at once. The target pods are
+// kwok pods there too; their sandboxes are real network namespaces (made as `ip netns add` makes them),
+// which the agent finds through a stand-in /proc (faults/agent-lab.ts), as
+// test/agent/agent-shell.test.ts does, and each has one container `app`: a real process in real cgroup
+// v1 cgroups, with a CPU quota and a memory limit, named by a stand-in containerd task bundle
+// (test/helpers/container-lab.ts), which the agent reads through --containerd-tasks. So the agent,
+// nft, the kernel's lease timeouts, the freezer, stress-ng, the controller and the API server are real;
+// the holder's process, containerd and the kubelet are not.
 //
-// Invariants (faults/leases.ts): faultEndsInTime, from every target namespace's nft state polled every
-// 100 ms throughout (no table in force later than its lease + a stated slack after its fault was surely
-// unwanted); nothingLeftBehind after every trial (once an agent runs again, no chaosrun_ table in any
-// target namespace); and every run's checks, as in the other faults. A trial is one batch of 1-2 runs
-// and its crashes (--quick: one short run, and no controller down past the dead-man switch). Needs
-// root (network namespaces, nft): without it the fault is SKIPPED, with why.
-import { writeFileSync } from 'node:fs';
+// Invariants (faults/leases.ts): faultEndsInTime, from every target's state polled every 100 ms
+// throughout: its namespace's nft tables, its container's freezer (not THAWED: in force, of the holder
+// its freeze record names) and the tagged stressors in its cgroup (CHAOSRUN_STRESS=<holder>/<container>
+// in their environment); none in force later than its bound (src/api/fault-holder.ts faultBoundSeconds:
+// the lease, or 1 s for a freeze or a stress) + a stated slack after its fault was surely unwanted.
+// nothingLeftBehind after every trial (once an agent runs again): no chaosrun_ table in any target
+// namespace, no target cgroup not THAWED, no stressor tagged for a target's container anywhere on the
+// host, no freeze record in the agent's state directory, no freeze guard of a target's cgroup. And
+// every run's checks, as in the other faults. A trial is one batch of 1-2 runs and its crashes
+// (--quick: one short run, and no controller down past the dead-man switch). Needs root (network
+// namespaces, nft): without it the fault is SKIPPED, with why; without cgroup v1, stress-ng or setpriv
+// its steps are network only, and the notes say why.
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { V1Pod } from '@kubernetes/client-node';
 import { ANNOTATION_FAULT, ANNOTATION_FAULT_TARGETS, LABEL_FAULT, faultBoundSeconds, parseFaultSpec, parseFaultTargets, type FaultTargetRef } from '../../src/api/fault-holder.ts';
 import { parseDuration } from '../../src/api/duration.ts';
@@ -34,11 +51,12 @@ import { MERGE_PATCH, type KubeClient } from '../../src/kube/client.ts';
 import { Informer } from '../../src/kube/informer.ts';
 import { paths } from '../../src/kube/paths.ts';
 import { createLogger } from '../../src/log.ts';
+import { ContainerLab, containerLabPrecondition, type LabContainer } from '../../test/helpers/container-lab.ts';
 import { getRun } from '../../test/helpers/operator.ts';
 import { repoRoot } from '../../test/helpers/env.ts';
 import { AgentProcess, lastingPrecondition, Sandboxes, tablesIn, type TableSeen } from '../agent-lab.ts';
 import type { Violation } from '../invariants.ts';
-import { endLatencies, faultEndsInTime, LEASE_SLACK_MS, nothingLeftBehind, podObject, runObject, WantedTimeline, type InForce } from '../leases.ts';
+import { endLatencies, faultEndsInTime, LEASE_SLACK_MS, nothingLeftBehind, podObject, runObject, tableLeft, WantedTimeline, type InForce, type LeftBehind } from '../leases.ts';
 import { HOLDER_EXIT_ANNOTATION, startLastingNode } from '../lasting-node.ts';
 import type { Random } from '../random.ts';
 import type { FaultResult } from '../report.ts';
@@ -57,15 +75,39 @@ const POLL_MS = 100;
 /** How long an agent running again may take to revert what it finds unwanted (it passes at least once a second). */
 const LEFT_BEHIND_WAIT_MS = 10_000;
 const TARGET_LABEL = 'chaosrun.dev/faults-target';
+/** Each target's container: 0.2 CPU (a 200m limit) and 128 MiB, so a stress's load stays small beside the campaign. */
+const CONTAINER_LIMITS = { cpuQuotaUs: 20_000, memoryBytes: 128 * 1024 ** 2 };
+type BodyKind = 'network' | 'freeze' | 'stress';
 /** How long a holder's fault may outlive its agent (its lease), when its annotation can be read. */
 const boundOf = (text: string | undefined): number | undefined => { const spec = parseFaultSpec(text); return spec ? faultBoundSeconds(spec) : undefined; };
 const quiet = () => createLogger('faults', 'silent');
 
+/** One step's body of `kind` on the trial's targets: a network cut, a freeze, or a stress (cpu, memory or both, small). */
+function lastingBody(rng: Random, namespace: string, kind: BodyKind): Pick<Scenario, 'network' | 'freeze' | 'stress'> {
+  const targets = { namespace, labelSelector: `${TARGET_LABEL}=yes`, count: rng.int(1, TARGETS) };
+  if (kind === 'freeze') return { freeze: targets };
+  if (kind === 'stress') {
+    const load = rng.pick(['cpu', 'cpu', 'memory', 'both'] as const);
+    return { stress: {
+      ...targets,
+      ...(load !== 'memory' ? { cpu: { workers: 1, load: rng.pick([20, 50, 100]) } } : {}),
+      ...(load !== 'cpu' ? { memory: { size: rng.pick(['8Mi', '16Mi']) } } : {}),
+    } };
+  }
+  return { network: {
+    ...targets,
+    direction: rng.pick(['ingress', 'egress', 'both'] as const),
+    ...(rng.chance(0.7) ? { partition: {} } : { loss: { percent: rng.pick([10, 50, 100]) } }),
+    leaseSeconds: rng.int(2, 4),
+  } };
+}
+
 /**
- * A run's shape: 1-2 iterations of 1-2 network steps of 3-7 s; one step of 25 s when the controller is to
- * be down past the dead-man switch; one step of 2-4 s when `quick`.
+ * A run's shape: 1-2 iterations of 1-2 steps of 3-7 s, each a network, freeze or stress body (`kinds`:
+ * those the host allows); one step of 25 s when the controller is to be down past the dead-man switch;
+ * one step of 2-4 s when `quick`.
  */
-export function lastingSpec(rng: Random, namespace: string, shape: 'long' | 'quick' | 'any'): Partial<ChaosRunSpec> & { scenarios: Scenario[] } {
+export function lastingSpec(rng: Random, namespace: string, shape: 'long' | 'quick' | 'any', kinds: readonly BodyKind[] = ['network']): Partial<ChaosRunSpec> & { scenarios: Scenario[] } {
   const one = shape !== 'any';
   const steps = one ? 1 : rng.int(1, 2);
   return {
@@ -73,16 +115,14 @@ export function lastingSpec(rng: Random, namespace: string, shape: 'long' | 'qui
     waitDuration: rng.pick(['0s', '500ms', '1s']),
     failurePolicy: rng.pick(['Continue', 'Stop'] as const),
     deadManSeconds: DEAD_MAN_SECONDS,
-    scenarios: Array.from({ length: steps }, (_, i): Scenario => ({
-      name: `cut${i}`,
-      duration: shape === 'long' ? '25s' : shape === 'quick' ? `${rng.int(2, 4)}s` : `${rng.int(3, 7)}s`,
-      network: {
-        namespace, labelSelector: `${TARGET_LABEL}=yes`, count: rng.int(1, TARGETS),
-        direction: rng.pick(['ingress', 'egress', 'both'] as const),
-        ...(rng.chance(0.7) ? { partition: {} } : { loss: { percent: rng.pick([10, 50, 100]) } }),
-        leaseSeconds: rng.int(2, 4),
-      },
-    })),
+    scenarios: Array.from({ length: steps }, (_, i): Scenario => {
+      const kind = rng.pick(kinds);
+      return {
+        name: `${kind}${i}`,
+        duration: shape === 'long' ? '25s' : shape === 'quick' ? `${rng.int(2, 4)}s` : `${rng.int(3, 7)}s`,
+        ...lastingBody(rng, namespace, kind),
+      };
+    }),
   };
 }
 
@@ -103,6 +143,8 @@ class HolderPlayer {
   private readonly timeline: WantedTimeline;
   /** Holder uid -> when its targets were written, and its run. */
   readonly written = new Map<string, { at: number; run: string }>();
+  /** Holder uid -> its fault's kind (network, freeze, stress). */
+  readonly kinds = new Map<string, string>();
 
   constructor(client: KubeClient, namespace: string, targets: FaultTargetRef[], timeline: WantedTimeline) {
     this.client = client;
@@ -130,6 +172,7 @@ class HolderPlayer {
   private saw(p: V1Pod): void {
     const uid = p.metadata!.uid!;
     const annotations = p.metadata?.annotations ?? {};
+    this.kinds.set(uid, p.metadata?.labels?.[LABEL_FAULT] ?? '?');
     this.timeline.holder(Date.now(), uid, {
       run: p.metadata?.labels?.['chaosrun.dev/run'] ?? '', phase: p.status?.phase, deleting: Boolean(p.metadata?.deletionTimestamp),
       targets: parseFaultTargets(annotations[ANNOTATION_FAULT_TARGETS]).map((t) => t.uid), leaseSeconds: boundOf(annotations[ANNOTATION_FAULT]),
@@ -146,13 +189,18 @@ class HolderPlayer {
     this.timeline.holder(Date.now(), uid, undefined, undefined);
   }
 
-  /** What `chaosrun scenario network` does once Running: pick targets, record them on itself, hold for the duration, exit 0. */
+  /**
+   * What `chaosrun scenario network|freeze|stress` does once Running: pick targets, record them on
+   * itself (a freeze's or a stress's with their containers), hold for the duration, exit 0.
+   */
   private async play(p: V1Pod): Promise<void> {
     const uid = p.metadata!.uid!;
     const name = p.metadata!.name!;
     const count = Math.min(this.targets.length, Number(argOf(p, '--count') ?? 1));
     const from = parseInt(uid.replaceAll('-', '').slice(0, 8), 16) % this.targets.length;
-    const chosen = Array.from({ length: count }, (_, i) => this.targets[(from + i) % this.targets.length]);
+    const network = p.metadata?.labels?.[LABEL_FAULT] === 'network';
+    const chosen = Array.from({ length: count }, (_, i) => this.targets[(from + i) % this.targets.length])
+      .map(({ containers, ...t }) => (network || !containers ? t : { ...t, containers }));
     const sentAt = Date.now();
     let rv: string | undefined;
     try {
@@ -172,23 +220,65 @@ class HolderPlayer {
   }
 }
 
-/** Every target namespace's chaosrun_ tables, polled every POLL_MS: the sightings in force, and each poll's full list. */
+/** The holder a process-fault key (<holder id>/<container id>: a freeze record's, a stressor's tag) names. */
+const holderOfKey = (key: string) => key.split('/')[0];
+const freezerOf = (c: LabContainer) => `/sys/fs/cgroup/freezer${c.cgroupsPath}`;
+
+/** The process faults in force on the lab's containers now: frozen cgroups (by the record naming their holder) and tagged stressors. */
+function processFaultsIn(lab: ContainerLab, at: number): InForce[] {
+  const out: InForce[] = [];
+  // Records read before and after the states: a freeze is recorded before it starts and thawed before
+  // its record goes, so a frozen cgroup's record is in one of the two readings.
+  const before = lab.freezeRecords();
+  const states = lab.list().map((c) => { try { return lab.freezerState(c); } catch { return 'THAWED'; } });
+  const records = [...before, ...lab.freezeRecords()];
+  for (const [i, c] of lab.list().entries()) {
+    if (states[i] !== 'THAWED') {
+      const key = records.find((k) => k.endsWith(`/${c.id}`));
+      out.push({ at, where: `${freezerOf(c)} ${states[i]}${key ? '' : ' (no freeze record)'}`, target: c.podUid, holder: key ? holderOfKey(key) : 'unrecorded' });
+    }
+    const seen = new Set<string>();
+    for (const st of lab.stressorsIn(c)) {
+      if (seen.has(st.key)) continue;
+      seen.add(st.key);
+      out.push({ at, where: `stressor pid ${st.pid} in ${c.cgroupsPath}`, target: c.podUid, holder: holderOfKey(st.key) });
+    }
+  }
+  return out;
+}
+
+/** Freeze guards (setpriv ... sh -c ... chaosrun-freeze-guard <file>) of the lab's cgroups, by their command line. */
+function freezeGuards(lab: ContainerLab): number[] {
+  return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+    try {
+      const args = readFileSync(`/proc/${p}/cmdline`, 'latin1').split('\0');
+      return args.includes('chaosrun-freeze-guard') && args.some((a) => a.includes(`/${lab.prefix}/`));
+    } catch { return false; }
+  }).map(Number);
+}
+
+/**
+ * Every target's faults, polled every POLL_MS: its namespace's chaosrun_ tables, and (with a lab) its
+ * container's freezer and stressors; the sightings in force.
+ */
 class Poller {
   readonly inForce: InForce[] = [];
   polls = 0;
   private stopped = false;
   private loop: Promise<void> | undefined;
   private readonly sandboxes: Sandboxes;
+  private readonly lab: ContainerLab | undefined;
 
-  constructor(sandboxes: Sandboxes) { this.sandboxes = sandboxes; }
+  constructor(sandboxes: Sandboxes, lab: ContainerLab | undefined) { this.sandboxes = sandboxes; this.lab = lab; }
 
   start(): void {
     this.loop = (async () => {
       while (!this.stopped) {
         const at = Date.now();
+        if (this.lab) this.inForce.push(...processFaultsIn(this.lab, at));
         await Promise.all(this.sandboxes.list.map(async (s) => {
           for (const t of await tablesIn(s.netns).catch(() => [] as TableSeen[])) {
-            if (t.leaseElements > 0) this.inForce.push({ at, netns: s.netns, target: s.uid, holder: t.id });
+            if (t.leaseElements > 0) this.inForce.push({ at, where: `${s.netns} chaosrun_${t.id}`, target: s.uid, holder: t.id });
           }
         }));
         this.polls++;
@@ -200,9 +290,29 @@ class Poller {
   async stop(): Promise<void> { this.stopped = true; await this.loop; }
 }
 
-/** Any chaosrun_ table (in force or not) in the target namespaces. */
-async function leftIn(sandboxes: Sandboxes): Promise<TableSeen[]> {
-  return (await Promise.all(sandboxes.list.map((s) => tablesIn(s.netns)))).flat();
+/**
+ * Anything of a fault's on the host: a chaosrun_ table (in force or not) in the target namespaces; with
+ * a lab, a target cgroup not THAWED, a stressor tagged for a target's container (in its cgroup or not),
+ * a freeze record, a freeze guard.
+ */
+async function leftIn(sandboxes: Sandboxes, lab: ContainerLab | undefined): Promise<LeftBehind[]> {
+  const tables = (await Promise.all(sandboxes.list.map((s) => tablesIn(s.netns)))).flat().map(tableLeft);
+  if (!lab) return tables;
+  const frozen = lab.list().flatMap((c) => { const state = lab.freezerState(c); return state === 'THAWED' ? [] : [{ what: `a ${state} freezer`, where: freezerOf(c) }]; });
+  const stressors = lab.strayStressors().map((st) => ({ what: `stressor pid ${st.pid} (${st.key})`, where: 'the host' }));
+  const records = lab.freezeRecords().map((key) => ({ what: `freeze record ${key}`, where: lab.stateDir }));
+  const guards = freezeGuards(lab).map((pid) => ({ what: `freeze guard pid ${pid}`, where: 'the host' }));
+  return [...tables, ...frozen, ...stressors, ...records, ...guards];
+}
+
+/** Why freeze and stress cannot be held here (no cgroup v1 lab, no stress-ng or setpriv), or undefined. */
+function processFaultPrecondition(): string | undefined {
+  const why = containerLabPrecondition();
+  if (why) return why;
+  for (const tool of ['stress-ng', 'setpriv']) {
+    try { execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }); } catch { return `needs ${tool} (not found)`; }
+  }
+  return undefined;
 }
 
 /** One signal, recorded as the harness records them; a RUN opens a window in the timeline (it may start faults again). */
@@ -241,7 +351,10 @@ export async function lastingFault(ctx: TrialContext): Promise<FaultResult> {
   // The scenario's ServiceAccount: holder pods name it (nothing runs in them here, so it needs no rights).
   await lab.client.request('POST', `/api/v1/namespaces/${ns}/serviceaccounts`, { body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'chaosrun-scenario' } } });
   const node = await startLastingNode(lab.client, lab.kubeconfig, lab.plane?.binDir);
+  const noProcessFaults = processFaultPrecondition();
+  const kinds: BodyKind[] = noProcessFaults ? ['network'] : ['network', 'freeze', 'stress'];
   let sandboxes: Sandboxes | undefined;
+  let containers: ContainerLab | undefined;
   let agent: AgentProcess | undefined;
   let controller: Child | undefined;
   let server: { url: string; child: Child } | undefined;
@@ -262,6 +375,15 @@ export async function lastingFault(ctx: TrialContext): Promise<FaultResult> {
       } });
       targets.push({ namespace: ns, name: `target-${i}`, uid: pod.metadata!.uid!, node: node.name });
     }
+    // Each target's container `app` (a sleeping process in cgroups of its own) for the freeze and stress steps.
+    if (!noProcessFaults) {
+      containers = new ContainerLab();
+      for (const t of targets) {
+        const c = await containers.add(t.uid, 'app', ['sleep', '86400'], CONTAINER_LIMITS);
+        t.containers = [{ name: c.name, id: c.id }];
+      }
+    }
+    const processLab = containers;
     const running = await poll(async () => {
       const pods = await lab.client.request<{ items: V1Pod[] }>('GET', paths.pods(ns), { query: { labelSelector: TARGET_LABEL } });
       return pods.items.filter((p) => p.status?.phase === 'Running').length === TARGETS || undefined;
@@ -271,9 +393,10 @@ export async function lastingFault(ctx: TrialContext): Promise<FaultResult> {
     const boxes = sandboxes;
     player = new HolderPlayer(lab.client, ns, targets, timeline);
     await Promise.all([player.start(), runInformer.start()]);
-    poller = new Poller(boxes);
+    poller = new Poller(boxes, processLab);
     poller.start();
-    agent = new AgentProcess({ cli: `${repoRoot}/src/cli.ts`, kubeconfig: lab.kubeconfig, node: node.name, proc: boxes.proc });
+    agent = new AgentProcess({ cli: `${repoRoot}/src/cli.ts`, kubeconfig: lab.kubeconfig, node: node.name, proc: boxes.proc,
+      ...(processLab ? { processFaults: { containerdTasks: processLab.tasksDir, stateDir: processLab.stateDir } } : {}) });
     await agent.start();
     server = await startSignalServer(lab.kubeconfig, ns);
     controller = await startController(lab.kubeconfig, ns, node.controllerArgs);
@@ -287,7 +410,7 @@ export async function lastingFault(ctx: TrialContext): Promise<FaultResult> {
       await agent.start();
       if (controller.exitCode !== null || controller.signalCode !== null) controller = await startController(lab.kubeconfig, ns, node.controllerArgs);
       const runs: Tracked[] = [];
-      for (let r = 0, n = ctx.quick ? 1 : rng.int(1, 2); r < n; r++) runs.push(await track(lab, ns, `t${i}-r${r}`, lastingSpec(rng, ns, longDown ? 'long' : ctx.quick ? 'quick' : 'any')));
+      for (let r = 0, n = ctx.quick ? 1 : rng.int(1, 2); r < n; r++) runs.push(await track(lab, ns, `t${i}-r${r}`, lastingSpec(rng, ns, longDown ? 'long' : ctx.quick ? 'quick' : 'any', kinds)));
       const names = new Set(runs.map((t) => t.name));
       const finished = () => runs.every((t) => isFinal(recorder.run(t.name)?.status?.phase));
       const signalling = Promise.all(runs.map((t) => playLastingSignals(rng.fork(), lab, server!.url, ns, t, ctx.quick ? 4000 : 12_000, finished, timeline)));
@@ -327,8 +450,8 @@ export async function lastingFault(ctx: TrialContext): Promise<FaultResult> {
       // nothingLeftBehind: every run has ended; with an agent running again, nothing of ours may stay.
       await agent.start();
       const waited = Date.now();
-      const clean = await poll(async () => ((await leftIn(boxes)).length === 0) || undefined, LEFT_BEHIND_WAIT_MS, 200);
-      if (!clean) violations.push(...nothingLeftBehind(`trial ${i + 1}`, await leftIn(boxes), Date.now() - waited));
+      const clean = await poll(async () => ((await leftIn(boxes, processLab)).length === 0) || undefined, LEFT_BEHIND_WAIT_MS, 200);
+      if (!clean) violations.push(...nothingLeftBehind(`trial ${i + 1}`, await leftIn(boxes, processLab), Date.now() - waited));
       trialCount++;
       ctx.say(`lasting: trial ${i + 1}/${trials} (${plan.join(' + ')}) done, ${violations.length} violation(s) so far`);
     }
@@ -336,7 +459,7 @@ export async function lastingFault(ctx: TrialContext): Promise<FaultResult> {
     violations.push(...faultEndsInTime(poller.inForce, timeline.data));
     // SIGTERM lets go of everything: nothing may be left after it either.
     await agent.stop('SIGTERM');
-    const afterTerm = await leftIn(boxes);
+    const afterTerm = await leftIn(boxes, processLab);
     if (afterTerm.length) violations.push(...nothingLeftBehind('after the agent\'s SIGTERM', afterTerm, 0));
   } finally {
     await poller?.stop();
@@ -347,6 +470,7 @@ export async function lastingFault(ctx: TrialContext): Promise<FaultResult> {
     if (controller) await kill(controller);
     if (server) await kill(server.child);
     sandboxes?.close();
+    containers?.close();
     await node.stop();
   }
   // For diagnosis: CHAOSRUN_FAULTS_DUMP=FILE writes what the checks read (sightings and timelines).
@@ -355,19 +479,27 @@ export async function lastingFault(ctx: TrialContext): Promise<FaultResult> {
       inForce: poller?.inForce ?? [], faults: Object.fromEntries(timeline.data.faults), windows: Object.fromEntries(timeline.data.windows),
     }, (_k, v: unknown) => (v === Infinity ? 'Infinity' : v)));
   }
-  const episodes = endLatencies(poller?.inForce ?? [], timeline.data);
-  const ends = episodes.map((e) => e.afterMs).sort((a, b) => a - b);
-  const overrun = Math.max(...episodes.map((e) => e.afterMs - e.leaseMs));
-  const faults = new Set((poller?.inForce ?? []).map((s) => `${s.holder}/${s.target}`)).size;
+  const kindOf = (holder: string) => player?.kinds.get(holder) ?? 'unknown';
+  const holdersByKind = Map.groupBy([...(player?.kinds ?? new Map<string, string>()).entries()], ([, k]) => k);
+  /** One note per kind: faults seen in force, and how long after being surely unwanted they were last seen. */
+  const endNote = (kind: string, bound: string): string => {
+    const seen = (poller?.inForce ?? []).filter((s) => kindOf(s.holder) === kind);
+    const faults = new Set(seen.map((s) => `${s.holder}/${s.target}`)).size;
+    const episodes = endLatencies(seen, timeline.data);
+    const ends = episodes.map((e) => e.afterMs).sort((a, b) => a - b);
+    const overrun = Math.max(...episodes.map((e) => e.afterMs - e.leaseMs));
+    return `${kind}: ${holdersByKind.get(kind)?.length ?? 0} step(s), ${faults} fault(s) seen in force; ` + (ends.length
+      ? `after a fault was surely unwanted it was last seen in force ${ends[Math.floor(ends.length / 2)]} ms (median) / ${ends.at(-1)} ms (max) later, over ${ends.length} such episodes; `
+        + `the most past its own bound: ${overrun} ms (bound: ${bound} + ${LEASE_SLACK_MS} ms); every other ended within one poll`
+      : 'every one that stopped being wanted was gone by the next poll');
+  };
   return {
     fault: FAULT, unit: 'crash trials', trials: trialCount, violations, durationMs: Date.now() - started, checked: [...CHECKED],
     notes: [
       `crashes: ${Object.entries(crashes).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(', ')}; ${deadMan} step(s) ended by the dead-man switch`,
-      `${faults} faults seen in force over ${poller?.polls ?? 0} polls of ${TARGETS} target namespaces (every ${POLL_MS} ms)`,
-      ends.length
-        ? `after a fault was surely unwanted, its table was last seen in force ${ends[Math.floor(ends.length / 2)]} ms (median) / ${ends.at(-1)} ms (max) later, over ${ends.length} such episodes; `
-          + `the most past its own lease: ${overrun} ms (bound: lease 2-4 s + ${LEASE_SLACK_MS} ms); every other ended within one poll`
-        : 'every fault that stopped being wanted was gone by the next poll',
+      `${poller?.polls ?? 0} polls of ${TARGETS} targets (every ${POLL_MS} ms): their namespaces' nft tables${noProcessFaults ? '' : ', their containers\' freezers and stressors'}`,
+      endNote('network', 'lease 2-4 s'),
+      ...(noProcessFaults ? [`freeze and stress steps not run: ${noProcessFaults}`] : [endNote('freeze', '1 s'), endNote('stress', '1 s')]),
     ],
   };
 }

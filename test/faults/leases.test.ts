@@ -4,7 +4,7 @@
 // fault and the bench share (faults/agent-lab.ts): a lease element with less than a second left is live.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { faultEndsInTime, LEASE_SLACK_MS, nothingLeftBehind, podObject, runObject, unwantedSince, WantedTimeline, type HolderSeen, type InForce } from '../../faults/leases.ts';
+import { faultEndsInTime, LEASE_SLACK_MS, nothingLeftBehind, podObject, runObject, tableLeft, unwantedSince, WantedTimeline, type HolderSeen, type InForce } from '../../faults/leases.ts';
 import { parseMonitorLine, tablesFromRuleset } from '../../faults/agent-lab.ts';
 
 const T0 = Date.parse('2026-01-01T00:00:00.000Z');
@@ -16,7 +16,7 @@ const NETNS = '/run/netns/crf-x-0';
 const holder = (extra: Partial<HolderSeen> = {}): HolderSeen => ({ run: 'r', phase: 'Running', deleting: false, targets: [TARGET], leaseSeconds: 3, ...extra });
 /** Sightings of the table every 100 ms over [fromS, toS]. */
 const seen = (fromS: number, toS: number, target = TARGET, id = H): InForce[] =>
-  Array.from({ length: Math.round((toS - fromS) * 10) + 1 }, (_, i) => ({ at: s(fromS) + i * 100, netns: NETNS, target, holder: id }));
+  Array.from({ length: Math.round((toS - fromS) * 10) + 1 }, (_, i) => ({ at: s(fromS) + i * 100, where: NETNS, target, holder: id }));
 
 /** A run RUN from 0 s, its holder Running at 1 s, the targets written at 2 s (seen at 2.01 s, rv 10). */
 function applied(): WantedTimeline {
@@ -43,7 +43,7 @@ describe('lasting-fault invariants', () => {
     const late = faultEndsInTime(seen(2.1, 9.5), t.data);
     assert.equal(late.length, 1);
     assert.equal(late[0].invariant, 'faultEndsInTime');
-    assert.match(late[0].detail, /4500 ms after its fault was surely unwanted at 2026-01-01T00:00:05.000Z \(run says PAUSE\); bound: lease 3 s/);
+    assert.match(late[0].detail, /4500 ms after its fault was surely unwanted at 2026-01-01T00:00:05.000Z \(run says PAUSE\); bound: 3 s/);
   });
 
   it('every way a fault stops being wanted counts: holder deleting, ended, gone; run STOP or finished', () => {
@@ -108,15 +108,17 @@ describe('lasting-fault invariants', () => {
     const stranger = faultEndsInTime(seen(3, 3, TARGET, 'dddddddd-1111-2222-3333-444444444444'), t.data);
     assert.match(stranger[0].detail, /is no holder of this campaign/);
     const elsewhere = faultEndsInTime(seen(3, 3, OTHER), t.data);
-    assert.match(elsewhere[0].detail, /a sandbox its holder never named/);
+    assert.match(elsewhere[0].detail, /a target its holder never named/);
   });
 
-  it('nothingLeftBehind reports each table left, in force or not', () => {
+  it('nothingLeftBehind reports each thing left: a table in force or not, a frozen cgroup', () => {
     assert.deepEqual(nothingLeftBehind('trial 1', [], 10_000), []);
-    const v = nothingLeftBehind('trial 3', [{ netns: NETNS, id: H, leaseElements: 0 }, { netns: NETNS, id: 'x', leaseElements: 1 }], 10_000);
-    assert.deepEqual(v.map((x) => x.invariant), ['nothingLeftBehind', 'nothingLeftBehind']);
+    const v = nothingLeftBehind('trial 3', [tableLeft({ netns: NETNS, id: H, leaseElements: 0 }), tableLeft({ netns: NETNS, id: 'x', leaseElements: 1 }),
+      { what: 'a FROZEN freezer', where: '/sys/fs/cgroup/freezer/lab/podx/c' }], 10_000);
+    assert.deepEqual(v.map((x) => x.invariant), ['nothingLeftBehind', 'nothingLeftBehind', 'nothingLeftBehind']);
     assert.match(v[0].detail, /lease expired/);
     assert.match(v[1].detail, /in force/);
+    assert.match(v[2].detail, /a FROZEN freezer still in \/sys\/fs\/cgroup\/freezer/);
   });
 });
 

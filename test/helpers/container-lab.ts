@@ -3,12 +3,16 @@
 // directory of the lab's own), and containerd task bundles naming them (config.json with the CRI
 // annotations and linux.cgroupsPath, init.pid), which is all src/agent/containers.ts reads. The
 // real node's tests (test/e2e/process-faults.test.ts) prove the same with containerd and the kubelet.
-// close() kills the lab's processes and removes its cgroups and bundles.
+// What the agent did to them is read from the host, never from the agent: a freezer's state, the
+// processes tagged as stressors (STRESS_TAG in their environment) in a container's cgroup or anywhere,
+// the freeze records in the lab's state directory (the fault campaign's lasting trial and bench 10 read
+// these). close() kills the lab's processes and removes its cgroups and bundles.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { STRESS_TAG } from '../../src/agent/process-shell.ts';
 
 const ROOT = '/sys/fs/cgroup';
 const HIERARCHIES = ['freezer', 'cpu', 'cpuacct', 'memory', 'pids'];
@@ -21,6 +25,16 @@ export function containerLabPrecondition(): string | undefined {
 }
 
 export interface LabContainer { id: string; podUid: string; name: string; cgroupsPath: string; proc: ChildProcess; pid: number }
+
+/** A process tagged as a stressor: its pid and its tag's value (the fault's key, <holder id>/<container id>). */
+export interface TaggedStressor { pid: number; key: string }
+
+/** The stressor tag in /proc/<pid>/environ, or undefined (no such process, no tag). */
+export function stressTagOf(pid: number | string): string | undefined {
+  let env: string;
+  try { env = readFileSync(`/proc/${pid}/environ`, 'latin1'); } catch { return undefined; }
+  return env.split('\0').find((e) => e.startsWith(`${STRESS_TAG}=`))?.slice(STRESS_TAG.length + 1);
+}
 
 export class ContainerLab {
   readonly prefix = `chaosrun-lab-${randomBytes(3).toString('hex')}`;
@@ -70,6 +84,35 @@ export class ContainerLab {
   /** The cgroup's OOM kills so far (memory.oom_control's oom_kill line). */
   oomKills(c: LabContainer): number { return Number(/oom_kill (\d+)/.exec(this.read(c, 'memory', 'memory.oom_control'))?.[1] ?? 0); }
   pids(c: LabContainer): number[] { return this.read(c, 'pids', 'cgroup.procs').split('\n').filter(Boolean).map(Number); }
+
+  /** The containers made so far. */
+  list(): readonly LabContainer[] { return this.containers; }
+
+  /** The tagged stressors charged to the container's cgroup (the pids hierarchy, which each stressor joins). */
+  stressorsIn(c: LabContainer): TaggedStressor[] {
+    let pids: number[];
+    try { pids = this.pids(c); } catch { return []; }
+    return pids.filter((p) => p !== c.pid).flatMap((pid) => { const key = stressTagOf(pid); return key ? [{ pid, key }] : []; });
+  }
+
+  /** Every tagged stressor on the host whose tag names one of the lab's containers, in its cgroup or not. */
+  strayStressors(): TaggedStressor[] {
+    const ids = new Set(this.containers.map((c) => c.id));
+    return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).flatMap((p) => {
+      const key = stressTagOf(p);
+      return key && ids.has(key.split('/').at(-1)!) ? [{ pid: Number(p), key }] : [];
+    });
+  }
+
+  /** The keys of the freeze records an agent keeps in the lab's state directory (<holder id>/<container id>). */
+  freezeRecords(): string[] {
+    const dir = join(this.stateDir, 'frozen');
+    let names: string[];
+    try { names = readdirSync(dir); } catch { return []; }
+    return names.filter((n) => n.endsWith('.json')).flatMap((n) => {
+      try { return [String((JSON.parse(readFileSync(join(dir, n), 'utf8')) as { key?: unknown }).key)]; } catch { return [`${n} (unreadable)`]; }
+    });
+  }
 
   close(): void {
     for (const c of this.containers) {
