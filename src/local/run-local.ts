@@ -8,7 +8,7 @@ import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { clusterUp, installCrds } from './controlplane.ts';
-import { NODE_LABEL, NODE_NAME, NODE_TAINT } from '../realnode/host.ts';
+import { NODE_LABEL, NODE_NAME, NODE_TAINT, agentStateDir, containerdTasks } from '../realnode/host.ts';
 import { KubeClient, isAlreadyExists, loadKubeConfig } from '../kube/client.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -64,7 +64,8 @@ export const LOCAL_AGENT_METRICS_PORT = 8082;
 
 /** Starts `chaosrun agent` for the real node, on this host (which is that node). */
 export function spawnAgent(kubeconfig: string, options: Pick<LocalOptions, 'cli' | 'stdio'>): ChildProcess {
-  return spawnCli(options, ['agent', '--kubeconfig', kubeconfig, '--node', NODE_NAME, '--metrics-bind', '127.0.0.1', '--metrics-port', String(LOCAL_AGENT_METRICS_PORT)]);
+  return spawnCli(options, ['agent', '--kubeconfig', kubeconfig, '--node', NODE_NAME, '--metrics-bind', '127.0.0.1', '--metrics-port', String(LOCAL_AGENT_METRICS_PORT),
+    '--containerd-tasks', containerdTasks, '--state-dir', agentStateDir]);
 }
 
 export function spawnOperator(kubeconfig: string, options: LocalOptions, extraControllerArgs: string[] = []): ChildProcess[] {

@@ -37,6 +37,10 @@ export const hostPaths = {
   podLogs: '/var/log/chaosrun-pods',
 };
 export const containerdSocket = join(hostPaths.run, 'containerd.sock');
+/** containerd's task bundles of the CRI namespace on the real node (its `state` is under hostPaths.run). */
+export const containerdTasks = join(hostPaths.run, 'containerd/io.containerd.runtime.v2.task/k8s.io');
+/** Where the real node's agent records its freezes: under hostPaths.run, which the teardown removes. */
+export const agentStateDir = join(hostPaths.run, 'chaosrun-agent');
 const ownerFile = join(hostPaths.run, 'owner.json');
 const snapshotFile = '/var/lib/chaosrun-node.host-snapshot.json';
 

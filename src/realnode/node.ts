@@ -29,6 +29,8 @@ export const requiredPackages: Record<string, string> = {
   containerd: 'containerd', runc: 'runc', '/usr/lib/cni/bridge': 'containernetworking-plugins', iptables: 'iptables',
   conntrack: 'conntrack', '/bin/busybox': 'busybox-static', buildah: 'buildah', mmdebstrap: 'mmdebstrap', ip: 'iproute2',
   pgrep: 'procps', cc: 'gcc', nft: 'nftables', nsenter: 'util-linux',
+  // The host's agent under `chaosrun local --real-node`, and the agent's process-fault tests, run stress-ng.
+  'stress-ng': 'stress-ng', setpriv: 'util-linux',
 };
 
 export interface RealNodeState {
