@@ -353,7 +353,9 @@ export class Reconciler {
         query: { labelSelector: `batch.kubernetes.io/job-name=${failed.name}` },
       });
       const terminated = pods.items.flatMap((p) => p.status?.containerStatuses ?? []).map((c) => c.state?.terminated).find((t) => t);
-      const reason = terminated?.message?.trim().split('\n').pop() ||
+      // The last line that says something: krkn prints its banner (ASCII art) to a buffered stdout, so it
+      // comes out at exit, after the log lines that say why.
+      const reason = terminated?.message?.trim().split('\n').filter((l) => /[A-Za-z0-9]/.test(l)).pop()?.trim() ||
         (terminated ? `${terminated.reason ?? 'Error'} (exit code ${terminated.exitCode})` : undefined);
       if (reason) failed.message = reason;
     } catch (err) {

@@ -16,6 +16,7 @@
 import type { V1Container, V1Volume } from '@kubernetes/client-node';
 import type { KrknHubBody } from '../../api/types.ts';
 import type { ScenarioKind, StepInfo, StepPod } from '../kind.ts';
+import { KRKN_HOG_IMAGE } from '../krkn-image-names.ts';
 import { HELPER_SCENARIOS } from '../krkn-helpers.ts';
 import { isMap } from '../krkn-yaml.ts';
 import { createJobsIn, describeJob } from './job.ts';
@@ -54,11 +55,10 @@ const NETWORK_NG_TAGS: Record<string, string> = {
 };
 
 /**
- * The stress-ng helper image krkn's hog scenarios start (krkn-hub's IMAGE), tagged: krkn-hub's default
- * has no tag (`:latest`), which the kubelet pulls for every hog pod. krkn-hog publishes its git tags;
- * v0.0.1 is the commit the real node's image is built from (the same name as src/scenarios/krkn-image-names.ts).
+ * The hog scenarios' IMAGE unless the step names one: krkn-hog's tagged name (krkn-hub's default has no
+ * tag, `:latest`, which the kubelet pulls for every hog pod), the one the real node's image is built as.
  */
-export const KRKN_HOG_IMAGE = 'quay.io/krkn-chaos/krkn-hog:v0.0.1';
+export { KRKN_HOG_IMAGE };
 
 /**
  * The krkn step's grace period: krkn's SIGTERM handler runs its rollback (the hog pod's deletion) and
