@@ -26,6 +26,7 @@ import { ANNOTATION_CORDON, ANNOTATION_DRAIN, LABEL_CORDON, NODE_FAULT_KINDS, pa
 import { LABEL_FAULT } from '../api/fault-holder.ts';
 import type { KillSwitchRecord } from '../api/kill-switch.ts';
 import { KubeError, MERGE_PATCH, isNotFound, type KubeClient } from '../kube/client.ts';
+import { recordEvent, type EventType } from '../kube/events.ts';
 import { Informer, type Store } from '../kube/informer.ts';
 import { paths } from '../kube/paths.ts';
 import type { Logger } from '../log.ts';
@@ -37,7 +38,7 @@ import {
 export interface CordonerOptions {
   client: KubeClient;
   /** The controller's ChaosRun cache. */
-  runs: Store<{ spec?: { signalState?: string }; status?: { phase?: string } }>;
+  runs: Store<{ metadata?: { name?: string; namespace?: string; uid?: string }; spec?: { signalState?: string }; status?: { phase?: string } }>;
   /** The namespaces the controller watches (holders live beside their runs); absent: all. */
   namespaces?: string[];
   /** Whether this replica leads: only the leader cordons and evicts. */
@@ -145,7 +146,7 @@ export class Cordoner {
     const wanted = wantedCordons(holders, this.runOf, now, this.o.killSwitch?.());
     const nodes = this.nodes.list().map(nodeViewOf);
     const plan = planCordons(wanted, foundCordons(nodes), now, this.o.operatorNode);
-    for (const r of plan.refused) this.tellOnce(`${r.node}/${r.holderUid}/refused`, { node: r.node, holder: r.holderUid }, `not cordoning node ${r.node}: ${r.why}`);
+    for (const r of plan.refused) this.tellOnce(`${r.node}/${r.holderUid}/refused`, { node: r.node, holder: r.holderUid }, `not cordoning node ${r.node}: ${r.why}`, wanted.get(r.node)?.run);
     const leader = this.o.canAct();
     let draining = false;
     for (const a of plan.actions) {
@@ -165,10 +166,19 @@ export class Cordoner {
     this.schedule(next);
   }
 
-  private tellOnce(key: string, fields: object, text: string): void {
+  private tellOnce(key: string, fields: object, text: string, run?: string): void {
     if (this.told.has(key)) return;
     this.told.add(key);
     this.o.log.info(fields, text);
+    if (run) this.event(run, 'Normal', 'NodeLeftAlone', text);
+  }
+
+  /** An Event on the run (namespace/name) for `kubectl describe crun`, when the run is still there; never fails a pass. */
+  private event(run: string, type: EventType, reason: string, text: string): void {
+    const [namespace, name] = run.split('/');
+    const uid = this.o.runs.get(name, namespace)?.metadata?.uid;
+    if (!uid) return;
+    recordEvent(this.o.client, { metadata: { namespace, name, uid } }, type, reason, text, 'chaosrun-controller').catch((err) => this.o.log.debug({ err }, 'could not record an Event'));
   }
 
   /**
@@ -212,7 +222,9 @@ export class Cordoner {
       body: { metadata: { resourceVersion: node.metadata?.resourceVersion, labels: { [LABEL_CORDON]: null }, annotations: { [ANNOTATION_CORDON]: null, [ANNOTATION_DRAIN]: null } }, ...spec },
     });
     if (record) this.refusals.delete(`${a.node}/${record.since}`);
-    this.o.log.info({ node: a.node, run: record?.run, holder: record?.holder.name, why: a.why }, a.kind === 'uncordon' ? `uncordoned node ${a.node}: ${a.why}` : `unmarked node ${a.node}: ${a.why}`);
+    const said = a.kind === 'uncordon' ? `uncordoned node ${a.node}: ${a.why}` : `unmarked node ${a.node}: ${a.why}`;
+    this.o.log.info({ node: a.node, run: record?.run, holder: record?.holder.name, why: a.why }, said);
+    if (record) this.event(record.run, 'Normal', 'NodeUncordoned', `${said} (step ${record.step ?? '?'})`);
   }
 
   private async cordon(a: Extract<CordonAction, { kind: 'cordon' }>, now: number): Promise<void> {
@@ -222,7 +234,7 @@ export class Cordoner {
     const view = nodeViewOf(node);
     if (view.labels[LABEL_CORDON] !== undefined) return; // marked meanwhile (ours, or another step's): the next pass sees it
     if (view.unschedulable) {
-      this.tellOnce(`${key}/unschedulable`, { node: a.node, run: a.wanted.run }, `not cordoning node ${a.node}: it is already unschedulable (not by chaosrun); left as it was`);
+      this.tellOnce(`${key}/unschedulable`, { node: a.node, run: a.wanted.run }, `not cordoning node ${a.node}: it is already unschedulable (not by chaosrun); left as it was`, a.wanted.run);
       return;
     }
     const record = cordonRecordOf(a.wanted, now);
@@ -232,6 +244,7 @@ export class Cordoner {
       body: { metadata: { resourceVersion: node.metadata?.resourceVersion, labels: { [LABEL_CORDON]: a.wanted.holder.uid }, annotations: { [ANNOTATION_CORDON]: JSON.stringify(record) } }, spec: { unschedulable: true } },
     });
     this.o.log.info({ node: a.node, run: a.wanted.run, holder: a.wanted.holder.name, deadline: record.deadline }, `cordoned node ${a.node} for ${a.wanted.run}`);
+    this.event(a.wanted.run, 'Normal', 'NodeCordoned', `cordoned node ${a.node} (step ${a.wanted.step ?? '?'}, until ${record.deadline} at the latest)`);
   }
 
   /** One drain pass on a node; resolves to whether the drain has settled (nothing more to evict). */
@@ -266,11 +279,14 @@ export class Cordoner {
         if (!(err instanceof KubeError && err.status === 429)) this.o.log.warn({ err, node: a.node, pod: id }, `could not evict ${id}`);
       }
     }
+    if (evicted.length) this.event(a.wanted.run, 'Normal', 'PodsEvicted', `evicted ${evicted.length} pod(s) from node ${a.node}: ${evicted.join(', ')}`);
     const left = pods.map((p) => (evicted.includes(`${p.namespace}/${p.name}`) ? { ...p, deleting: true } : p));
     const after = planDrain(left, a.record, prior, refusals, evicted, this.now, timeout);
     if (after.record) await this.writeDrain(a.node, after.record);
     if (after.record?.timedOut) {
-      this.o.log.warn({ node: a.node, blocked: after.record.blocked, run: a.wanted.run }, `drain of node ${a.node} gave up after ${timeout}s: ${after.record.blocked?.length ?? 0} pod(s) still refused`);
+      const said = `drain of node ${a.node} gave up after ${timeout}s: ${after.record.blocked?.map((b) => `${b.pod} (${b.reason})`).join(', ')}`;
+      this.o.log.warn({ node: a.node, blocked: after.record.blocked, run: a.wanted.run }, said);
+      this.event(a.wanted.run, 'Warning', 'DrainBlocked', said);
     }
     return after.settled;
   }

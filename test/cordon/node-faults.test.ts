@@ -93,6 +93,9 @@ async function endRuns(): Promise<void> {
   for (const r of runs.items) if (!['Completed', 'Failed', 'Stopped'].includes(r.status?.phase ?? '')) await signal(client, namespace, r.metadata.name, 'STOP').catch(() => {});
 }
 
+/** The reasons of the Events on a run, oldest first (what `kubectl describe crun` shows). */
+const eventsOf = async (run: string) => (await client.request<{ items: Array<{ reason: string; message: string }> }>('GET', paths.events(namespace), { query: { fieldSelector: `involvedObject.name=${run}` } })).items;
+
 const step = (name: string, body: Partial<Scenario>, duration = '60s'): Scenario => ({ name, duration, ...body } as Scenario);
 const ms = (t0: number) => Date.now() - t0;
 
@@ -125,6 +128,11 @@ test('nodeCordon: unschedulable while the step runs and says RUN; PAUSE uncordon
     console.log(`nodeCordon: PAUSE -> schedulable ${pauseMs} ms, RUN -> cordoned ${runMs} ms, STOP -> schedulable ${stopMs} ms`);
     assert.ok(pauseMs < 2_000 && runMs < 2_000 && stopMs < 2_000, 'each within 2 s');
     await waitForPhase(client, namespace, 'cordon', ['Stopped'], 20_000);
+    const events = await eventually('the cordon Events', async () => {
+      const e = await eventsOf('cordon');
+      return e.filter((x) => x.reason === 'NodeCordoned').length >= 2 && e.filter((x) => x.reason === 'NodeUncordoned').length >= 2 ? e : undefined;
+    }, 10_000);
+    assert.ok(events.some((e) => e.reason === 'NodeUncordoned' && e.message.startsWith(`uncordoned node ${nodeA}: its step is not running`)), JSON.stringify(events.map((e) => e.message)));
     await assertNothingLeft();
   } finally {
     holder?.stop();
@@ -190,6 +198,8 @@ test('nodeDrain: a PodDisruptionBudget blocks the eviction; retried until evicti
       return true;
     });
     console.log(`nodeDrain with a PDB: the holder failed ${ms(t0)} ms after the cordon (evictionTimeout 4s)`);
+    const blocked = await eventually('a DrainBlocked Warning', async () => (await eventsOf('pdb')).find((e) => e.reason === 'DrainBlocked'), 10_000);
+    assert.match(blocked.message, new RegExp(`^drain of node ${where} gave up after 4s: ${namespace}/${guarded.metadata.name} \\(Cannot evict pod as it would violate the pod's disruption budget\\.\\)$`), blocked.message);
     const still = (await podsOf('app=guarded')).filter((p) => !p.metadata.deletionTimestamp);
     assert.deepEqual(still.map((p) => p.metadata.uid), [guarded.metadata.uid], 'the budget kept the pod where it was');
     assert.equal(await cordoned(where), true, 'the cordon holds while the holder runs');
