@@ -105,10 +105,15 @@ export function freezerOf(layout: CgroupLayout, cgroupsPath: string): { file: st
  * not freeze the stressor with it, nor a thaw of it be needed to stop one), on v2 the one directory.
  */
 export function chargeFiles(layout: CgroupLayout, cgroupsPath: string): string[] {
+  return chargeDirs(layout, cgroupsPath).map((d) => join(d, 'cgroup.procs')).filter((f) => existsSync(f));
+}
+
+/** The directories of chargeFiles, whether they exist or not (a node-level stress makes them). */
+export function chargeDirs(layout: CgroupLayout, cgroupsPath: string): string[] {
   const rel = cgroupRelative(cgroupsPath);
-  if (layout.version === 2) return [join(layout.root, rel, 'cgroup.procs')];
+  if (layout.version === 2) return [join(layout.root, rel)];
   let hierarchies: string[];
   try { hierarchies = readdirSync(layout.root); } catch { return []; }
   const resources = ['cpu', 'cpuacct', 'cpu,cpuacct', 'memory', 'pids', 'blkio', 'cpuset'];
-  return hierarchies.filter((h) => resources.includes(h)).map((h) => join(layout.root, h, rel, 'cgroup.procs')).filter((f) => existsSync(f));
+  return hierarchies.filter((h) => resources.includes(h)).map((h) => join(layout.root, h, rel));
 }

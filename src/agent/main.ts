@@ -155,6 +155,7 @@ export async function startAgent(opts: { kubeconfig?: string; node: string; proc
     layout: cgroupLayout(opts.cgroupRoot), stateDir: opts.stateDir ?? '/run/chaosrun-agent', log, onExit: () => kick(),
     ...(opts.stressNg ? { stressNg: opts.stressNg } : {}),
   });
+  processes.sweepNodeCgroups();
   let processReports: AgentFaultReport[] = [];
   const delayer = opts.delayer ?? defaultDelayer();
   const client = new KubeClient(loadKubeConfig(opts.kubeconfig));

@@ -111,3 +111,10 @@ test('a task bundle names its pod, container and cgroup; the systemd driver\'s c
   assert.equal(cgroupRelative('kubepods-burstable-podu1.slice:cri-containerd:abc'), '/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-podu1.slice/cri-containerd-abc.scope');
   assert.throws(() => cgroupRelative('nonsense'), /unreadable cgroupsPath/);
 });
+
+test('a node stress is one load per node in a cgroup of the agent\'s own, whatever the targets\' containers', () => {
+  const two = { ...live({ kind: 'stress', cpu: { workers: 1, load: 50 }, node: true }) };
+  two.targets = [...two.targets, { namespace: 'shop', name: 'web-1', uid: 'p2', node: NODE }, { namespace: 'shop', name: 'web-2', uid: 'p3', node: 'n2' }];
+  const w = wantedProcessFaults(NODE, [two], onNode).wanted;
+  assert.deepEqual(w.map((x) => [x.key, x.cgroupsPath]), [['h1/node-n1', '/chaosrun-stress/h1']]);
+});

@@ -5,7 +5,8 @@
 //
 // A process fault is keyed by holder id and container id: a container the kubelet restarts is a new
 // container, so a freeze or a stress moves to it (the holder names containers by name), while a
-// containerKill aims at the one id its holder recorded and never at its successor.
+// containerKill aims at the one id its holder recorded and never at its successor. A stress with
+// `node: true` is keyed by holder and node: one load on the node, in a cgroup of the agent's own.
 //
 // The rules, per key:
 //   freeze wanted, not found, or found with its guard dead   -> freeze  (write the record, start the guard,
@@ -58,6 +59,9 @@ export type ProcessAction =
   | { kind: 'refuse'; fault: WantedProcessFault; reason: string };
 
 export const keyOf = (holderId: string, containerId: string): string => `${holderId}/${containerId}`;
+/** The node-level cgroup of a `node: true` stress: the agent's own, outside every pod's (made and removed by the shell). */
+export const NODE_STRESS_CGROUP = '/chaosrun-stress';
+export const nodeStressCgroup = (holderId: string): string => `${NODE_STRESS_CGROUP}/${holderId}`;
 /** A stressor that died while wanted (an OOM kill of its own) is started again after this long. */
 export const RESTART_AFTER_MS = 2000;
 /** Without a known deadline a stressor's timeout and a guard's timer are this long; the agent renews them. */
@@ -81,6 +85,18 @@ export function wantedProcessFaults(node: string, live: LiveHolder[], containers
     const deadlineMs = deadlineOf(holder);
     for (const t of targets) {
       if (t.node !== node) continue;
+      if (spec.kind === 'stress' && spec.node) {
+        // One load per node, however many of its targets are here: the node's, in a cgroup of the agent's own.
+        const key = keyOf(id, `node-${node}`);
+        if (!wanted.some((w) => w.key === key)) {
+          wanted.push({
+            key, id, run: { namespace: holder.namespace, name: runName }, step: stepOf(holder),
+            target: { namespace: t.namespace, pod: t.name, podUid: t.uid, container: '', containerId: '' },
+            spec, cgroupsPath: nodeStressCgroup(id), ...(deadlineMs !== undefined ? { deadlineMs } : {}),
+          });
+        }
+        continue;
+      }
       const inPod = containers.filter((c) => c.podUid === t.uid && !c.sandbox);
       const aimed = spec.kind === 'containerKill'
         ? inPod.filter((c) => (t.containers ?? []).some((r) => r.id === c.id))

@@ -14,15 +14,17 @@
 //   restarts it) thaws every recorded freeze whose step is not in force, even one whose guard was
 //   SIGKILLed with it. Every thaw, and only a thaw of a recorded cgroup, is written by the agent too.
 // - containerKill: a signal, nothing to undo.
+// A `node: true` stress runs in a node-level cgroup the agent makes (/chaosrun-stress/<holder> in each
+// resource hierarchy) and removes once its stressor is gone.
 // The agent touches only what it recorded or started: a cgroup it has no record of is never thawed,
 // a process without its tag is never killed.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Logger } from '../log.ts';
-import { chargeFiles, freezerOf, type CgroupLayout } from './containers.ts';
-import { stressArgs, type FoundProcessFault, type ProcessAction, type WantedProcessFault } from './process-faults.ts';
+import { chargeDirs, chargeFiles, freezerOf, type CgroupLayout } from './containers.ts';
+import { NODE_STRESS_CGROUP, stressArgs, type FoundProcessFault, type ProcessAction, type WantedProcessFault } from './process-faults.ts';
 
 /** The environment variable that tags a stressor with its fault's key (how a restarted agent finds strays). */
 export const STRESS_TAG = 'CHAOSRUN_STRESS';
@@ -59,6 +61,8 @@ export class ProcessShell {
   private readonly guards = new Map<string, Child>();
   private readonly stressors = new Map<string, Child>();
   private readonly signalled = new Set<string>();
+  /** The node-level cgroups of `node: true` stressors, by key: removed when their stressor stops. */
+  private readonly nodeLoads = new Map<string, string>();
   private readonly recordsDir: string;
   private readonly o: ProcessShellOptions;
 
@@ -163,6 +167,7 @@ export class ProcessShell {
 
   private async start(w: WantedProcessFault, timeoutSeconds: number): Promise<void> {
     if (w.spec.kind !== 'stress') return;
+    if (w.spec.node) this.nodeCgroups(w.cgroupsPath, 'make');
     const files = chargeFiles(this.o.layout, w.cgroupsPath);
     if (!files.length) throw new Error(`no cgroup of container ${w.target.container} of ${w.target.namespace}/${w.target.pod} under ${this.o.layout.root}`);
     this.stressors.get(w.key)?.proc.kill('SIGKILL');
@@ -171,6 +176,7 @@ export class ProcessShell {
     });
     const child: Child = { proc, startedAtMs: Date.now(), alive: true };
     this.stressors.set(w.key, child);
+    if (w.spec.node) this.nodeLoads.set(w.key, w.cgroupsPath);
     let stderr = '';
     proc.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-500); });
     proc.on('exit', (code, signal) => {
@@ -195,7 +201,45 @@ export class ProcessShell {
       await exited;
     }
     this.stressors.delete(key);
+    const path = this.nodeLoads.get(key);
+    if (path) {
+      this.nodeLoads.delete(key);
+      // Its workers die with it (their parent-death signal); the cgroup goes once they have.
+      for (let i = 0; i < 20 && !this.nodeCgroups(path, 'remove'); i++) await new Promise((r) => setTimeout(r, 50));
+      // And their parent once no other node load is in it (another's keeps it: ENOTEMPTY, left as it is).
+      if ([...this.nodeLoads.values()].every((p) => dirname(p) !== dirname(path))) this.nodeCgroups(dirname(path), 'remove');
+    }
     this.o.log.info({ key }, 'fault reverted');
+  }
+
+  /**
+   * Removes the node-level stress cgroups an earlier agent left (its stressors died with it, their
+   * cgroups did not). Only empty ones go: rmdir refuses a cgroup with a process in it, so another
+   * agent's live load (tests run several on one host) is never touched. Returns how many went.
+   */
+  sweepNodeCgroups(): number {
+    let n = 0;
+    const parents = chargeDirs(this.o.layout, NODE_STRESS_CGROUP);
+    for (const parent of parents) {
+      let names: string[] = [];
+      try { names = readdirSync(parent, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name); } catch { continue; }
+      for (const name of names) { try { rmdirSync(join(parent, name)); n++; } catch { /* in use, or not a cgroup dir */ } }
+      try { rmdirSync(parent); } catch { /* still in use */ }
+    }
+    return n;
+  }
+
+  /** Makes or removes a node-level stress cgroup in every resource hierarchy; remove says whether all went. */
+  private nodeCgroups(path: string, what: 'make' | 'remove'): boolean {
+    // Not cpuset: a new cpuset has no CPUs until it is given some, and a stressor could not join it.
+    const dirs = chargeDirs(this.o.layout, path).filter((d) => !d.includes('/cpuset/'));
+    let all = true;
+    for (const d of dirs) {
+      try { if (what === 'make') mkdirSync(d, { recursive: true }); else rmdirSync(d); } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') all = false;
+      }
+    }
+    return all;
   }
 
   /** Ends everything this agent holds (its SIGTERM): stressors killed, every recorded freeze thawed. */

@@ -65,6 +65,8 @@ export interface FreezeFaultSpec { kind: 'freeze'; containers?: string[] }
 export interface StressFaultSpec {
   kind: 'stress';
   containers?: string[];
+  /** Load the target pods' nodes instead of their containers: a node-level cgroup of the agent's own, as krkn's hogs load a node. */
+  node?: boolean;
   cpu?: { workers: number; load: number };
   /** Bytes as Kubernetes quantities say them: 64Mi, 1Gi, 500M. */
   memory?: { size: string };

@@ -148,6 +148,8 @@ export interface StressBody extends PodTargets {
   containers?: string[];
   cpu?: { workers: number; load: number };
   memory?: { size: string };
+  /** Load each target pod's node instead of its container (krkn's node hogs): no container limit holds it. */
+  node?: boolean;
 }
 
 /** One signal to a target container's main process; the kubelet restarts it (the pod stays). */

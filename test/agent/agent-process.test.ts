@@ -11,7 +11,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import type { FaultSpec } from '../../src/api/fault-holder.ts';
 import { MERGE_PATCH } from '../../src/kube/client.ts';
@@ -192,6 +192,25 @@ describe('node agent process faults', { concurrency: false }, () => {
     assert.equal(lab.oomKills(roomy), 0);
     await signal('mem', 'STOP');
     await eventually('no stressor after STOP', () => stressors().length === 0, 5_000, 50);
+  });
+
+  it('stress node: the load runs in a node-level cgroup of the agent\'s own, not the target\'s, and that cgroup goes with it', { ...skip, timeout: 60_000 }, async () => {
+    const pod = randomUUID();
+    const c = await lab.add(pod, 'app', ['sleep', '3600'], { cpuQuotaUs: 10_000 });
+    await createBareRun(env.client, env.namespace, 'node-load', 'RUN');
+    const id = (await holder('node-load', { kind: 'stress', cpu: { workers: 1, load: 100 }, node: true }, target(pod, [{ name: 'app', id: c.id }]))).toLowerCase();
+    const cgroup = `/sys/fs/cgroup/cpuacct/chaosrun-stress/${id}`;
+    await eventually('a stressor in the node-level cgroup', () => { try { return readFileSync(`${cgroup}/cgroup.procs`, 'utf8').trim() !== ''; } catch { return false; } }, 15_000, 50);
+    assert.equal(lab.pids(c).length, 1, 'nothing joined the target container');
+    const a = Number(readFileSync(`${cgroup}/cpuacct.usage`, 'utf8'));
+    await new Promise((r) => setTimeout(r, 2000));
+    const used = (Number(readFileSync(`${cgroup}/cpuacct.usage`, 'utf8')) - a) / 2e9;
+    console.log(`stress node: ${used.toFixed(2)} CPU in the node-level cgroup (the target's quota is 0.10)`);
+    // Twice the target's quota at least: no container limit holds it (on an idle node it is a whole CPU;
+    // this machine's two cores are shared with other test planes).
+    assert.ok(used > 0.2, `the node is loaded beyond the target's 0.1-CPU quota (${used.toFixed(2)} CPU)`);
+    await signal('node-load', 'STOP');
+    await eventually('no stressor and no node-level cgroup after STOP', () => stressors().length === 0 && !existsSync(cgroup), 5_000, 50);
   });
 
   it('containerKill: the recorded container\'s main process gets the signal once; its successor never', { ...skip, timeout: 90_000 }, async () => {

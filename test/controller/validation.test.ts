@@ -89,7 +89,7 @@ const fullSpec: Required<ChaosRunSpec> = {
     freeze: { namespace: '', namespacePattern: '', labelSelector: '', namePattern: '', count: 1, percent: 1, containers: [''], serviceAccountName: '', image: '' },
     stress: {
       namespace: '', namespacePattern: '', labelSelector: '', namePattern: '', count: 1, percent: 1, containers: [''], serviceAccountName: '', image: '',
-      cpu: { workers: 1, load: 1 }, memory: { size: '' },
+      cpu: { workers: 1, load: 1 }, memory: { size: '' }, node: false,
     },
     containerKill: { namespace: '', namespacePattern: '', labelSelector: '', namePattern: '', count: 1, percent: 1, container: '', signal: 'KILL', restartTimeout: '', serviceAccountName: '', image: '' },
   }],

@@ -4,7 +4,9 @@
 // lands in the target's cgroup, never elsewhere. Its step is a holder pod like network's (holder.ts);
 // the node agent starts one stressor per target container while the holder runs and the run says
 // RUN, and kills it at once on PAUSE, STOP and the step's end; each stressor carries a parent-death
-// signal and a timeout at the step's end, so it dies with the agent (src/agent/stressors.ts).
+// signal and a timeout at the step's end, so it dies with the agent (src/agent/process-shell.ts).
+// With `node: true` the load goes to each target pod's node instead (a cgroup of the agent's own outside
+// every pod's, as krkn's node hogs load a node): the targets then only say which nodes.
 import type { StressBody } from '../../api/types.ts';
 import type { ScenarioKind } from '../kind.ts';
 import { chooseTargetsForPlan, type ContainerChoice } from '../network.ts';
@@ -17,7 +19,7 @@ export function describeStress(body: StressBody): string {
   return [
     body.cpu ? `cpu ${body.cpu.workers} worker(s) at ${body.cpu.load}%` : '',
     body.memory ? `memory ${body.memory.size}` : '',
-  ].filter(Boolean).join(', ');
+  ].filter(Boolean).join(', ') + (body.node ? ' on the node' : '');
 }
 
 export const stressKind: ScenarioKind<'stress'> = {
@@ -28,6 +30,7 @@ export const stressKind: ScenarioKind<'stress'> = {
       ...(body.containers?.length ? { containers: body.containers } : {}),
       ...(body.cpu ? { cpu: { workers: body.cpu.workers, load: body.cpu.load } } : {}),
       ...(body.memory ? { memory: { size: body.memory.size } } : {}),
+      ...(body.node ? { node: true } : {}),
     },
     holderArgs('stress', [...targetFlags(body), ['--containers', body.containers?.join(',')], ['--duration', step.duration], ['--what', describeStress(body)]]),
     body, ctx, step,
@@ -36,6 +39,7 @@ export const stressKind: ScenarioKind<'stress'> = {
     try {
       const { chosen, matched } = await chooseTargetsForPlan(ctx.client, body, choice(body));
       const hit = chosen.map((t) => `${t.namespace}/${t.name} (container ${t.containers?.map((c) => c.name).join(', ')}) on ${t.node}`).join(', ');
+      if (body.node) return { ok: true, plan: `stress would load (${describeStress(body)}) for ${step.duration} the node(s) ${[...new Set(chosen.map((t) => t.node))].join(', ')} of ${chosen.length} of the ${matched} Running pod(s) that match now` };
       return { ok: true, plan: `stress would load (${describeStress(body)}) for ${step.duration} ${chosen.length} of the ${matched} Running pod(s) that match now, e.g. ${hit}` };
     } catch (err) {
       return { ok: false, plan: `stress would fail: ${(err as Error).message}` };
