@@ -10,6 +10,7 @@ import { paths } from '../../src/kube/paths.ts';
 import { helperNamespaceObject } from '../../src/scenarios/krkn-helpers.ts';
 import { mkRun } from '../helpers/run-fixture.ts';
 import { eventually, testEnv, tokenKubeConfig } from '../helpers/env.ts';
+import yaml from 'js-yaml';
 import { chartDir, helmRunner } from './helm.ts';
 
 const env = await testEnv('pkg-krkn');
@@ -18,6 +19,18 @@ const helm = helmRunner(env.state);
 async function refusal(p: Promise<unknown>): Promise<string> {
   try { await p; return 'allowed'; } catch (err) { if (err instanceof KubeError) return `${err.status} ${err.message}`; throw err; }
 }
+
+test('the chart grants the krkn-helpers rights and no more; without the admission policy it renders no krkn-helpers policy', () => {
+  const objs = (on: boolean) => (yaml.loadAll(helm.ok(['template', 'crun', chartDir, '--set', `admissionPolicy.enabled=${on}`])) as Array<{ kind: string; metadata: { name: string }; rules?: unknown }>)
+    .filter((o) => o?.metadata?.name === 'crun-chaosrun-operator-krkn-helpers');
+  const role = objs(true).find((o) => o.kind === 'ClusterRole');
+  assert.deepEqual(role?.rules, [
+    { apiGroups: [''], resources: ['namespaces'], verbs: ['create', 'get', 'list', 'delete'] },
+    { apiGroups: [''], resources: ['pods'], verbs: ['deletecollection'] },
+  ]);
+  assert.deepEqual(objs(true).map((o) => o.kind).sort(), ['ClusterRole', 'ClusterRoleBinding', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
+  assert.deepEqual(objs(false).map((o) => o.kind).sort(), ['ClusterRole', 'ClusterRoleBinding']);
+});
 
 test('with the chart\'s RBAC and policy the operator reaches only krkn helper namespaces and their pods', async () => {
   const release = `kh-${randomBytes(3).toString('hex')}`;
