@@ -13,6 +13,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, globSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { chaosRun, e2eEnv, eventually, hostPids, installOperator, placement, runInPhase, type Release } from './e2e.ts';
 import { getPod, request, runningHolder, sandboxOf } from './node-net.ts';
 import type { TestEnv } from '../helpers/env.ts';
@@ -52,7 +53,11 @@ async function answersAfter(name: string, since: number, withinMs = 10_000): Pro
 
 /** Container cgroup directories of a pod on the host, for a v1 hierarchy (kubelet's cgroupfs layout). */
 function containerCgroups(hierarchy: string, podUid: string): string[] {
-  return globSync(`/sys/fs/cgroup/${hierarchy}/kubepods/**/pod${podUid}/*/`).filter((d) => /\/[0-9a-f]{64}\/$/.test(d));
+  const root = `/sys/fs/cgroup/${hierarchy}/kubepods`;
+  // Guaranteed pods sit right under kubepods, the others under its burstable or besteffort.
+  const pod = [join(root, `pod${podUid}`), join(root, 'burstable', `pod${podUid}`), join(root, 'besteffort', `pod${podUid}`)].find((d) => existsSync(d));
+  if (!pod) return [];
+  return readdirSync(pod).filter((n) => /^[0-9a-f]{64}$/.test(n)).map((n) => `${join(pod, n)}/`);
 }
 const frozenOnNode = () => globSync('/sys/fs/cgroup/freezer/kubepods/**/freezer.state').filter((f) => readFileSync(f, 'utf8').trim() !== 'THAWED');
 const freezeRecords = () => { const d = '/run/chaosrun-node/chaosrun-agent/frozen'; return existsSync(d) ? readdirSync(d) : []; };
@@ -120,12 +125,24 @@ test('stress cpu: the container\'s cgroup runs at its 0.5-CPU limit and its requ
   const uid = getPod(env, ns, 'web').metadata.uid;
   const usage = () => containerCgroups('cpuacct', uid).map((d) => Number(readFileSync(`${d}cpuacct.usage`, 'utf8'))).reduce((a, b) => a + b, 0);
   const rate = async () => { const a = usage(); const t = Date.now(); await new Promise((r) => setTimeout(r, 3000)); return (usage() - a) / ((Date.now() - t) * 1e6); };
+  assert.ok(containerCgroups('cpuacct', uid).length > 0, `web's container cgroups found on the host`);
+  /** The median time of 15 requests to web from the client's sandbox (nsenter and curl included, alike in both). */
+  const latency = async () => {
+    const times: number[] = [];
+    for (let i = 0; i < 15; i++) { const t = performance.now(); assert.ok(await answers('web')); times.push(performance.now() - t); }
+    return times.sort((a, b) => a - b)[7];
+  };
+  const calm = await latency();
   const idle = await rate();
   apply(chaosRun(ns, 'cpu', { scenarios: [{ name: 'cpu', duration: '10m', stress: { namespace: ns, labelSelector: 'app=web', cpu: { workers: 2, load: 100 } } }] }));
   await runningHolder(env, ns, 'cpu', 120_000, 'stress');
   await eventually('a stress-ng on the node', () => hostPids('stress-ng').length > 0, 30_000, 100);
   await new Promise((r) => setTimeout(r, 1000));
   const loaded = await rate();
+  const slowed = await latency();
+  console.log(`stress cpu: web's median request ${calm.toFixed(1)} ms before, ${slowed.toFixed(1)} ms under stress`);
+  figures['stress cpu: web median request'] = `${calm.toFixed(1)} -> ${slowed.toFixed(1)} ms`;
+  assert.ok(slowed > calm, `web's requests slow under the stress (${calm.toFixed(1)} -> ${slowed.toFixed(1)} ms)`);
   console.log(`stress cpu: web's cgroup used ${idle.toFixed(2)} CPU idle, ${loaded.toFixed(2)} CPU under stress (limit 0.50)`);
   figures['stress cpu: cgroup CPU (limit 0.5)'] = `${idle.toFixed(2)} -> ${loaded.toFixed(2)}`;
   assert.ok(loaded > 0.35 && loaded < 0.55, `the load is charged to web's cgroup and held to its limit (${loaded.toFixed(2)} CPU)`);
