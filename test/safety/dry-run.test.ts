@@ -1,6 +1,7 @@
 // Dry runs against the real API server: a dry-run podKill names the pods that match now and how many
 // it would delete, and deletes none; a job step names the Job it would create and creates none; the
-// run goes through its iterations and waits and ends Completed with a report that says DryRun.
+// run goes through its iterations and waits and ends Completed with a report that says DryRun; a
+// dry-run freeze, stress or containerKill names the pods, containers and nodes it would hit.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
@@ -49,4 +50,34 @@ test('a dry-run podKill lists the matching pods and deletes none; a job step cre
   assert.equal((await listJobs(client, namespace, 'dry')).length, 0);
   const events = (await client.request<{ items: Array<{ reason: string }> }>('GET', paths.events(namespace), { query: { fieldSelector: 'involvedObject.name=dry' } })).items;
   assert.ok(events.filter((e) => e.reason === 'DryRun').length >= 1, 'DryRun Events');
+});
+
+test('a dry-run freeze, stress and containerKill name the pods, containers and nodes they would hit, and start no holder', async () => {
+  const running = await eventually('web\'s pods Running on a node', async () => {
+    const p = (await pods()).filter((x) => x.status?.phase === 'Running' && x.spec?.nodeName);
+    return p.length === 3 ? p : undefined;
+  }, 60_000);
+  const controller = await inProcessController(env);
+  after(() => controller.stop());
+  const target = { namespace, labelSelector: 'app=web', count: 1 };
+  await createRun(client, namespace, 'dry-process', {
+    dryRun: true,
+    scenarios: [
+      { name: 'freeze', duration: '30s', freeze: target },
+      { name: 'stress', duration: '30s', stress: { ...target, cpu: { workers: 2, load: 80 } } },
+      { name: 'node-stress', duration: '30s', stress: { ...target, memory: { size: '64Mi' }, node: true } },
+      { name: 'kill', containerKill: { ...target, container: 'web', signal: 'TERM' } },
+      { name: 'missing', containerKill: { ...target, container: 'sidecar', signal: 'KILL' } },
+    ],
+  });
+  const run = await waitForPhase(client, namespace, 'dry-process', ['Completed'], 60_000);
+  const [freeze, stress, nodeStress, kill, missing] = run.status!.history!.map((h) => h.message ?? '');
+  const node = running[0].spec!.nodeName!;
+  const pod = `${namespace}/[a-z0-9-]+`;
+  assert.match(freeze, new RegExp(`^dry run: freeze would freeze for 30s 1 of the 3 Running pod\\(s\\) that match now, e\\.g\\. ${pod} \\(containers web\\) on ${node}$`));
+  assert.match(stress, new RegExp(`^dry run: stress would load \\(cpu 2 worker\\(s\\) at 80%\\) for 30s 1 of the 3 Running pod\\(s\\) that match now, e\\.g\\. ${pod} \\(container web\\) on ${node}$`));
+  assert.match(nodeStress, new RegExp(`^dry run: stress would load \\(memory 64Mi on the node\\) for 30s the node\\(s\\) ${node} of 1 of the 3`));
+  assert.match(kill, new RegExp(`^dry run: containerKill would send SIGTERM to 1 of the 3 Running pod\\(s\\) that match now: ${pod}/web on ${node}$`));
+  assert.match(missing, /^dry run: containerKill would fail: pod .* has no container "sidecar" \(it has web\)$/);
+  assert.equal((await listJobs(client, namespace, 'dry-process')).length, 0, 'no holder Job');
 });
