@@ -57,7 +57,7 @@ const operatorGrants = {
   'chaosrun.dev/chaosruns/status': ['get', 'patch', 'update'],
   'chaosrun.dev/chaosruns/finalizers': ['update'],
   'batch/jobs': ['create', 'delete', 'get', 'list', 'patch', 'watch'],
-  'core/pods': ['get', 'list'],
+  'core/pods': ['get', 'list', 'watch'],
   'core/pods/log': ['get'],
   'core/events': ['create', 'list', 'patch'],
   'apps/deployments': ['list', 'watch'],
@@ -113,7 +113,11 @@ test('the default values render a cluster-wide operator with a hardened pod and 
   assert.deepEqual(role('Role', 'crun-chaosrun-operator-leader-election'),
     { 'coordination.k8s.io/leases': ['create'], 'coordination.k8s.io/leases[crun-chaosrun-operator]': ['get', 'update'] });
   assert.deepEqual(role('ClusterRole', 'crun-chaosrun-operator-scenario'),
-    { 'core/pods': ['delete', 'get', 'list', 'patch', 'watch'], 'core/namespaces': ['get', 'list'] });
+    { 'core/pods': ['delete', 'get', 'list', 'patch', 'watch'], 'core/namespaces': ['get', 'list'], 'core/nodes': ['get', 'list'] });
+  // nodeCordon and nodeDrain: the controller cordons (patch nodes), watches the nodes it marked, lists a
+  // drained node's pods anywhere and evicts them; the holders (the scenario account) only list nodes.
+  assert.deepEqual(role('ClusterRole', 'crun-chaosrun-operator-node-faults'),
+    { 'core/nodes': ['get', 'list', 'patch', 'watch'], 'core/pods': ['list'], 'core/pods/eviction': ['create'] });
   const [scenarioSa] = find(objs, 'ServiceAccount', 'chaosrun-scenario');
   assert.equal(scenarioSa.metadata.namespace, 'chaosrun-system');
   // The kill-switch record, created empty (RBAC cannot limit create by name): the signal server may
@@ -253,8 +257,8 @@ test('the admission policy and its binding: chaosruns only (never status), faili
     [{ apiGroups: ['chaosrun.dev'], apiVersions: ['*'], operations: ['CREATE', 'UPDATE'], resources: ['chaosruns'] }]);
   assert.ok(policy.spec.validations.every((v) => v.reason === 'Forbidden' && v.messageExpression.includes('request.userInfo.username')));
   // 1 (jobs) + podKill: 1 (pattern) + 8 namespaces + 1 (more namespaces) + network: the same 10 for
-  // pods/exec + 4 Secrets + 1 (more Secrets).
-  assert.equal(policy.spec.validations.length, 26);
+  // pods/exec + 4 Secrets + 1 (more Secrets) + node faults: patch nodes, and pods/eviction for a drain.
+  assert.equal(policy.spec.validations.length, 28);
   assert.equal(policy.spec.matchConditions.length, 1);
 });
 
