@@ -159,6 +159,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
     isLeader.set(1);
     queue.start();
     helperSweep.start();
+    cordoner?.kick(); // a new leader cordons (and drains) what is wanted at once
     for (const r of runs.list()) queue.add(objectKey(r), 'start');
   };
   const campaign = () => {

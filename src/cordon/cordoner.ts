@@ -149,6 +149,7 @@ export class Cordoner {
     for (const r of plan.refused) this.tellOnce(`${r.node}/${r.holderUid}/refused`, { node: r.node, holder: r.holderUid }, `not cordoning node ${r.node}: ${r.why}`, wanted.get(r.node)?.run);
     const leader = this.o.canAct();
     let draining = false;
+    let failed = false;
     for (const a of plan.actions) {
       try {
         if (a.kind === 'uncordon' || a.kind === 'unmark') await this.uncordon(a, now);
@@ -157,11 +158,12 @@ export class Cordoner {
         else if (a.kind === 'drain') draining = !(await this.drain(a)) || draining;
       } catch (err) {
         this.o.log.warn({ err, node: a.node, action: a.kind }, `could not ${a.kind} node ${a.node}: ${message(err)}`);
-        this.again = true;
+        failed = true;
       }
     }
     if (wanted.size === 0 && nodes.length === 0) { clearTimeout(this.timer); return; }
-    let next = draining ? DRAIN_RETRY_MS : RESYNC_MS;
+    // A failed action (a conflict, an API error) is tried again in a second, not in a tight loop.
+    let next = failed ? 1_000 : draining ? DRAIN_RETRY_MS : RESYNC_MS;
     if (plan.wakeAt !== undefined) next = Math.min(next, plan.wakeAt - now + 50);
     this.schedule(next);
   }
