@@ -20,6 +20,7 @@
 //   seconds and reads 0 for the last second of a live one, so the count is what says "in force"), and
 //   NftMonitor streams `nft monitor` events with the time they arrived, for latencies without polling.
 // Everything made here is removed by close()/stop(); processes are ended by their own pid only.
+import { containerLabPrecondition } from '../test/helpers/container-lab.ts';
 import { addPauseProcess } from '../test/helpers/node-lab.ts';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -34,6 +35,16 @@ import { nftIn } from '../src/agent/nft.ts';
 export function lastingPrecondition(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root to create network namespaces and run nft in them';
   for (const tool of ['unshare', 'nft', 'nsenter']) {
+    try { execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }); } catch { return `needs ${tool} (not found)`; }
+  }
+  return undefined;
+}
+
+/** Why freeze and stress cannot be held here (no cgroup v1 lab, no stress-ng or setpriv), or undefined when they can. */
+export function processFaultPrecondition(): string | undefined {
+  const why = containerLabPrecondition();
+  if (why) return why;
+  for (const tool of ['stress-ng', 'setpriv']) {
     try { execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }); } catch { return `needs ${tool} (not found)`; }
   }
   return undefined;

@@ -41,7 +41,6 @@
 // (--quick: one short run, and no controller down past the dead-man switch). Needs root (network
 // namespaces, nft): without it the fault is SKIPPED, with why; without cgroup v1, stress-ng or setpriv
 // its steps are network only, and the notes say why.
-import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { V1Pod } from '@kubernetes/client-node';
 import { ANNOTATION_FAULT, ANNOTATION_FAULT_TARGETS, LABEL_FAULT, faultBoundSeconds, parseFaultSpec, parseFaultTargets, type FaultTargetRef } from '../../src/api/fault-holder.ts';
@@ -51,10 +50,10 @@ import { MERGE_PATCH, type KubeClient } from '../../src/kube/client.ts';
 import { Informer } from '../../src/kube/informer.ts';
 import { paths } from '../../src/kube/paths.ts';
 import { createLogger } from '../../src/log.ts';
-import { ContainerLab, containerLabPrecondition, type LabContainer } from '../../test/helpers/container-lab.ts';
+import { ContainerLab, type LabContainer } from '../../test/helpers/container-lab.ts';
 import { getRun } from '../../test/helpers/operator.ts';
 import { repoRoot } from '../../test/helpers/env.ts';
-import { AgentProcess, lastingPrecondition, Sandboxes, tablesIn, type TableSeen } from '../agent-lab.ts';
+import { AgentProcess, lastingPrecondition, processFaultPrecondition, Sandboxes, tablesIn, type TableSeen } from '../agent-lab.ts';
 import type { Violation } from '../invariants.ts';
 import { endLatencies, faultEndsInTime, LEASE_SLACK_MS, nothingLeftBehind, podObject, runObject, tableLeft, WantedTimeline, type InForce, type LeftBehind } from '../leases.ts';
 import { HOLDER_EXIT_ANNOTATION, startLastingNode } from '../lasting-node.ts';
@@ -305,15 +304,6 @@ async function leftIn(sandboxes: Sandboxes, lab: ContainerLab | undefined): Prom
   return [...tables, ...frozen, ...stressors, ...records, ...guards];
 }
 
-/** Why freeze and stress cannot be held here (no cgroup v1 lab, no stress-ng or setpriv), or undefined. */
-function processFaultPrecondition(): string | undefined {
-  const why = containerLabPrecondition();
-  if (why) return why;
-  for (const tool of ['stress-ng', 'setpriv']) {
-    try { execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }); } catch { return `needs ${tool} (not found)`; }
-  }
-  return undefined;
-}
 
 /** One signal, recorded as the harness records them; a RUN opens a window in the timeline (it may start faults again). */
 async function sendSignal(lab: Lab, url: string, ns: string, t: Tracked, signal: Signal, http: boolean, timeline: WantedTimeline): Promise<void> {
