@@ -15,8 +15,10 @@
 //   (one holder per run, over SANDBOXES target namespaces) → every table gone.
 // The floor beside each figure is what one reaction cannot beat: one watch delivery (a PATCH's answer
 // to the bench's own plain watch seeing it) plus one `nsenter --net=… nft -f` of the same script
-// (p50 with p50, p99 with p99). Runs before 9 (which kills the controller); its broadcast STOP stops
-// whatever runs are unfinished then, as 9's does.
+// (p50 with p50, p99 with p99). Freeze and stress (bench/scenarios/lasting-process.ts) are measured
+// the same way with the same agent, on containers of a test/helpers/container-lab.ts lab, when the host
+// has cgroup v1, stress-ng and setpriv. Runs before 9 (which kills the controller); its broadcast STOP
+// stops whatever runs are unfinished then, as 9's does.
 import { randomUUID } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -34,7 +36,9 @@ import { paths } from '../../src/kube/paths.ts';
 import { BUILT_CLI } from '../../src/local/run-local.ts';
 import { createLogger } from '../../src/log.ts';
 import { createRun, kwokStep, signal } from '../../test/helpers/operator.ts';
-import { AgentProcess, holderPod, lastingPrecondition, NftMonitor, Sandboxes, tablesIn, targetsPatch, type Sandbox } from '../../faults/agent-lab.ts';
+import { AgentProcess, holderPod, lastingPrecondition, NftMonitor, processFaultPrecondition, Sandboxes, tablesIn, targetsPatch, type Sandbox } from '../../faults/agent-lab.ts';
+import { ContainerLab } from '../../test/helpers/container-lab.ts';
+import { processFaultFigures } from './lasting-process.ts';
 import { createRuns, names, post, sleep, timeWrite, type Bench } from '../context.ts';
 import { distribution, latency, value, type Figure } from '../report.ts';
 import { summarize, type Summary } from '../stats.ts';
@@ -92,7 +96,12 @@ export async function lastingFaults(b: Bench): Promise<Figure[]> {
   const sandboxes = Sandboxes.create('crb', targets.map((t) => t.uid));
   const sandboxOf = (t: FaultTargetRef) => sandboxes.byUid(t.uid)!;
   const logFile = join(mkdtempSync(join(os.tmpdir(), 'chaosrun-bench-agent-')), 'agent.log');
-  const agent = new AgentProcess({ cli: BUILT_CLI, kubeconfig: b.kubeconfig, node: NODE, proc: sandboxes.proc, logFile, operatorNamespace: b.namespaces.system });
+  // Freeze and stress on this lab's containers, held by the same agent.
+  const noProcessFaults = processFaultPrecondition();
+  const containers = noProcessFaults ? undefined : new ContainerLab();
+  const agent = new AgentProcess({ cli: BUILT_CLI, kubeconfig: b.kubeconfig, node: NODE, proc: sandboxes.proc, logFile, operatorNamespace: b.namespaces.system,
+    ...(containers ? { processFaults: { containerdTasks: containers.tasksDir, stateDir: containers.stateDir } } : {}) });
+  let processGoal: { worstP99Ms: number; met: boolean } | { skipped: string } = { skipped: noProcessFaults ?? 'not reached' };
   const podInformer = new Informer<V1Pod>(client, { name: 'bench-pods', path: (n) => paths.pods(n), namespaces: [ns], log: createLogger('bench', 'warn') });
   const pods = new Watched(podInformer);
   // The kill-switch record, in the operator's namespace (bench/run.ts: where the signal server writes it).
@@ -230,6 +239,17 @@ export async function lastingFaults(b: Bench): Promise<Figure[]> {
     figures.push(value(SECTION, `goal: revert after STOP or PAUSE, p99 ≤ ${REVERT_GOAL_MS} ms from the signal's answer`, 'ms', worst, pauseMs.length + stopMs.length,
       `${met ? 'met' : 'NOT met'}: PAUSE p99 ${ms(summarize(pauseMs).p99)} ms, STOP p99 ${ms(summarize(stopMs).p99)} ms`));
 
+    // --- freeze and stress: the same figures, the same floors' first half, the same goal ---------------
+    if (containers) {
+      const p = await processFaultFigures({
+        b, client, ns, node: NODE, lab: containers, pods, section: SECTION, podDelivery, runDelivery, addFloors, floorNote, goalMs: REVERT_GOAL_MS,
+      });
+      figures.push(...p.figures);
+      processGoal = { worstP99Ms: p.worstP99Ms, met: p.met };
+    } else {
+      figures.push(value(SECTION, 'freeze and stress: SKIPPED', '', 0, 0, noProcessFaults));
+    }
+
     // --- agent SIGKILL: the kernel ends the fault at its lease -----------------------------------------
     await createRun(client, ns, 'lasting-kill', { daemonMode: true, scenarios: [kwokStep('hold', 3600)] });
     await watch.runs.when(ns, 'lasting-kill', (r) => r !== undefined, 30_000, 'lasting-kill in the watch');
@@ -362,12 +382,21 @@ export async function lastingFaults(b: Bench): Promise<Figure[]> {
     );
     b.details.lasting = {
       agent: BUILT_CLI, node: NODE, sandboxes: SANDBOXES, leaseSeconds: LEASE_SECONDS, agentLog: logFile, code,
-      killSwitchRecordSeen: recordSeen, goal: { revertP99Ms: REVERT_GOAL_MS, worstP99Ms: worst, met },
+      killSwitchRecordSeen: recordSeen, goal: { revertP99Ms: REVERT_GOAL_MS, worstP99Ms: worst, met }, processGoal,
     };
   } finally {
     await agent.stop('SIGTERM');
     const left = (await Promise.all(sandboxes.list.map((s) => tablesIn(s.netns).catch(() => [])))).flat();
     if (left.length) b.failures.push(`lasting: ${left.length} chaosrun_ table(s) left after the agent's SIGTERM: ${left.map((t) => `${t.netns} ${t.id}`).join(', ')}`);
+    if (containers) {
+      const frozen = containers.list().filter((c) => containers.freezerState(c) !== 'THAWED').map((c) => c.cgroupsPath);
+      const stressors = containers.strayStressors();
+      const records = containers.freezeRecords();
+      if (frozen.length || stressors.length || records.length) {
+        b.failures.push(`lasting: after the agent's SIGTERM: ${frozen.length} cgroup(s) not THAWED ${frozen.join(', ')}; ${stressors.length} stressor(s); ${records.length} freeze record(s)`);
+      }
+      containers.close();
+    }
     monitor?.stop();
     sandboxes.close();
     await client.request('DELETE', paths.pods(ns), { query: { labelSelector: LABEL_FAULT, gracePeriodSeconds: 0 } }).catch(() => {});
