@@ -13,6 +13,7 @@ export async function clusterCommand(positionals: string[], dirOption?: string, 
       console.log(`export KUBECONFIG=${state.kubeconfig}`);
       // The node's images are imported; the operator and its node agent come with the chart (or run as
       // processes: npm run local -- --real-node), never both, or two agents would hold one node's faults.
+      if (state.realNode?.krkn) log(`krkn's images on the real node: ${state.realNode.krkn.images.join(', ')} (nothing pulls them: IfNotPresent for the tagged ones, Never for krkn:latest)`);
       if (options.realNode) log('next: helm install chaosrun charts/chaosrun-operator -n chaosrun-system --create-namespace -f charts/real-node-values.yaml   (the operator, its node agent and the step pods on the real node)');
       return 0;
     }
