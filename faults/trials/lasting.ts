@@ -337,6 +337,10 @@ export async function lastingFault(ctx: TrialContext): Promise<FaultResult> {
   const violations: Violation[] = [];
   const crashes = { agent: 0, 'controller short': 0, 'controller past the dead-man switch': 0, 'step pod': 0, 'step pod (none held)': 0 };
   let deadMan = 0;
+  /** Agent SIGKILLs with a freeze or a stress in force: ms until none of those was seen any more (with no agent). */
+  const agentKillUndoneMs: Array<{ kind: string; ms: number }> = [];
+  /** ... and those whose agent was started again before that (an agent down for less than the undo took). */
+  const agentKillUnmeasured: string[] = [];
   let trialCount = 0;
   // The scenario's ServiceAccount: holder pods name it (nothing runs in them here, so it needs no rights).
   await lab.client.request('POST', `/api/v1/namespaces/${ns}/serviceaccounts`, { body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'chaosrun-scenario' } } });
@@ -410,9 +414,20 @@ export async function lastingFault(ctx: TrialContext): Promise<FaultResult> {
         await poll(() => player!.holding(names).length > 0 || finished() || undefined, 20_000, 50);
         await sleep(rng.between(0, ctx.quick ? 500 : 2000));
         if (c === 'agent') {
+          // For the notes (faultEndsInTime is the check): how soon the process faults in force at the kill are undone with no agent.
+          const held = processLab ? processFaultsIn(processLab, Date.now()) : [];
           await agent.stop('SIGKILL');
+          const killedAt = Date.now();
           crashes.agent++;
-          await sleep(rng.between(0, ctx.quick ? 3000 : 6000));
+          const downMs = rng.between(0, ctx.quick ? 3000 : 6000);
+          if (processLab && held.length) {
+            const stillHeld = () => processFaultsIn(processLab, Date.now()).filter((f) => held.some((h) => h.holder === f.holder && h.target === f.target));
+            const undone = await poll(() => (stillHeld().length === 0 ? Date.now() - killedAt : undefined), downMs, 5);
+            for (const kind of new Set(held.map((h) => (h.where.includes('freezer') ? 'freeze' : 'stress')))) {
+              if (undone === undefined) agentKillUnmeasured.push(kind); else agentKillUndoneMs.push({ kind, ms: undone });
+            }
+          }
+          await sleep(killedAt + downMs - Date.now());
           await agent.start();
         } else if (c === 'controller') {
           await kill(controller);
@@ -489,7 +504,13 @@ export async function lastingFault(ctx: TrialContext): Promise<FaultResult> {
       `crashes: ${Object.entries(crashes).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(', ')}; ${deadMan} step(s) ended by the dead-man switch`,
       `${poller?.polls ?? 0} polls of ${TARGETS} targets (every ${POLL_MS} ms): their namespaces' nft tables${noProcessFaults ? '' : ', their containers\' freezers and stressors'}`,
       endNote('network', 'lease 2-4 s'),
-      ...(noProcessFaults ? [`freeze and stress steps not run: ${noProcessFaults}`] : [endNote('freeze', '1 s'), endNote('stress', '1 s')]),
+      ...(noProcessFaults ? [`freeze and stress steps not run: ${noProcessFaults}`] : [endNote('freeze', '1 s'), endNote('stress', '1 s'),
+        ...(['freeze', 'stress'] as const).map((kind) => {
+          const ms = agentKillUndoneMs.filter((k) => k.kind === kind).map((k) => k.ms).sort((a, b) => a - b);
+          const left = agentKillUnmeasured.filter((k) => k === kind).length;
+          return `agent SIGKILLed with a ${kind} in force: ${ms.length + left} time(s); ${ms.length ? `undone with no agent ${ms[0]}-${ms.at(-1)} ms after the kill (polled every 5 ms)` : 'none measured'}`
+            + `${left ? `; ${left} with the agent started again first` : ''}`;
+        })]),
     ],
   };
 }
