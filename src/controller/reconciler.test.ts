@@ -10,7 +10,7 @@ import { KubeError, type ApiClient, type CallOptions, type Method } from '../kub
 import type { Store } from '../kube/informer.ts';
 import { createLogger } from '../log.ts';
 import { jobName } from './job-name.ts';
-import { cachedJob, observeJob, Reconciler, type ReconcilerOptions } from './reconciler.ts';
+import { cachedJob, lastLineOf, observeJob, Reconciler, type ReconcilerOptions } from './reconciler.ts';
 import { renderJob } from './render-job.ts';
 import { mkRun, RUN_UID } from '../../test/helpers/run-fixture.ts';
 
@@ -284,4 +284,11 @@ describe('the Job cache transform', () => {
     assert.deepEqual(view.spec, { activeDeadlineSeconds: job.spec!.activeDeadlineSeconds, template: {} }, 'the dead-man switch reads the deadline; the pod template goes');
     assert.ok(JSON.stringify(view).length < JSON.stringify(job).length * 0.7, `${JSON.stringify(view).length} of ${JSON.stringify(job).length} bytes kept`);
   });
+});
+
+it('a failed step\'s message is the last line that says something, without terminal colours (krkn\'s log, its banner last)', () => {
+  const krkn = '2026-12-03 18:40:16,756 [\x1b[31mERROR\x1b[0m] Post scenarios are still failing at the end of all iterations\x1b[0m\n   _         _\n  |_|\\_\\_|  |_|\\_\\_| |_|\n\n';
+  assert.equal(lastLineOf(krkn), '2026-12-03 18:40:16,756 [ERROR] Post scenarios are still failing at the end of all iterations');
+  assert.equal(lastLineOf('no pod matched (namespace shop, labels app=web)\n'), 'no pod matched (namespace shop, labels app=web)');
+  assert.equal(lastLineOf('  |_|\n'), undefined);
 });

@@ -117,6 +117,17 @@ export function observeJob(job: V1Job): ObservedJob | undefined {
   };
 }
 
+/**
+ * A pod's termination message as one line for the history: its last line that says something (has a
+ * letter or digit), without terminal colours. krkn prints its banner (ASCII art) to a buffered stdout,
+ * so it comes out at exit after the log lines that say why, and colours its log levels.
+ */
+export function lastLineOf(message: string): string | undefined {
+  // eslint-disable-next-line no-control-regex
+  const plain = message.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '');
+  return plain.split('\n').filter((l) => /[A-Za-z0-9]/.test(l)).pop()?.trim() || undefined;
+}
+
 /** Tracks when a new signal was first seen, to measure signal → status latency. */
 export class SignalClock {
   private readonly seen = new Map<string, { signal: string; at: number }>();
@@ -353,9 +364,7 @@ export class Reconciler {
         query: { labelSelector: `batch.kubernetes.io/job-name=${failed.name}` },
       });
       const terminated = pods.items.flatMap((p) => p.status?.containerStatuses ?? []).map((c) => c.state?.terminated).find((t) => t);
-      // The last line that says something: krkn prints its banner (ASCII art) to a buffered stdout, so it
-      // comes out at exit, after the log lines that say why.
-      const reason = terminated?.message?.trim().split('\n').filter((l) => /[A-Za-z0-9]/.test(l)).pop()?.trim() ||
+      const reason = (terminated?.message ? lastLineOf(terminated.message) : undefined) ||
         (terminated ? `${terminated.reason ?? 'Error'} (exit code ${terminated.exitCode})` : undefined);
       if (reason) failed.message = reason;
     } catch (err) {
