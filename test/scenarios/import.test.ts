@@ -109,7 +109,7 @@ test('a krkn config becomes a ChaosRun the API server accepts; what does not map
     { name: 'pod', podKill: { namespace: 'kube-system', labelSelector: 'component=etcd', count: 1, recovery: { timeout: '120s' } } },
     { name: 'scheduler', podKill: { namespacePattern: '^openshift-.*$', namePattern: '^scheduler-.*$', count: 2, recovery: { timeout: '60s' } } },
     { name: 'regex-node-pods', krknHub: { scenario: 'pod-scenarios', env: { NAMESPACE: '^shop$', POD_LABEL: 'app=web', NODE_NAMES: 'worker-1' } } },
-    { name: 'container-dns', krknHub: { scenario: 'container-scenarios' } },
+    { name: 'container-dns', krknHub: { scenario: 'container-scenarios', env: { NAMESPACE: 'kube-system', LABEL_SELECTOR: 'k8s-app=kube-dns', CONTAINER_NAME: '', ACTION: '1', DISRUPTION_COUNT: '1' } } },
     { name: 'memory-hog', krknHub: { scenario: 'node-memory-hog' } },
     { name: 'node-scenarios-example', krknHub: { scenario: 'node-scenarios' } },
     { name: 'time-scenarios-example', krknHub: { scenario: 'time-scenarios' } },

@@ -117,6 +117,31 @@ function tagOf(type: string, data: unknown): string | undefined {
   return KRKN_HUB_TAGS[type];
 }
 
+/** krkn scenario-file keys and the krkn-hub variables that take them, where the image needs some set (the CRD refuses it without). */
+const FILE_TO_ENV: Record<string, Record<string, string>> = {
+  container_scenarios: {
+    namespace: 'NAMESPACE', label_selector: 'LABEL_SELECTOR', container_name: 'CONTAINER_NAME', action: 'ACTION',
+    count: 'DISRUPTION_COUNT', expected_recovery_time: 'EXPECTED_RECOVERY_TIME', exclude_label: 'EXCLUDE_LABEL',
+  },
+  network_chaos: {
+    node_name: 'NODE_NAME', label_selector: 'LABEL_SELECTOR', instance_count: 'INSTANCE_COUNT', execution: 'EXECUTION', duration: 'DURATION',
+  },
+};
+
+/** The variables a file's own values give (its first entry: krkn-hub images take one), as strings. */
+function importedEnv(type: string, data: unknown): Record<string, string> | undefined {
+  const keys = FILE_TO_ENV[type];
+  if (!keys || !isMap(data)) return undefined;
+  const entry: unknown = type === 'container_scenarios' ? (Array.isArray(data.scenarios) ? data.scenarios[0] : undefined) : data.network_chaos;
+  if (!isMap(entry)) return undefined;
+  const env: Record<string, string> = {};
+  for (const [key, variable] of Object.entries(keys)) {
+    const v = entry[key];
+    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') env[variable] = String(v);
+  }
+  return Object.keys(env).length ? env : undefined;
+}
+
 export const krknHubKind: ScenarioKind<'krknHub'> = {
   field: 'krknHub',
   renderStep: (body, _ctx, step) => krknHubPod(body, step),
@@ -128,7 +153,8 @@ export const krknHubKind: ScenarioKind<'krknHub'> = {
       to.warnListing(`no krkn-hub image runs ${file.type} scenarios (${file.path}); not imported`);
       return true;
     }
-    const name = to.addStep(file.stepName, { krknHub: { scenario: tag } });
+    const env = importedEnv(file.type, file.data);
+    const name = to.addStep(file.stepName, { krknHub: { scenario: tag, ...(env ? { env } : {}) } });
     to.warnListing(`became krknHub step ${name} (krkn-hub:${tag}); set its env from ${file.path} as the krkn-hub ${tag} documentation says, and kubeconfigSecret`);
     return true;
   },
