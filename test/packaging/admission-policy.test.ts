@@ -82,7 +82,7 @@ async function patch(client: KubeClient, name: string, spec: object): Promise<{ 
 }
 
 const job: Scenario = { name: 'shell', job: { image: 'busybox:1.36', command: ['true'] } };
-const hub: Scenario = { name: 'hub', krknHub: { scenario: 'pod-scenarios', registry: 'quay.io/krkn-chaos', repository: 'krkn-hub' } };
+const hub: Scenario = { name: 'hub', krknHub: { scenario: 'pod-scenarios', registry: 'quay.io/krkn-chaos', repository: 'krkn-hub', env: { NAMESPACE: '^shop$' } } };
 const kill = (name: string, namespace: string, extra: object = {}): Scenario =>
   ({ name, podKill: { namespace, labelSelector: 'app=web', count: 1, ...extra } });
 const pattern: Scenario = { name: 'everywhere', podKill: { namespacePattern: '^shop-', labelSelector: 'app=web', count: 1 } };
