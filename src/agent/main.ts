@@ -263,7 +263,8 @@ export async function startAgent(opts: { kubeconfig?: string; node: string; proc
     return wanted.map((w) => {
       const base = { holder: w.id, namespace: w.target.namespace, pod: w.target.pod, kind: w.spec.kind };
       if (refused.has(w.key)) return { ...base, state: 'refused' as const, reason: refused.get(w.key)! };
-      if (failed.has(w.key)) return { ...base, state: 'failing' as const, reason: failed.get(w.key)! };
+      const reason = failed.get(w.key) ?? processes.failureOf(w.key);
+      if (reason) return { ...base, state: 'failing' as const, reason };
       return { ...base, state: 'in-force' as const };
     });
   }

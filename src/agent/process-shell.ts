@@ -31,7 +31,12 @@ export const STRESS_TAG = 'CHAOSRUN_STRESS';
 
 interface FreezeRecord { key: string; file: string; thawed: string; pod: string; container: string; run: string }
 
+// Both scripts first check that their parent is still the agent: setpriv sets the parent-death signal
+// only once it runs, so an agent that died before that would never send it; then they leave at once.
+const PARENT_CHECK = '[ "$PPID" = "$CHAOSRUN_AGENT_PID" ] || exit 98';
+
 const GUARD = [
+  PARENT_CHECK,
   'f=$1; frozen=$2; thawed=$3; seconds=$4; timer=',
   // Thaw on TERM (the agent's revert, or the kernel's parent-death signal), INT or HUP, then leave.
   'trap \'echo "$thawed" > "$f"; [ -n "$timer" ] && kill "$timer" 2>/dev/null; exit 0\' TERM INT HUP',
@@ -42,7 +47,17 @@ const GUARD = [
   'echo "$thawed" > "$f"',
 ].join('\n');
 
-const CHARGE = 'for f in $CHAOSRUN_CGROUPS; do echo $$ > "$f" || exit 97; done; exec "$@"';
+// Joins the container's cgroups, then becomes stress-ng. The CPU and memory ones must take it (exit 97
+// names the one that did not); pids, blkio and cpuset are joined where the kernel lets it, since a
+// stressor left out of them still loads the container as asked.
+const CHARGE = [
+  PARENT_CHECK,
+  'for f in $CHAOSRUN_CGROUPS; do echo $$ 2>/dev/null > "$f" || { echo "cannot join $f" >&2; exit 97; }; done',
+  'for f in $CHAOSRUN_CGROUPS_OPTIONAL; do echo $$ 2>/dev/null > "$f" || echo "left out of $f" >&2; done',
+  'exec "$@"',
+].join('\n');
+/** The hierarchies a stressor must join; the others it joins where it can. */
+const REQUIRED = /\/(cpu|cpuacct|cpu,cpuacct|memory)\//;
 
 export interface ProcessShellOptions {
   layout: CgroupLayout;
@@ -61,6 +76,8 @@ export class ProcessShell {
   private readonly guards = new Map<string, Child>();
   private readonly stressors = new Map<string, Child>();
   private readonly signalled = new Set<string>();
+  /** Why a stressor last ended by itself, by key (reported `failing` while it is started again). */
+  private readonly failures = new Map<string, string>();
   /** The node-level cgroups of `node: true` stressors, by key: removed when their stressor stops. */
   private readonly nodeLoads = new Map<string, string>();
   private readonly recordsDir: string;
@@ -80,9 +97,15 @@ export class ProcessShell {
     return out;
   }
 
+  /** Why the stressor of `key` is not running as asked, while it is not (its last exit), or undefined. */
+  failureOf(key: string): string | undefined {
+    return this.stressors.get(key)?.alive === false ? this.failures.get(key) : undefined;
+  }
+
   /** Forgets what is no longer wanted and gone (dead stressors, signals of ended steps). */
   forget(wanted: WantedProcessFault[]): void {
     const keys = new Set(wanted.map((w) => w.key));
+    for (const key of this.failures.keys()) if (!keys.has(key)) this.failures.delete(key);
     for (const [key, c] of this.stressors) if (!c.alive && !keys.has(key)) this.stressors.delete(key);
     for (const key of this.signalled) if (!keys.has(key)) this.signalled.delete(key);
   }
@@ -131,7 +154,9 @@ export class ProcessShell {
     writeFileSync(`${path}.tmp`, JSON.stringify(record));
     renameSync(`${path}.tmp`, path);
     this.guards.get(w.key)?.proc.kill('SIGKILL');
-    const proc = spawn(this.o.setpriv ?? 'setpriv', ['--pdeathsig', 'TERM', '--', 'sh', '-c', GUARD, 'chaosrun-freeze-guard', freezer.file, freezer.frozen, freezer.thawed, String(guardSeconds)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const proc = spawn(this.o.setpriv ?? 'setpriv', ['--pdeathsig', 'TERM', '--', 'sh', '-c', GUARD, 'chaosrun-freeze-guard', freezer.file, freezer.frozen, freezer.thawed, String(guardSeconds)], {
+      stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', CHAOSRUN_AGENT_PID: String(process.pid) },
+    });
     const child: Child = { proc, startedAtMs: Date.now(), alive: true };
     this.guards.set(w.key, child);
     let stderr = '';
@@ -172,7 +197,12 @@ export class ProcessShell {
     if (!files.length) throw new Error(`no cgroup of container ${w.target.container} of ${w.target.namespace}/${w.target.pod} under ${this.o.layout.root}`);
     this.stressors.get(w.key)?.proc.kill('SIGKILL');
     const proc = spawn(this.o.setpriv ?? 'setpriv', ['--pdeathsig', 'KILL', '--', 'sh', '-c', CHARGE, 'chaosrun-stress', this.o.stressNg ?? 'stress-ng', ...stressArgs(w.spec, timeoutSeconds)], {
-      stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', CHAOSRUN_CGROUPS: files.join(' '), [STRESS_TAG]: w.key },
+      stdio: ['ignore', 'ignore', 'pipe'], env: {
+        PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', [STRESS_TAG]: w.key, CHAOSRUN_AGENT_PID: String(process.pid),
+        // On cgroup v2 the one cgroup.procs is the required one.
+        CHAOSRUN_CGROUPS: files.filter((f) => this.o.layout.version === 2 || REQUIRED.test(f)).join(' '),
+        CHAOSRUN_CGROUPS_OPTIONAL: files.filter((f) => this.o.layout.version === 1 && !REQUIRED.test(f)).join(' '),
+      },
     });
     const child: Child = { proc, startedAtMs: Date.now(), alive: true };
     this.stressors.set(w.key, child);
@@ -181,8 +211,15 @@ export class ProcessShell {
     proc.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-500); });
     proc.on('exit', (code, signal) => {
       child.alive = false;
-      if (code === 97) this.o.log.warn({ key: w.key }, 'stressor could not join the target\'s cgroups');
-      else if (code || (signal && signal !== 'SIGKILL')) this.o.log.warn({ key: w.key, code, signal, stderr: stderr.trim() }, 'stressor exited');
+      if (code === 97) {
+        const why = stderr.trim().split('\n').filter((l) => l.startsWith('cannot join')).pop() ?? 'cannot join the target\'s cgroups';
+        this.failures.set(w.key, `stress-ng ${why}`);
+        this.o.log.warn({ key: w.key, why }, 'stressor could not join the target\'s cgroups');
+      } else if (code || (signal && signal !== 'SIGKILL')) {
+        this.failures.set(w.key, `stress-ng exited (${signal ?? `code ${code}`}): ${stderr.trim().split('\n').pop() ?? ''}`);
+        this.o.log.warn({ key: w.key, code, signal, stderr: stderr.trim() }, 'stressor exited');
+      }
+      if (stderr.includes('left out of')) this.o.log.info({ key: w.key, stderr: stderr.trim() }, 'stressor left out of some of the target\'s cgroups');
       this.o.onExit?.();
     });
     await new Promise<void>((resolve, reject) => {

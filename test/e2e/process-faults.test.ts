@@ -66,6 +66,7 @@ async function nothingLeft(after: string): Promise<void> {
     () => hostPids('stress-ng').length === 0 && frozenOnNode().length === 0 && freezeRecords().length === 0, 10_000, 200)
     .catch(() => assert.fail(`left after ${after}: stress-ng ${JSON.stringify(hostPids('stress-ng'))}, frozen ${JSON.stringify(frozenOnNode())}, records ${JSON.stringify(freezeRecords())}`));
 }
+const agentLog = () => { try { return env.kubectl(['logs', '-n', release.namespace, release.agentPods()[0].metadata.name]); } catch (err) { return String(err); } };
 const signal = (run: string, s: string) => env.kubectl(['patch', 'chaosrun', '-n', ns, run, '--type', 'merge', '-p', JSON.stringify({ spec: { signalState: s } })]);
 const ready = (name: string) => (getPod(env, ns, name).status as { conditions?: Array<{ type: string; status: string }> }).conditions?.find((c) => c.type === 'Ready')?.status === 'True';
 const restarts = (name: string) => getPod(env, ns, name).status.containerStatuses?.[0]?.restartCount ?? 0;
@@ -136,8 +137,14 @@ test('stress cpu: the container\'s cgroup runs at its 0.5-CPU limit and its requ
   const idle = await rate();
   apply(chaosRun(ns, 'cpu', { scenarios: [{ name: 'cpu', duration: '10m', stress: { namespace: ns, labelSelector: 'app=web', cpu: { workers: 2, load: 100 } } }] }));
   await runningHolder(env, ns, 'cpu', 120_000, 'stress');
-  await eventually('a stress-ng on the node', () => hostPids('stress-ng').length > 0, 30_000, 100);
+  await eventually('a stressor in web\'s cgroup', () => containerCgroups('cpuacct', uid).some((d) => readFileSync(`${d}cgroup.procs`, 'utf8').trim().split('\n').length > 1), 30_000, 100)
+    .catch((err: unknown) => { throw new Error(`${(err as Error).message}; agent log: ${agentLog().split('\n').filter((l) => /stress|fault/.test(l)).slice(-5).join(' | ')}`); });
   await new Promise((r) => setTimeout(r, 1000));
+  // Where the stressors are, as the host's kernel says it (what a failure here needs to be read).
+  for (const pid of hostPids('stress-ng')) {
+    try { console.log(`stress cpu: stress-ng ${pid} cgroups: ${readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n').filter((l) => /cpuacct|memory/.test(l)).join(' ')}`); } catch { /* gone */ }
+  }
+  console.log(`stress cpu: web's container cgroups: ${containerCgroups('cpuacct', uid).join(' ')}; agent log: ${agentLog().split('\n').filter((l) => /stress|fault/.test(l)).slice(-5).join(' | ')}`);
   const loaded = await rate();
   const slowed = await latency();
   console.log(`stress cpu: web's median request ${calm.toFixed(1)} ms before, ${slowed.toFixed(1)} ms under stress`);
