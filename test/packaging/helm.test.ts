@@ -218,7 +218,10 @@ test('the node agent: a DaemonSet on the host PID namespace, root with exactly N
 test('agent values: placement, image digest, and agent.enabled=false renders none of it', () => {
   const digest = `sha256:${'cd'.repeat(32)}`;
   const placed = render(['-f', helm.valuesFile('agent', {
-    agent: { image: { digest, pullPolicy: 'Never' }, nodeSelector: { pool: 'chaos' }, tolerations: [{ operator: 'Exists' }], metricsPort: 9092 },
+    agent: {
+      image: { digest, pullPolicy: 'Never' }, nodeSelector: { pool: 'chaos' }, tolerations: [{ operator: 'Exists' }], metricsPort: 9092,
+      containerdState: '/run/k3s/containerd', stateDir: '/var/run/chaos-agent',
+    },
   })]);
   const [ds] = find(placed, 'DaemonSet') as AgentDaemonSet[];
   const pod = ds.spec.template.spec;
@@ -226,7 +229,12 @@ test('agent values: placement, image digest, and agent.enabled=false renders non
   assert.equal(pod.containers[0].imagePullPolicy, 'Never');
   assert.deepEqual(pod.nodeSelector, { pool: 'chaos' });
   assert.deepEqual(pod.tolerations, [{ operator: 'Exists' }]);
-  assert.deepEqual(pod.containers[0].args, ['--metrics-port=9092']);
+  assert.deepEqual(pod.containers[0].args, ['--metrics-port=9092', '--containerd-tasks=/host/containerd-tasks', '--cgroup-root=/host/cgroup', '--state-dir=/host/state']);
+  // A node whose containerd keeps its state elsewhere (k3s), and another place for the freeze records.
+  assert.deepEqual((pod.volumes as Array<{ name: string; hostPath: { path: string } }>).map((v) => [v.name, v.hostPath.path]), [
+    ['containerd-tasks', '/run/k3s/containerd/io.containerd.runtime.v2.task/k8s.io'], ['cgroup', '/sys/fs/cgroup'], ['state', '/var/run/chaos-agent'],
+  ]);
+  assert.throws(() => render(['--set', 'agent.stateDir=relative/dir']), /stateDir/, 'a relative host path is refused by the values schema');
   const off = render(['--set', 'agent.enabled=false']);
   assert.deepEqual(off.filter((o) => o.metadata.name.includes('-agent')).map((o) => `${o.kind}/${o.metadata.name}`), []);
   assert.equal(find(off, 'DaemonSet').length, 0);
