@@ -92,6 +92,8 @@ const fullSpec: Required<ChaosRunSpec> = {
       cpu: { workers: 1, load: 1 }, memory: { size: '' }, node: false,
     },
     containerKill: { namespace: '', namespacePattern: '', labelSelector: '', namePattern: '', count: 1, percent: 1, container: '', signal: 'KILL', restartTimeout: '', serviceAccountName: '', image: '' },
+    nodeCordon: { labelSelector: '', names: [''], count: 1, percent: 1, allowOperatorNode: false },
+    nodeDrain: { labelSelector: '', names: [''], count: 1, percent: 1, allowOperatorNode: false, evictionTimeout: '', gracePeriodSeconds: 0 },
   }],
   gates: { pauseWhen: [fullGate], stopWhen: [fullGate] },
   deadManSeconds: 120,
