@@ -9,7 +9,7 @@ import { KubeClient } from '../kube/client.ts';
 import { loadClusterAccess } from '../kube/kubeconfig.ts';
 import { createLogger } from '../log.ts';
 import { parseOptions, renderOptions, wholeNumber, type Command, type OptionSpecs } from '../options.ts';
-import { holdFault, killContainers, type HoldOptions } from './network.ts';
+import { holdFault, killContainers, type HoldOptions } from './hold.ts';
 import { podKill, validatePodKillOptions, type PodKillOptions } from './pod-kill.ts';
 import { nodeOptions, runNodeHolder } from './node.ts';
 
@@ -55,8 +55,8 @@ async function runPodKill(args: string[]): Promise<void> {
   }
 }
 
-/** The network holder's flags: the same selection as pod-kill, count or percent, and the duration. */
-const networkOptions = {
+/** The lasting holders' flags (network, freeze, stress): the same selection as pod-kill, count or percent, the duration. */
+const holdOptions = {
   namespace: podKillOptions.namespace,
   'namespace-pattern': podKillOptions['namespace-pattern'],
   'label-selector': podKillOptions['label-selector'],
@@ -75,8 +75,8 @@ const containerKillOptions = {
   'namespace-pattern': podKillOptions['namespace-pattern'],
   'label-selector': podKillOptions['label-selector'],
   'name-pattern': podKillOptions['name-pattern'],
-  count: networkOptions.count,
-  percent: networkOptions.percent,
+  count: holdOptions.count,
+  percent: holdOptions.percent,
   container: { type: 'string', value: 'NAME', help: 'the container to signal (default: the pod\'s first)' },
   signal: { type: 'string', value: 'SIG', default: 'KILL', help: `the signal: ${CONTAINER_KILL_SIGNALS.join(', ')}` },
   'restart-timeout': { type: 'string', value: 'D', default: '60s', help: 'how long the kubelet may take to restart the containers' },
@@ -97,8 +97,8 @@ function percentOf(text: string | undefined): number | undefined {
 }
 
 /** The holder of a lasting step: network, freeze or stress (`kind` names it in messages and the summary). */
-export function parseNetworkArgs(args: string[], env: NodeJS.ProcessEnv = process.env, kind = 'network'): { opts: HoldOptions; kubeconfig?: string } {
-  const { values } = parseOptions(args, networkOptions);
+export function parseHoldArgs(args: string[], env: NodeJS.ProcessEnv = process.env, kind = 'network'): { opts: HoldOptions; kubeconfig?: string } {
+  const { values } = parseOptions(args, holdOptions);
   if (!values.duration) throw new Error(`${kind} needs --duration`);
   if (values.count !== undefined && values.percent !== undefined) throw new Error(`${kind} takes --count or --percent, not both`);
   const names = values.containers?.split(',').map((n) => n.trim()).filter(Boolean);
@@ -158,7 +158,7 @@ async function runHolder(hold: (client: KubeClient, stopped: Promise<void>, onRe
 }
 
 const holdCommand = (kind: string) => async (args: string[]): Promise<void> => {
-  const { opts, kubeconfig } = parseNetworkArgs(args, process.env, kind);
+  const { opts, kubeconfig } = parseHoldArgs(args, process.env, kind);
   await runHolder((client, stopped, onRecorded) => holdFault(client, opts, createLogger(`scenario-${kind}`), stopped, onRecorded), kubeconfig);
 };
 
@@ -223,7 +223,7 @@ which hold the fault on them while this pod runs and its run says RUN, and exits
 (or at once on SIGTERM).
 
 Options:
-${renderOptions(networkOptions)}
+${renderOptions(holdOptions)}
 
 Usage: chaosrun scenario node [options]
 

@@ -27,7 +27,7 @@ import { createLogger, type Logger } from '../log.ts';
 import { parseOptions, wholeNumber, type OptionSpecs } from '../options.ts';
 import type { ApiReader, AuthorRight, RenderContext, StepInfo, StepPlan, StepPod } from './kind.ts';
 import { pickRandom } from './pod-kill.ts';
-import { targetCount } from './network.ts';
+import { targetCount } from './hold.ts';
 
 type Body = NodeCordonBody & Partial<Pick<NodeDrainBody, 'evictionTimeout' | 'gracePeriodSeconds'>>;
 

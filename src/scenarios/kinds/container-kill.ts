@@ -8,7 +8,7 @@
 import { CONTAINER_KILL_SIGNALS } from '../../api/fault-holder.ts';
 import type { ContainerKillBody } from '../../api/types.ts';
 import type { ScenarioKind } from '../kind.ts';
-import { chooseTargetsForPlan, type ContainerChoice } from '../network.ts';
+import { chooseTargetsForPlan, type ContainerChoice } from '../hold.ts';
 import { holderArgs, holderPod, holderRights, targetFlags } from './holder.ts';
 
 const choice = (body: ContainerKillBody): ContainerChoice => (body.container ? { names: [body.container] } : 'first');

@@ -6,7 +6,7 @@
 // freeze has no kernel lease: what bounds it when the agent dies is said in docs/faults.md.
 import type { FreezeBody } from '../../api/types.ts';
 import type { ScenarioKind } from '../kind.ts';
-import { chooseTargetsForPlan, type ContainerChoice } from '../network.ts';
+import { chooseTargetsForPlan, type ContainerChoice } from '../hold.ts';
 import { holderArgs, holderPod, holderRights, targetFlags } from './holder.ts';
 
 const choice = (body: FreezeBody): ContainerChoice => (body.containers?.length ? { names: body.containers } : 'all');

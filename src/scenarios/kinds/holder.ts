@@ -1,6 +1,6 @@
 // What the pod-targeted fault kinds (network, freeze, stress, containerKill) share: their step is a
 // holder pod (src/api/fault-holder.ts) running the operator's image (`chaosrun scenario <command>`,
-// src/scenarios/network.ts), with the same target selection flags, the same downward-API env, the same
+// src/scenarios/hold.ts), with the same target selection flags, the same downward-API env, the same
 // readiness probe (ready once its targets are on its pod) and the same author rights.
 //
 // Their author must be allowed what the fault is equivalent to: entering a pod's namespaces or cgroups

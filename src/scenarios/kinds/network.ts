@@ -10,7 +10,7 @@
 import { DEFAULT_LEASE_SECONDS, type NetworkEffect, type NetworkFaultSpec } from '../../api/fault-holder.ts';
 import type { NetworkBody } from '../../api/types.ts';
 import type { RenderContext, ScenarioKind, StepInfo, StepPod } from '../kind.ts';
-import { chooseTargetsForPlan } from '../network.ts';
+import { chooseTargetsForPlan } from '../hold.ts';
 import { holderArgs, holderPod, holderRights, targetFlags } from './holder.ts';
 
 export function effectOf(body: NetworkBody): NetworkEffect {

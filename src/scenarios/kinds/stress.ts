@@ -9,7 +9,7 @@
 // every pod's, as krkn's node hogs load a node): the targets then only say which nodes.
 import type { StressBody } from '../../api/types.ts';
 import type { ScenarioKind } from '../kind.ts';
-import { chooseTargetsForPlan, type ContainerChoice } from '../network.ts';
+import { chooseTargetsForPlan, type ContainerChoice } from '../hold.ts';
 import { holderArgs, holderPod, holderRights, targetFlags } from './holder.ts';
 
 const choice = (body: StressBody): ContainerChoice => (body.containers?.length ? { names: body.containers } : 'first');
