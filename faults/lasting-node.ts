@@ -5,6 +5,11 @@
 // controller places step pods here with --step-node-selector and --step-tolerations (the same options
 // a real installation uses); the targets are pods here too. stop() ends that kwok (by its pid) and
 // deletes the node.
+//
+// The trial's node steps (nodeCordon, nodeDrain) get target nodes of their own too (makeCordonNodes):
+// Node objects with no kubelet and no kwok (a cordon is API state: spec.unschedulable and the
+// cordoner's marks, so a Node object is a fair target), tainted like the node above so that no pod
+// lands there, and labelled so that a step's labelSelector picks only them, never the plane's nodes.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -13,6 +18,8 @@ import type { KubeClient } from '../src/kube/client.ts';
 import { poll } from './harness.ts';
 
 export const HOLDER_EXIT_ANNOTATION = 'chaosrun.dev/faults-holder-exit';
+/** The holder failed (a node holder that found no node to pick exits 1 with this line). */
+export const HOLDER_FAIL_ANNOTATION = 'chaosrun.dev/faults-holder-fail';
 export const TAINT_KEY = 'chaosrun.dev/faults-lasting';
 
 export interface LastingNode {
@@ -23,6 +30,33 @@ export interface LastingNode {
   placement: { nodeName: string; tolerations: Array<{ key: string; operator: string; value: string; effect: string }> };
   output(): string;
   stop(): Promise<void>;
+}
+
+export const CORDON_TARGET_LABEL = 'chaosrun.dev/faults-cordon-target';
+
+export interface CordonNodes {
+  names: string[];
+  /** The labelSelector that picks exactly these nodes. */
+  labelSelector: string;
+  /** Deletes them (whatever state they are in). */
+  remove(): Promise<void>;
+}
+
+/** `count` Node objects of the trial's own for its node steps (see the header). */
+export async function makeCordonNodes(client: KubeClient, count: number): Promise<CordonNodes> {
+  const tag = randomBytes(3).toString('hex');
+  const names = Array.from({ length: count }, (_, i) => `cordon-${tag}-${i}`);
+  const remove = async () => { for (const n of names) await client.request('DELETE', `/api/v1/nodes/${n}`).catch(() => {}); };
+  try {
+    for (const name of names) {
+      await client.request('POST', '/api/v1/nodes', { body: {
+        apiVersion: 'v1', kind: 'Node',
+        metadata: { name, labels: { 'kubernetes.io/hostname': name, type: 'kwok', [CORDON_TARGET_LABEL]: tag } },
+        spec: { taints: [{ key: TAINT_KEY, value: name, effect: 'NoSchedule' }] },
+      } });
+    }
+  } catch (err) { await remove(); throw err; }
+  return { names, labelSelector: `${CORDON_TARGET_LABEL}=${tag}`, remove };
 }
 
 export async function startLastingNode(client: KubeClient, kubeconfig: string, binDir: string | undefined): Promise<LastingNode> {

@@ -30,12 +30,25 @@
 // may deliver a little after ours) is committed when its pass gets to it (a pass carries its actions
 // out one call after another: a few hundred ms on a loaded machine), and a renewal lasts a whole lease
 // from then.
+//
+// Node faults (nodeCordon, nodeDrain) are checked by the same rule with two differences. A cordon is
+// also unwanted once its holder's recorded deadline (ANNOTATION_NODE_TARGETS) has passed, whatever the
+// view shows: the cordoner's rules never want it after that (src/cordon/rules.ts). And a cordon is API
+// state that only a controller process undoes: nothing ends it while every controller is down. So its
+// time is counted only while a controller runs (the campaign records when it started each one, from its
+// "controller started" line, and when it SIGKILLed it): a cordon is late when, within the stretch in
+// which it was surely unwanted, one stretch with a controller running lasted longer than its bound +
+// the slack. Its bound is CORDON_BOUND_SECONDS: one watch delivery and one pass of the cordoner (a read
+// of the node, fresh reads of the holder and the run, a patch), or for a controller just started, its
+// cordoner's two lists and that pass.
 import { isFinal, type Phase } from '../src/api/types.ts';
 import type { Violation } from './invariants.ts';
 
 /** What the invariant allows beyond the lease: one renewal's decision-to-commit time (see above), generously. */
 export const LEASE_SLACK_MS = 1000;
 export const DEFAULT_LEASE_MS = 4000;
+/** A cordon's bound with a controller running (see above); with the slack, 2 s. */
+export const CORDON_BOUND_SECONDS = 1;
 
 export interface HolderSeen {
   run: string;
@@ -44,6 +57,10 @@ export interface HolderSeen {
   /** The target pods' uids its targets annotation names. */
   targets: string[];
   leaseSeconds?: number;
+  /** A node fault's: when its targets' deadline passes (ms since the epoch): unwanted from then on. */
+  deadline?: number;
+  /** A node fault's: only a controller process ends it (its time counts only while one runs). */
+  needsController?: boolean;
 }
 
 export interface RunSeen { signalState?: string; phase?: Phase }
@@ -65,13 +82,16 @@ export interface Transition { at: number; wanted: boolean; why: string }
 /** A write of the campaign's that may have made faults wanted: from its send until the view caught up (Infinity: never). */
 export interface Window { from: number; until: number; what: string }
 
-export interface FaultTimeline { holder: string; target: string; run: string; leaseSeconds: number; view: Transition[] }
+export interface FaultTimeline { holder: string; target: string; run: string; leaseSeconds: number; view: Transition[]; deadline?: number; needsController?: boolean }
+/** A controller process running, from its start (its "controller started" line seen) until it was killed (Infinity: never). */
+export interface Interval { from: number; until: number }
 
-/** What the check needs: every fault's view, the windows by written object (pod:<uid>, run:<name>), the holders known. */
+/** What the check needs: every fault's view, the windows by written object (pod:<uid>, run:<name>), the holders known, when a controller ran. */
 export interface Timelines {
   faults: Map<string, FaultTimeline>;
   windows: Map<string, Window[]>;
   holders: Set<string>;
+  controllerUp: Interval[];
 }
 
 export const faultOf = (holderUid: string, targetUid: string) => `${holderUid}/${targetUid}`;
@@ -82,7 +102,7 @@ interface Pending { window: Window; rv: number }
 
 /** Builds the timelines from the campaign's watch events (fed as they arrive, with their resourceVersion) and its own writes. */
 export class WantedTimeline {
-  readonly data: Timelines = { faults: new Map(), windows: new Map(), holders: new Set() };
+  readonly data: Timelines = { faults: new Map(), windows: new Map(), holders: new Set(), controllerUp: [] };
   private readonly holders = new Map<string, HolderSeen>();
   private readonly runs = new Map<string, RunSeen>();
   /** The newest resourceVersion the view shows of each object (Infinity once deleted). */
@@ -118,6 +138,15 @@ export class WantedTimeline {
     this.pending.set(object, [...(this.pending.get(object) ?? []), { window, rv }]);
   }
 
+  /** A controller process is up from `at` (its start was seen). */
+  controllerStarted(at: number): void { this.data.controllerUp.push({ from: at, until: Infinity }); }
+
+  /** The running controller is about to be killed at `at`. */
+  controllerKilled(at: number): void {
+    const up = this.data.controllerUp.at(-1);
+    if (up && up.until === Infinity) up.until = at;
+  }
+
   private caughtUp(at: number, object: string, rv: number): void {
     this.seenRv.set(object, Math.max(this.seenRv.get(object) ?? -1, Number.isNaN(rv) ? -1 : rv));
     const open = this.pending.get(object);
@@ -135,11 +164,17 @@ export class WantedTimeline {
     const { wanted, why } = holderWanted(h, h ? this.runs.get(h.run) : undefined);
     for (const t of h?.targets ?? []) {
       const key = faultOf(uid, t);
-      if (!this.data.faults.has(key)) this.data.faults.set(key, { holder: uid, target: t, run: h!.run, leaseSeconds: (h!.leaseSeconds ?? DEFAULT_LEASE_MS / 1000), view: [] });
+      if (!this.data.faults.has(key)) {
+        this.data.faults.set(key, {
+          holder: uid, target: t, run: h!.run, leaseSeconds: (h!.leaseSeconds ?? DEFAULT_LEASE_MS / 1000), view: [],
+          ...(h!.needsController ? { needsController: true } : {}),
+        });
+      }
     }
     for (const f of this.data.faults.values()) {
       if (f.holder !== uid) continue;
       if (h?.leaseSeconds) f.leaseSeconds = h.leaseSeconds;
+      if (h?.deadline !== undefined) f.deadline = h.deadline;
       const here = wanted && Boolean(h?.targets.includes(f.target));
       const last = f.view.at(-1);
       const reason = here || !wanted ? why : 'not among its holder\'s targets';
@@ -159,6 +194,13 @@ export interface InForce { at: number; where: string; target: string; holder: st
  * been wanted at `at` (the view said so, or a window of a write that may have made it so was open).
  */
 export function unwantedSince(f: FaultTimeline, windows: Map<string, Window[]>, at: number): { at: number; why: string } | undefined {
+  const byView = unwantedByView(f, windows, at);
+  // Past its deadline a node fault is unwanted whatever the view or a window says (nothing wants it again).
+  if (f.deadline === undefined || at < f.deadline || (byView && byView.at <= f.deadline)) return byView;
+  return { at: f.deadline, why: `its deadline ${iso(f.deadline)} passed` };
+}
+
+function unwantedByView(f: FaultTimeline, windows: Map<string, Window[]>, at: number): { at: number; why: string } | undefined {
   const last = f.view.filter((t) => t.at <= at).at(-1);
   if (!last || last.wanted) return undefined;
   const mine = [...(windows.get(podObject(f.holder)) ?? []), ...(windows.get(runObject(f.run)) ?? [])];
@@ -166,6 +208,15 @@ export function unwantedSince(f: FaultTimeline, windows: Map<string, Window[]>, 
   const closed = mine.filter((w) => w.until <= at && w.until > last.at).sort((a, b) => b.until - a.until)[0];
   return closed ? { at: closed.until, why: `${last.why}, once the view showed ${closed.what}` } : { at: last.at, why: last.why };
 }
+
+/** The longest part of [from, to] inside one interval of `up` (how long one controller ran while a cordon was unwanted). */
+export function longestUp(up: readonly Interval[], from: number, to: number): number {
+  return Math.max(0, ...up.map((u) => Math.min(u.until, to) - Math.max(u.from, from)));
+}
+
+/** How long a fault seen at `at`, surely unwanted since `since`, has had to end: for a node fault, only with a controller running. */
+const countedMs = (f: FaultTimeline, timelines: Timelines, since: number, at: number) =>
+  (f.needsController ? longestUp(timelines.controllerUp, since, at) : at - since);
 
 /**
  * No fault in force later than its bound + slack after it was surely unwanted (one violation per fault
@@ -187,9 +238,12 @@ export function faultEndsInTime(seen: readonly InForce[], timelines: Timelines, 
       detail = known ? `in force at ${iso(s.at)} on a target its holder never named` : `in force at ${iso(s.at)}, but ${s.holder} is no holder of this campaign`;
     } else {
       const since = unwantedSince(f, timelines.windows, s.at);
-      if (!since || s.at - since.at - f.leaseSeconds * 1000 <= slackMs) continue;
+      if (!since) continue;
+      const counted = countedMs(f, timelines, since.at, s.at);
+      if (counted - f.leaseSeconds * 1000 <= slackMs) continue;
       id = `${key} ${since.at}`;
-      detail = `in force at ${iso(s.at)}, ${s.at - since.at} ms after its fault was surely unwanted at ${iso(since.at)} (${since.why}); bound: ${f.leaseSeconds} s + slack ${slackMs} ms`;
+      const up = f.needsController ? `, ${counted} ms of it with one controller running throughout` : '';
+      detail = `in force at ${iso(s.at)}, ${s.at - since.at} ms after its fault was surely unwanted at ${iso(since.at)} (${since.why})${up}; bound: ${f.leaseSeconds} s + slack ${slackMs} ms`;
     }
     const prior = out.get(id);
     if (!prior || s.at > prior.at) out.set(id, { at: s.at, v: { invariant: 'faultEndsInTime', subject: `${s.where} (holder ${s.holder})`, detail } });
@@ -199,7 +253,8 @@ export function faultEndsInTime(seen: readonly InForce[], timelines: Timelines, 
 
 /**
  * For the trial's notes, not a check: per episode of a fault surely unwanted with a sighting in force
- * after it began, the latest such sighting (ms after it began) and the fault's lease (ms).
+ * after it began, the latest such sighting (ms after it began; a node fault's: the longest stretch of
+ * that with a controller running) and the fault's lease (ms).
  */
 export function endLatencies(seen: readonly InForce[], timelines: Timelines): Array<{ afterMs: number; leaseMs: number }> {
   const latest = new Map<string, { afterMs: number; leaseMs: number }>();
@@ -208,13 +263,13 @@ export function endLatencies(seen: readonly InForce[], timelines: Timelines): Ar
     const since = f && unwantedSince(f, timelines.windows, s.at);
     if (!since) continue;
     const key = `${faultOf(s.holder, s.target)} ${since.at}`;
-    const afterMs = Math.max(latest.get(key)?.afterMs ?? 0, s.at - since.at);
+    const afterMs = Math.max(latest.get(key)?.afterMs ?? 0, countedMs(f, timelines, since.at, s.at));
     latest.set(key, { afterMs, leaseMs: f.leaseSeconds * 1000 });
   }
   return [...latest.values()];
 }
 
-/** Something of a fault's still on the host: what it is (a table, a frozen cgroup, a stressor, a freeze record) and where. */
+/** Something of a fault's still on the host or the API: what it is (a table, a frozen cgroup, a stressor, a freeze record, a cordon) and where. */
 export interface LeftBehind { what: string; where: string }
 
 /** A chaosrun_ table as LeftBehind. */
@@ -222,14 +277,27 @@ export const tableLeft = (t: { netns: string; id: string; leaseElements: number 
   ({ what: `chaosrun_${t.id} (${t.leaseElements ? 'in force' : 'lease expired'})`, where: t.netns });
 
 /**
- * After a trial, with an agent running again: nothing of ours left: no chaosrun_ table, in force or not,
- * in any target namespace; no frozen target cgroup, no tagged stressor, no freeze record.
+ * After a trial, with an agent and a controller running again: nothing of ours left: no chaosrun_
+ * table, in force or not, in any target namespace; no frozen target cgroup, no tagged stressor, no
+ * freeze record; no target node unschedulable or marked.
  */
 export function nothingLeftBehind(subject: string, left: readonly LeftBehind[], waitedMs: number): Violation[] {
   return left.map((t) => ({
     invariant: 'nothingLeftBehind' as const, subject,
-    detail: `${t.what} still in ${t.where} ${waitedMs} ms after the trial ended with an agent running`,
+    detail: `${t.what} still in ${t.where} ${waitedMs} ms after the trial ended with an agent and a controller running`,
   }));
+}
+
+/** A target node as the API shows it. */
+export interface NodeSeen { name: string; unschedulable: boolean; labels: Record<string, string>; annotations: Record<string, string> }
+
+/** What of a cordon a node carries: unschedulable, the cordoned-by label, the cordon and drain records (the keys passed in). */
+export function cordonLeft(n: NodeSeen, keys: { label: string; annotations: readonly string[] }): LeftBehind[] {
+  const out: LeftBehind[] = [];
+  if (n.unschedulable) out.push({ what: 'spec.unschedulable', where: `node ${n.name}` });
+  if (n.labels[keys.label] !== undefined) out.push({ what: `label ${keys.label}=${n.labels[keys.label]}`, where: `node ${n.name}` });
+  for (const a of keys.annotations) if (n.annotations[a] !== undefined) out.push({ what: `annotation ${a}`, where: `node ${n.name}` });
+  return out;
 }
 
 const iso = (t: number) => new Date(t).toISOString();

@@ -1,10 +1,11 @@
 // The lasting-fault invariants (faults/leases.ts) on hand-made timelines and sightings: a fault that
 // ends in time passes, and each broken record is caught by the check it breaks; the campaign's own
-// writes (targets, RUN) never make a correctly re-applied fault look late. Also the nft readers the
+// writes (targets, RUN) never make a correctly re-applied fault look late; a cordon is also unwanted past
+// its deadline, and its clock runs only while a controller does. Also the nft readers the
 // fault and the bench share (faults/agent-lab.ts): a lease element with less than a second left is live.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { faultEndsInTime, LEASE_SLACK_MS, nothingLeftBehind, podObject, runObject, tableLeft, unwantedSince, WantedTimeline, type HolderSeen, type InForce } from '../../faults/leases.ts';
+import { cordonLeft, CORDON_BOUND_SECONDS, faultEndsInTime, LEASE_SLACK_MS, longestUp, nothingLeftBehind, podObject, runObject, tableLeft, unwantedSince, WantedTimeline, type HolderSeen, type InForce } from '../../faults/leases.ts';
 import { parseMonitorLine, tablesFromRuleset } from '../../faults/agent-lab.ts';
 
 const T0 = Date.parse('2026-01-01T00:00:00.000Z');
@@ -119,6 +120,58 @@ describe('lasting-fault invariants', () => {
     assert.match(v[0].detail, /lease expired/);
     assert.match(v[1].detail, /in force/);
     assert.match(v[2].detail, /a FROZEN freezer still in \/sys\/fs\/cgroup\/freezer/);
+  });
+});
+
+describe('cordons: the deadline, and a clock that runs only with a controller', () => {
+  const NODE = 'cordon-x-0';
+  /** A cordon holder (targets: NODE, deadline at 6 s) with its run RUN and a controller up from 0 s until `killedS`, again from `againS`. */
+  function cordon(killedS = Infinity, againS?: number): WantedTimeline {
+    const t = new WantedTimeline();
+    t.controllerStarted(s(0));
+    if (killedS !== Infinity) t.controllerKilled(s(killedS));
+    if (againS !== undefined) t.controllerStarted(s(againS));
+    t.run(s(0), 'r', { signalState: 'RUN', phase: 'Running' }, '1');
+    t.holder(s(1), H, holder({ targets: [] }), '5');
+    t.wrote(podObject(H), s(2), '10', 'the node targets', s(2.005));
+    t.holder(s(2.01), H, holder({ targets: [NODE], leaseSeconds: CORDON_BOUND_SECONDS, needsController: true, deadline: s(6) }), '10');
+    return t;
+  }
+  const cordoned = (fromS: number, toS: number) => seen(fromS, toS, NODE);
+  const bound = CORDON_BOUND_SECONDS + LEASE_SLACK_MS / 1000;
+
+  it('past its deadline a cordon is unwanted though the view still shows its holder Running', () => {
+    assert.deepEqual(faultEndsInTime(cordoned(2.1, 6 + bound), cordon().data), []);
+    const late = faultEndsInTime(cordoned(2.1, 6 + bound + 0.5), cordon().data);
+    assert.equal(late.length, 1);
+    assert.match(late[0].detail, /surely unwanted at 2026-01-01T00:00:06.000Z \(its deadline .* passed\), 2500 ms of it with one controller running/);
+  });
+
+  it('unwanted while the controller is down: late only past the bound from its restart', () => {
+    const t = cordon(5, 9);
+    t.holder(s(5.5), H, undefined, undefined);
+    assert.deepEqual(faultEndsInTime(cordoned(2.1, 9 + bound), t.data), [], 'down 5-9 s: the cordon may stay until the restart + the bound');
+    assert.equal(faultEndsInTime(cordoned(2.1, 9 + bound + 0.3), t.data).length, 1);
+  });
+
+  it('short stretches with a controller do not add up; a long one before a kill counts', () => {
+    assert.equal(longestUp([{ from: s(0), until: s(1) }, { from: s(2), until: s(3) }], s(0.5), s(10)), 1000);
+    const t = new WantedTimeline();
+    for (const [from, until] of [[0, 7.5], [8, 9.5], [10, 11.5]]) { t.controllerStarted(s(from)); t.controllerKilled(s(until)); }
+    t.run(s(0), 'r', { signalState: 'RUN', phase: 'Running' }, '1');
+    t.wrote(podObject(H), s(2), '10', 'the node targets', s(2.005));
+    t.holder(s(2.01), H, holder({ targets: [NODE], leaseSeconds: CORDON_BOUND_SECONDS, needsController: true, deadline: s(60) }), '10');
+    t.run(s(7), 'r', { signalState: 'PAUSE', phase: 'Paused' }, '20');
+    assert.deepEqual(faultEndsInTime(cordoned(2.1, 12), t.data), [], 'up 0.5 s, 1.5 s, 1.5 s after the PAUSE: none past the bound');
+    t.controllerStarted(s(12));
+    assert.equal(faultEndsInTime(cordoned(2.1, 14.5), t.data).length, 1, 'up from 12 s: late at 14.1 s');
+  });
+
+  it('nothingLeftBehind names each mark left on a node', () => {
+    const left = cordonLeft({ name: NODE, unschedulable: true, labels: { 'chaosrun.dev/cordoned-by': H }, annotations: { 'chaosrun.dev/drain': '{}' } },
+      { label: 'chaosrun.dev/cordoned-by', annotations: ['chaosrun.dev/cordon', 'chaosrun.dev/drain'] });
+    assert.deepEqual(left.map((l) => l.what), ['spec.unschedulable', `label chaosrun.dev/cordoned-by=${H}`, 'annotation chaosrun.dev/drain']);
+    assert.deepEqual(cordonLeft({ name: NODE, unschedulable: false, labels: {}, annotations: {} }, { label: 'x', annotations: [] }), []);
   });
 });
 
