@@ -196,7 +196,13 @@ export class ProcessShell {
     const files = chargeFiles(this.o.layout, w.cgroupsPath);
     if (!files.length) throw new Error(`no cgroup of container ${w.target.container} of ${w.target.namespace}/${w.target.pod} under ${this.o.layout.root}`);
     this.stressors.get(w.key)?.proc.kill('SIGKILL');
-    const proc = spawn(this.o.setpriv ?? 'setpriv', ['--pdeathsig', 'KILL', '--', 'sh', '-c', CHARGE, 'chaosrun-stress', this.o.stressNg ?? 'stress-ng', ...stressArgs(w.spec, timeoutSeconds)], {
+    // stress-ng refuses to start without a writable --temp-path (default '.'); the agent's root is read
+    // only, so it is a directory of the agent's state directory on the host (the CPU and VM stressors
+    // write nothing there).
+    const temp = join(this.o.stateDir, 'stress-tmp');
+    mkdirSync(temp, { recursive: true });
+    const proc = spawn(this.o.setpriv ?? 'setpriv', ['--pdeathsig', 'KILL', '--', 'sh', '-c', CHARGE, 'chaosrun-stress', this.o.stressNg ?? 'stress-ng', ...stressArgs(w.spec, timeoutSeconds), '--temp-path', temp], {
+      cwd: temp,
       stdio: ['ignore', 'ignore', 'pipe'], env: {
         PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', [STRESS_TAG]: w.key, CHAOSRUN_AGENT_PID: String(process.pid),
         // On cgroup v2 the one cgroup.procs is the required one.
