@@ -4,8 +4,8 @@
 // difference; for a drain, which of a node's pods to evict and when to give up. The shell
 // (cordoner.ts) reads, calls these, and carries the actions out; it remembers nothing between passes.
 //
-// A cordon is wanted on a node exactly while all of these hold (the same as a network fault's, see
-// src/agent/wanted.ts):
+// A cordon is wanted on a node exactly while all of these hold (the first three are every holder's,
+// src/api/holder.ts):
 //   - its holder pod is Running and not being deleted (its duration, STOP, the timeout, the dead-man
 //     switch, a deleted Job or pod, a deleted run and an uninstall all end it);
 //   - the holder's run exists, is not finished, and its signal is RUN (PAUSE uncordons at once, RUN
@@ -19,20 +19,10 @@
 import { ANNOTATION_CORDON, ANNOTATION_NODE_TARGETS, LABEL_CORDON, parseCordonRecord, parseNodeFaultSpec, parseNodeTargets, type CordonRecord, type DrainRecord, type NodeFaultKind, type NodeFaultSpec } from '../api/node-fault.ts';
 import { ANNOTATION_FAULT } from '../api/fault-holder.ts';
 import { runKey, type KillSwitchRecord } from '../api/kill-switch.ts';
+import { LABEL_STEP } from '../api/constants.ts';
+import { holderInForce, type HolderView, type RunView } from '../api/holder.ts';
 
-export interface HolderView {
-  uid: string;
-  namespace: string;
-  name: string;
-  phase?: string;
-  deleting: boolean;
-  /** metadata.creationTimestamp. */
-  created?: string;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-}
-
-export interface RunView { signalState?: string; phase?: string }
+export type { HolderView, RunView } from '../api/holder.ts';
 
 export interface NodeView {
   name: string;
@@ -74,25 +64,10 @@ export interface CordonPlan {
   wakeAt?: number;
 }
 
-const FINISHED = new Set(['Completed', 'Failed', 'Stopped']);
-const LABEL_RUN = 'chaosrun.dev/run';
-const LABEL_STEP = 'chaosrun.dev/step';
-
-/** Whether the kill-switch record ends this holder (as src/agent/wanted.ts judges it: errs on the side of less chaos). */
-function endedByKillSwitch(record: KillSwitchRecord | undefined, h: HolderView, runName: string): boolean {
-  if (!record || !record.runs.has(runKey(h.namespace, runName))) return false;
-  const created = h.created === undefined ? Number.NaN : Date.parse(h.created);
-  return !(created > record.stoppedAt);
-}
-
 /** The cordons one holder wants now (none when it is not in force), each with its deadline. */
 export function wantedOf(h: HolderView, runOf: (namespace: string, name: string) => RunView | undefined, now: number, killSwitch?: KillSwitchRecord): WantedCordon[] {
-  if (h.phase !== 'Running' || h.deleting) return [];
-  const runName = h.labels[LABEL_RUN];
+  const runName = holderInForce(h, runOf, killSwitch);
   if (!runName) return [];
-  const run = runOf(h.namespace, runName);
-  if (!run || run.signalState !== 'RUN' || (run.phase !== undefined && FINISHED.has(run.phase))) return [];
-  if (endedByKillSwitch(killSwitch, h, runName)) return [];
   const spec = parseNodeFaultSpec(h.annotations[ANNOTATION_FAULT]);
   const targets = parseNodeTargets(h.annotations[ANNOTATION_NODE_TARGETS]);
   if (!spec || !targets) return [];
