@@ -69,13 +69,7 @@ export interface KrknHubBody {
  * A lasting network fault on the target pods (the same selection as podKill, count or percent), held
  * by the node agents for the step's duration: exactly one of partition, loss, bandwidth or delay.
  */
-export interface NetworkBody {
-  namespace?: string;
-  namespacePattern?: string;
-  labelSelector?: string;
-  namePattern?: string;
-  count?: number;
-  percent?: number;
+export interface NetworkBody extends PodTargets {
   /** The target's side: ingress (to the pod), egress (from it) or both. */
   direction: 'ingress' | 'egress' | 'both';
   /** Only traffic with these peers (IPv4 CIDRs, optionally their ports); absent: all but loopback. */
@@ -87,8 +81,6 @@ export interface NetworkBody {
   delay?: { latency: string; jitter?: string };
   /** How long the fault outlives the last renewal by its node's agent (seconds, default 4). */
   leaseSeconds: number;
-  serviceAccountName?: string;
-  image?: string;
 }
 
 /**
