@@ -25,7 +25,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import { ANNOTATION_CORDON, ANNOTATION_DRAIN, LABEL_CORDON, NODE_FAULT_KINDS, parseDrainRecord, type DrainRecord } from '../api/node-fault.ts';
 import { LABEL_FAULT } from '../api/fault-holder.ts';
 import type { KillSwitchRecord } from '../api/kill-switch.ts';
-import { KubeError, MERGE_PATCH, isNotFound, type KubeClient } from '../kube/client.ts';
+import { JSON_PATCH, KubeError, MERGE_PATCH, isNotFound, pointerSegment, type KubeClient } from '../kube/client.ts';
 import { recordEvent, type EventType } from '../kube/events.ts';
 import { Informer, type Store } from '../kube/informer.ts';
 import { paths } from '../kube/paths.ts';
@@ -284,7 +284,7 @@ export class Cordoner {
     if (evicted.length) this.event(a.wanted.run, 'Normal', 'PodsEvicted', `evicted ${evicted.length} pod(s) from node ${a.node}: ${evicted.join(', ')}`);
     const left = pods.map((p) => (evicted.includes(`${p.namespace}/${p.name}`) ? { ...p, deleting: true } : p));
     const after = planDrain(left, a.record, prior, refusals, evicted, this.now, timeout);
-    if (after.record) await this.writeDrain(a.node, after.record);
+    if (after.record) await this.writeDrain(a.node, after.record, a.record.holder.uid);
     if (after.record?.timedOut) {
       const said = `drain of node ${a.node} gave up after ${timeout}s: ${after.record.blocked?.map((b) => `${b.pod} (${b.reason})`).join(', ')}`;
       this.o.log.warn({ node: a.node, blocked: after.record.blocked, run: a.wanted.run }, said);
@@ -293,7 +293,20 @@ export class Cordoner {
     return after.settled;
   }
 
-  private async writeDrain(node: string, record: DrainRecord): Promise<void> {
-    await this.o.client.request('PATCH', paths.nodes(node), { contentType: MERGE_PATCH, body: { metadata: { annotations: { [ANNOTATION_DRAIN]: JSON.stringify(record) } } } });
+  /**
+   * Records the drain on the node, only while the node still carries this holder's cordon label (a
+   * JSON patch's `test`): a node another replica uncordoned meanwhile must not get the record back,
+   * with nothing left to remove it. A refused test (422) means exactly that, and is left alone.
+   */
+  private async writeDrain(node: string, record: DrainRecord, holderUid: string): Promise<void> {
+    try {
+      await this.o.client.request('PATCH', paths.nodes(node), { contentType: JSON_PATCH, body: [
+        { op: 'test', path: `/metadata/labels/${pointerSegment(LABEL_CORDON)}`, value: holderUid },
+        { op: 'add', path: `/metadata/annotations/${pointerSegment(ANNOTATION_DRAIN)}`, value: JSON.stringify(record) },
+      ] });
+    } catch (err) {
+      if (!(err instanceof KubeError && err.status === 422)) throw err;
+      this.o.log.debug({ node }, 'node no longer cordoned for this holder: its drain record is not written back');
+    }
   }
 }

@@ -15,6 +15,10 @@ import { isKubeConfig, loadClusterAccess, type ClusterAccess, type TlsAuth } fro
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 export const MERGE_PATCH = 'application/merge-patch+json';
+/** RFC 6902: a list of operations, whose `test` makes a patch conditional on a field's value. */
+export const JSON_PATCH = 'application/json-patch+json';
+/** A JSON pointer's segment (RFC 6901): `~` and `/` escaped, as in a label key. */
+export const pointerSegment = (key: string): string => key.replace(/~/g, '~0').replace(/\//g, '~1');
 
 /** A failed API call: the HTTP status (0 when the server could not be reached) and the Status reason. */
 export class KubeError extends Error {
