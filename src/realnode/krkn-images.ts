@@ -62,9 +62,27 @@ export { KRKN_BASE_IMAGE, KRKN_HOG_IMAGE, KRKN_HUB_REPOSITORY, KRKN_HUB_SCENARIO
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
-/** Where krkn's source tarballs are: ../shared/peers/krkn beside the checkout, unless told. */
+/**
+ * Where krkn's source tarballs are: CHAOSRUN_KRKN_SOURCES when set; else ../shared/peers/krkn beside the
+ * checkout, or beside the checkout it was cloned from (CI runs on a fresh clone of the working copy,
+ * which may sit anywhere); the first that holds a krkn tarball.
+ */
 export function krknSourcesDir(): string {
-  return process.env.CHAOSRUN_KRKN_SOURCES ?? resolve(repoRoot, '../shared/peers/krkn');
+  if (process.env.CHAOSRUN_KRKN_SOURCES) return process.env.CHAOSRUN_KRKN_SOURCES;
+  const beside = (root: string) => resolve(root, '../shared/peers/krkn');
+  const candidates = [beside(repoRoot)];
+  const origin = spawnSync('git', ['-C', repoRoot, 'remote', 'get-url', 'origin'], { encoding: 'utf8' }).stdout?.trim();
+  // Only a local path: a clone's origin on a server has no folder beside it here.
+  if (origin && origin.startsWith('/')) candidates.push(beside(origin.replace(/\/\.git\/?$/, '')));
+  return candidates.find((d) => existsSync(d) && readdirSync(d).some((f) => /^krkn-[0-9a-f]+\.tar\.gz$/.test(f))) ?? candidates[0];
+}
+
+/** Why krkn's images cannot be built here (no sources found), or undefined when they can. */
+export function krknSourcesProblem(): string | undefined {
+  const dir = krknSourcesDir();
+  const has = (re: RegExp) => existsSync(dir) && readdirSync(dir).some((f) => re.test(f));
+  return has(/^krkn-[0-9a-f]+\.tar\.gz$/) && has(/^krkn-hub-[0-9a-f]+\.tar\.gz$/) && has(/^krkn-hog-[0-9a-f]+\.tar\.gz$/)
+    ? undefined : `krkn's sources are not in ${dir} (set CHAOSRUN_KRKN_SOURCES to the folder of krkn's, krkn-hub's and krkn-hog's tarballs)`;
 }
 
 /** The stand-in of Debian's own image: the mmdebstrap root filesystem as it is (never imported). */
