@@ -28,6 +28,8 @@ export interface ImportOptions {
   baseDir: string;
   name?: string;
   namespace?: string;
+  /** The Secret (its key `config` a kubeconfig) every krknHub step reads krkn's kubeconfig from. */
+  kubeconfigSecret?: string;
 }
 
 /** The manifest may hold no scenario (every one was unmappable); the caller decides what that means. */
@@ -38,6 +40,18 @@ export type ReadFile = (path: string) => string;
 
 /** kraken keys with no meaning for a ChaosRun and nothing lost by dropping them. */
 const KRAKEN_SILENT = new Set(['distribution']);
+
+/**
+ * What every krknHub step's image gets from the config as a whole: a krkn-hub image runs krkn on a
+ * config of its own, made from these variables, around its one scenario. WAIT_DURATION is always 0: the
+ * run's waitDuration already waits after each step, and the image's own (60 s unless told) would wait
+ * again inside the step, after its scenario.
+ */
+const HUB_RUN_ENV: Readonly<Record<string, string>> = { WAIT_DURATION: '0' };
+/** krkn's resiliency_run_mode and the krkn-hub variable that gives it (env.sh derives RESILIENCY_RUN_MODE from these). */
+const RESILIENCY_ENV: Record<string, Record<string, string>> = {
+  disabled: { DISABLE_RESILIENCY_SCORE: 'true' }, detailed: { RESILIENCY_SCORE: 'true' }, standalone: {},
+};
 
 /** krkn reads YAML 1.1 (PyYAML), where yes/no/on/off are booleans; js-yaml reads them as strings. */
 function bool(v: unknown): boolean | undefined {
@@ -109,7 +123,8 @@ class Importer {
   addStep(base: string, body: ImportedBody): string {
     let name = base;
     for (let n = 2; this.steps.some((s) => s.name === name); n++) name = `${base}-${n}`;
-    this.steps.push({ name, ...body });
+    const secret = this.opts.kubeconfigSecret;
+    this.steps.push({ name, ...body, ...(body.krknHub && secret ? { krknHub: { ...body.krknHub, kubeconfigSecret: secret } } : {}) });
     return name;
   }
 
@@ -162,6 +177,7 @@ class Importer {
       addStep: (name, body) => this.addStep(name, body),
       warn: (at, itemKey, why) => this.warn(src, at, itemKey, why),
       warnListing: (why) => this.warn(this.config, line, key, why),
+      kubeconfigSecret: this.opts.kubeconfigSecret,
     };
     if (SCENARIO_KINDS.some((kind) => kind.krknImport?.(file, sink))) return;
     this.warn(this.config, line, key, `no scenario kind imports ${type} scenarios (${path}); not imported`);
@@ -189,7 +205,7 @@ function tunings(src: Source, t: unknown, spec: Omit<ImportedRun['spec'], 'scena
   }
 }
 
-function kraken(src: Source, k: Yaml, spec: Omit<ImportedRun['spec'], 'scenarios'>, warn: (line: number, key: string, why: string) => void): void {
+function kraken(src: Source, k: Yaml, spec: Omit<ImportedRun['spec'], 'scenarios'>, hubEnv: Record<string, string>, opts: ImportOptions, warn: (line: number, key: string, why: string) => void): void {
   for (const [key, v] of Object.entries(k)) {
     const line = src.lineOf('kraken', key);
     switch (key) {
@@ -210,12 +226,32 @@ function kraken(src: Source, k: Yaml, spec: Omit<ImportedRun['spec'], 'scenarios
       case 'signal_address':
         warn(line, `kraken.${key}`, 'not needed: the operator\'s Service serves the krkn signal API (GET /, POST /RUN, /PAUSE, /STOP) for every ChaosRun, and kubectl patch sets spec.signalState');
         break;
+      case 'generate_pdf_report': {
+        const on = bool(v);
+        if (on === undefined) throw src.error(line, `kraken.generate_pdf_report must be true or false, not ${typeName(v)}`);
+        hubEnv.GENERATE_PDF_REPORT = on ? 'True' : 'False';
+        break;
+      }
       case 'kubeconfig_path':
-        warn(line, 'kraken.kubeconfig_path', 'not needed: podKill steps use their ServiceAccount; krknHub steps read a kubeconfig from the Secret named in kubeconfigSecret');
+        warn(line, 'kraken.kubeconfig_path', `not needed: podKill steps use their ServiceAccount; krknHub steps read a kubeconfig from the Secret named in kubeconfigSecret${opts.kubeconfigSecret ? ` (${opts.kubeconfigSecret})` : ' (--kubeconfig-secret NAME sets it)'}`);
         break;
       default:
         if (!KRAKEN_SILENT.has(key)) warn(line, `kraken.${key}`, 'not mapped; ignored');
     }
+  }
+}
+
+/** resiliency.resiliency_run_mode reaches krknHub steps' krkn; the rest of the section does not. */
+function resiliency(src: Source, r: Yaml, hubEnv: Record<string, string>, warn: (line: number, key: string, why: string) => void): void {
+  for (const [key, v] of Object.entries(r)) {
+    const line = src.lineOf('resiliency', key);
+    if (key !== 'resiliency_run_mode') {
+      warn(line, `resiliency.${key}`, 'not mapped; ignored');
+      continue;
+    }
+    const env = typeof v === 'string' ? RESILIENCY_ENV[v] : undefined;
+    if (!env) throw src.error(line, `resiliency.resiliency_run_mode must be one of ${Object.keys(RESILIENCY_ENV).join(', ')}, not ${typeName(v)}`);
+    Object.assign(hubEnv, env);
   }
 }
 
@@ -229,12 +265,16 @@ export function importKrknConfig(text: string, opts: ImportOptions, readFile: Re
   const importer = new Importer(src, opts, readFile);
   const warn = (line: number, key: string, why: string) => importer.warn(src, line, key, why);
   const settings: Omit<ImportedRun['spec'], 'scenarios'> = {};
-  kraken(src, doc.kraken, settings, warn);
+  const hubEnv: Record<string, string> = { ...HUB_RUN_ENV };
+  kraken(src, doc.kraken, settings, hubEnv, opts, warn);
   tunings(src, doc.tunings, settings, warn);
   for (const section of Object.keys(doc)) {
-    if (section !== 'kraken' && section !== 'tunings') warn(src.lineOf(section), section, 'not mapped; the operator runs the scenarios only');
+    if (section === 'resiliency' && isMap(doc.resiliency)) resiliency(src, doc.resiliency, hubEnv, warn);
+    else if (section !== 'kraken' && section !== 'tunings') warn(src.lineOf(section), section, 'not mapped; the operator runs the scenarios only');
   }
   importer.chaosScenarios(doc.kraken.chaos_scenarios);
+  // The config's own settings first: a step's variables from its scenario file win.
+  for (const step of importer.steps) if (step.krknHub) step.krknHub = { ...step.krknHub, env: { ...hubEnv, ...step.krknHub.env } };
 
   const name = opts.name ?? dnsLabel(basename(opts.file, extname(opts.file)), 'krkn');
   return {

@@ -131,4 +131,6 @@ export interface KrknImportSink {
   warn(line: number, key: string, why: string): void;
   /** The same at the config's line that lists the file, under its key there (kraken.chaos_scenarios[i].type[j]). */
   warnListing(why: string): void;
+  /** The Secret every krknHub step added gets as its kubeconfigSecret (`--kubeconfig-secret`); absent: the user sets it. */
+  readonly kubeconfigSecret?: string;
 }

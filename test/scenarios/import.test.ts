@@ -108,11 +108,12 @@ test('a krkn config becomes a ChaosRun the API server accepts; what does not map
   assert.deepEqual(run.spec.scenarios, [
     { name: 'pod', podKill: { namespace: 'kube-system', labelSelector: 'component=etcd', count: 1, recovery: { timeout: '120s' } } },
     { name: 'scheduler', podKill: { namespacePattern: '^openshift-.*$', namePattern: '^scheduler-.*$', count: 2, recovery: { timeout: '60s' } } },
-    { name: 'regex-node-pods', krknHub: { scenario: 'pod-scenarios', env: { NAMESPACE: '^shop$', POD_LABEL: 'app=web', NODE_NAMES: 'worker-1' } } },
-    { name: 'container-dns', krknHub: { scenario: 'container-scenarios', env: { NAMESPACE: 'kube-system', LABEL_SELECTOR: 'k8s-app=kube-dns', CONTAINER_NAME: '', ACTION: '1', DISRUPTION_COUNT: '1' } } },
-    { name: 'memory-hog', krknHub: { scenario: 'node-memory-hog' } },
-    { name: 'node-scenarios-example', krknHub: { scenario: 'node-scenarios' } },
-    { name: 'time-scenarios-example', krknHub: { scenario: 'time-scenarios' } },
+    { name: 'regex-node-pods', krknHub: { scenario: 'pod-scenarios', env: { WAIT_DURATION: '0', NAMESPACE: '^shop$', POD_LABEL: 'app=web', NODE_NAMES: 'worker-1' } } },
+    { name: 'container-dns', krknHub: { scenario: 'container-scenarios', env: { WAIT_DURATION: '0', NAMESPACE: 'kube-system', LABEL_SELECTOR: 'k8s-app=kube-dns', CONTAINER_NAME: '', ACTION: '1', DISRUPTION_COUNT: '1' } } },
+    // krkn's memory-vm-bytes default (10%), not the image's 90%; the namespace is the operator's.
+    { name: 'memory-hog', krknHub: { scenario: 'node-memory-hog', env: { WAIT_DURATION: '0', TOTAL_CHAOS_DURATION: '60', NUMBER_OF_WORKERS: '1', MEMORY_CONSUMPTION_PERCENTAGE: '10%' } } },
+    { name: 'node-scenarios-example', krknHub: { scenario: 'node-scenarios', env: { WAIT_DURATION: '0' } } },
+    { name: 'time-scenarios-example', krknHub: { scenario: 'time-scenarios', env: { WAIT_DURATION: '0' } } },
   ]);
   const lines = stderr.trim().split('\n');
   assert.ok(lines.every((l) => /^warning: [^:]+:\d+: \S+: /.test(l)), stderr);
@@ -122,7 +123,8 @@ test('a krkn config becomes a ChaosRun the API server accepts; what does not map
   assert.match(stderr, /warning: config\/config\.yaml:23: cerberus: not mapped/);
   assert.match(stderr, /warning: scenarios\/kube\/regex-node-pods\.yml:1: \[0\]: became krknHub step regex-node-pods \(krkn-hub:pod-scenarios\), not podKill, because node_names is set/);
   assert.match(stderr, /warning: config\/config\.yaml:15: kraken\.chaos_scenarios\[1\]\.container_scenarios\[0\]: became krknHub step container-dns/);
-  assert.equal(lines.length, 9, stderr);
+  assert.match(stderr, /warning: scenarios\/kube\/memory-hog\.yml:4: namespace: not imported: the operator starts krkn's hog pod in the step's own namespace/);
+  assert.equal(lines.length, 10, stderr);
 
   const out = applyDryRun(stdout);
   assert.match(out, /chaosrun\.chaosrun\.dev\/krkn-migrated created \(server dry run\)/);
@@ -149,6 +151,42 @@ tunings:
   assert.equal(run.spec.publishStatus, false);
   assert.equal(run.spec.waitDuration, '2.5s');
   assert.match(applyDryRun(stdout), /chaosrun\.chaosrun\.dev\/daemon created \(server dry run\)/);
+});
+
+test('a hog file and --kubeconfig-secret: the krknHub step the API server accepts needs nothing more', () => {
+  write('scenarios/kube/cpu-hog.yml', `duration: 20
+workers: 1
+hog-type: cpu
+image: quay.io/krkn-chaos/krkn-hog:v0.0.1
+namespace: default
+cpu-load-percentage: 90
+cpu-method: all
+node-selector: "chaosrun.dev/node=real"
+number-of-nodes: 1
+taints: ["chaosrun.dev/real-node=true:NoSchedule"]
+`);
+  write('hog.yaml', 'kraken:\n  chaos_scenarios:\n    - hog_scenarios:\n      - scenarios/kube/cpu-hog.yml\ntunings:\n  iterations: 1\n');
+  const { code, stdout, stderr } = cli(['hog.yaml', '--kubeconfig-secret', 'krkn-kubeconfig']);
+  assert.equal(code, 0, stderr);
+  assert.equal(stderr, 'warning: scenarios/kube/cpu-hog.yml:5: namespace: not imported: the operator starts krkn\'s hog pod in the step\'s own namespace and removes it when the step ends\n');
+  const run = yaml.load(stdout) as ImportedRun;
+  assert.deepEqual(run.spec.scenarios, [{
+    name: 'cpu-hog',
+    krknHub: {
+      scenario: 'node-cpu-hog',
+      env: {
+        WAIT_DURATION: '0', TOTAL_CHAOS_DURATION: '20', NUMBER_OF_NODES: '1', NODE_CPU_CORE: '1', NODE_CPU_PERCENTAGE: '90', NODE_SELECTOR: 'chaosrun.dev/node=real',
+        TAINTS: '["chaosrun.dev/real-node=true:NoSchedule"]', IMAGE: 'quay.io/krkn-chaos/krkn-hog:v0.0.1',
+      },
+      kubeconfigSecret: 'krkn-kubeconfig',
+    },
+  }]);
+  // The CRD's rules on hog steps (no NAMESPACE, NODE_SELECTOR key=value, IMAGE tagged) all hold.
+  assert.match(applyDryRun(stdout), /chaosrun\.chaosrun\.dev\/hog created \(server dry run\)/);
+  const bad = cli(['hog.yaml', '--kubeconfig-secret', 'Not_A_Name']);
+  assert.equal(bad.code, 1);
+  assert.equal(bad.stdout, '');
+  assert.equal(bad.stderr, 'chaosrun import: --kubeconfig-secret must be a Secret\'s name (lower-case letters, digits, - and .), not "Not_A_Name"\n');
 });
 
 test('errors exit 1 with one line: file, line and reason', () => {

@@ -11,14 +11,16 @@
 // kubelet does not pull it on every step. krkn gets a grace period long enough for its own rollback.
 //
 // On `chaosrun import` it is the last resort among the kinds: every krkn scenario type that a krkn-hub
-// image runs becomes a krknHub step (whose env the user fills in from the file), and of a type that no
-// image runs the import says so.
+// image runs becomes a krknHub step, and of a type that no image runs the import says so. A hog file's
+// values become the image's variables whole (src/scenarios/krkn-hog-import.ts); of other files the
+// variables the CRD requires are filled in and the user sets the rest from the file.
 import type { V1Container, V1Volume } from '@kubernetes/client-node';
 import type { KrknHubBody } from '../../api/types.ts';
 import type { ScenarioKind, StepInfo, StepPod } from '../kind.ts';
 import { KRKN_HOG_IMAGE } from '../krkn-image-names.ts';
 import { HELPER_SCENARIOS } from '../krkn-helpers.ts';
 import { isMap } from '../krkn-yaml.ts';
+import { hogEnv } from '../krkn-hog-import.ts';
 import { createJobsIn, describeJob } from './job.ts';
 
 export const KRKN_KUBECONFIG_PATH = '/home/krkn/.kube/config';
@@ -153,9 +155,13 @@ export const krknHubKind: ScenarioKind<'krknHub'> = {
       to.warnListing(`no krkn-hub image runs ${file.type} scenarios (${file.path}); not imported`);
       return true;
     }
-    const env = importedEnv(file.type, file.data);
-    const name = to.addStep(file.stepName, { krknHub: { scenario: tag, ...(env ? { env } : {}) } });
-    to.warnListing(`became krknHub step ${name} (krkn-hub:${tag}); set its env from ${file.path} as the krkn-hub ${tag} documentation says, and kubeconfigSecret`);
+    // A hog file maps whole (what does not is warned about, key by key); other files only in part.
+    const hog = file.type === 'hog_scenarios';
+    const env = hog ? hogEnv(file, to) : importedEnv(file.type, file.data);
+    const name = to.addStep(file.stepName, { krknHub: { scenario: tag, ...(env && Object.keys(env).length ? { env } : {}) } });
+    const secret = to.kubeconfigSecret ? '' : 'kubeconfigSecret (or import with --kubeconfig-secret NAME)';
+    if (!hog) to.warnListing(`became krknHub step ${name} (krkn-hub:${tag}); set its env from ${file.path} as the krkn-hub ${tag} documentation says${secret ? `, and ${secret}` : ''}`);
+    else if (secret) to.warnListing(`became krknHub step ${name} (krkn-hub:${tag}); set its ${secret}`);
     return true;
   },
 };

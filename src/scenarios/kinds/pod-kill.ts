@@ -136,7 +136,7 @@ function importKillPods(file: KrknScenarioFile, to: KrknImportSink, config: Yaml
   }
   const why = [...extra.map((k) => `${k} is set`), ...missing.map((m) => `no ${m}`)].join(', ');
   const name = to.addStep(file.stepName, { krknHub: { scenario: 'pod-scenarios', env } });
-  to.warn(itemLine, `[${i}]`, `became krknHub step ${name} (krkn-hub:pod-scenarios), not podKill, because ${why}; set its kubeconfigSecret`);
+  to.warn(itemLine, `[${i}]`, `became krknHub step ${name} (krkn-hub:pod-scenarios), not podKill, because ${why}${to.kubeconfigSecret ? '' : '; set its kubeconfigSecret (or import with --kubeconfig-secret NAME)'}`);
 }
 
 export const podKillKind: ScenarioKind<'podKill'> = {
