@@ -28,8 +28,8 @@ starts it on loopback, installs the CRDs and writes DIR/kubeconfig. Needs a chec
       type: 'boolean',
       help: '(up --real-node) also build krkn\'s own images from krkn\'s sources (../shared/peers/krkn beside the checkout, or ' +
         'CHAOSRUN_KRKN_SOURCES) with buildah, cached, and import them into the real node under upstream\'s names: ' +
-        'quay.io/krkn-chaos/krkn-hub:pod-scenarios, :container-scenarios, :node-cpu-hog, :node-memory-hog, quay.io/krkn-chaos/krkn:latest ' +
-        'and the hog helper quay.io/krkn-chaos/krkn-hog:v0.0.1 (first build about 10 minutes).',
+        'quay.io/krkn-chaos/krkn-hub:pod-scenarios, :container-scenarios, :node-cpu-hog, :node-memory-hog, :network-chaos, ' +
+        'quay.io/krkn-chaos/krkn:latest, the hog helper quay.io/krkn-chaos/krkn-hog:v0.0.1 and network-chaos\'s quay.io/krkn-chaos/krkn:tools (first build about 10 minutes).',
     },
   },
   positionals: true,
@@ -91,6 +91,7 @@ export const commands: CommandEntry[] = [
   { name: 'signal-server', summary: 'serve the krkn-compatible HTTP signal API (:8081) over the ChaosRuns', load: async () => (await import('./signal/main.ts')).command },
   { name: 'agent', summary: 'run the node agent: holds the lasting faults of running steps on this node\'s pods (a DaemonSet)', load: async () => (await import('./agent/main.ts')).command },
   { name: 'scenario', summary: 'run a built-in scenario inside a step\'s pod (pod-kill)', load: async () => (await import('./scenarios/main.ts')).command },
+  { name: 'krkn-proxy', summary: 'forward a krkn step\'s API requests, moving those about namespace default into the step\'s own (its sidecar)', load: async () => (await import('./krkn-proxy/main.ts')).command },
   { name: 'uninstall-cleanup', summary: 'end and delete every ChaosRun in scope (the chart\'s pre-delete hook)', load: async () => uninstallCleanup },
   { name: 'import', summary: 'print a ChaosRun manifest from a krkn config.yaml', load: async () => (await import('./scenarios/import-command.ts')).importCommand('chaosrun import') },
 ];

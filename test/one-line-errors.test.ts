@@ -19,6 +19,7 @@ const COMMANDS: Array<[label: string, file: string, args: string[]]> = [
   ['chaosrun signal-server', node, ['src/cli.ts', 'signal-server', '--port', '0']],
   ['chaosrun local', node, ['src/cli.ts', 'local']],
   ['chaosrun scenario pod-kill', node, ['src/cli.ts', 'scenario', 'pod-kill', '--namespace', 'x', '--name-pattern', 'y']],
+  ['chaosrun krkn-proxy', node, ['src/cli.ts', 'krkn-proxy', '--to', 'x', '--port', '0']],
   ['kubectl chaosrun status', node, ['src/kubectl-chaosrun.ts', 'status']],
   ['bench', node, ['bench/run.ts', '--quick']],
   ['faults', node, ['faults/run.ts', '--quick']],

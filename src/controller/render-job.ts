@@ -53,6 +53,7 @@ export function renderJob(run: ChaosRun, name: string, iteration: number, stepIn
         spec: {
           restartPolicy: 'Never',
           ...(pod.terminationGracePeriodSeconds !== undefined ? { terminationGracePeriodSeconds: pod.terminationGracePeriodSeconds } : {}),
+          ...(pod.initContainers?.length ? { initContainers: pod.initContainers } : {}),
           containers: pod.containers,
           ...(pod.serviceAccountName ? { serviceAccountName: pod.serviceAccountName } : {}),
           ...(pod.volumes ? { volumes: pod.volumes } : {}),

@@ -54,6 +54,8 @@ export interface StepInfo { name: string; duration?: string; helperNamespace?: s
 /** What a scenario body contributes to the step's pod (the Job renderer adds the rest). */
 export interface StepPod {
   containers: V1Container[];
+  /** Init containers; one with restartPolicy Always is a native sidecar (it runs beside the containers). */
+  initContainers?: V1Container[];
   serviceAccountName?: string;
   volumes?: V1Volume[];
   podMetadata?: PodMetadata;

@@ -21,6 +21,9 @@
 //   delete on pods wherever such a namespace is; the chart's admission policy narrows both to namespaces
 //   carrying LABEL_KRKN_HELPERS, so those rights reach nothing else (see docs/safety.md).
 //
+// krkn's network-chaos makes its helpers in `default`, hard-coded; its krkn talks to the API server
+// through a proxy that moves them into the helper namespace (PROXIED_SCENARIOS, src/krkn-proxy/).
+//
 // A leaf module: the API types and constants only, so decide(), the renderer and the kinds can use it.
 import { LABEL_ITERATION, LABEL_MANAGED_BY, LABEL_RUN, LABEL_STEP_INDEX, MANAGER } from '../api/constants.ts';
 import type { ChaosRun, Scenario } from '../api/types.ts';
@@ -32,8 +35,21 @@ export const LABEL_RUN_UID = 'chaosrun.dev/run-uid';
 /** On a helper namespace: the namespace of that run. */
 export const LABEL_RUN_NAMESPACE = 'chaosrun.dev/run-namespace';
 
-/** krkn-hub scenarios whose krkn makes a helper pod in NAMESPACE (the hog scenarios). */
-export const HELPER_SCENARIOS: readonly string[] = ['node-cpu-hog', 'node-memory-hog', 'node-io-hog'];
+/** krkn-hub scenarios whose krkn makes a helper pod in NAMESPACE (the hog scenarios): it is set to the helper namespace. */
+export const NAMESPACE_SCENARIOS: readonly string[] = ['node-cpu-hog', 'node-memory-hog', 'node-io-hog'];
+/**
+ * krkn-hub scenarios whose krkn makes its helpers in namespace `default`, hard-coded in krkn's code
+ * (network-chaos: a `fedtools-<n>` pod and `chaos-<param><hash>` Jobs): their krkn reaches the API
+ * server through the krkn API proxy (src/krkn-proxy/), which moves every request about `default` into
+ * the helper namespace. Only scenarios that target nothing in any namespace belong here (network-chaos
+ * targets nodes): pod-network-chaos also hard-codes `default` for its `modtools-` pods, but its target
+ * pods may be in `default` too, and the proxy would hide them from it.
+ */
+export const PROXIED_SCENARIOS: readonly string[] = ['network-chaos'];
+/** Every krkn-hub scenario a helper namespace serves. */
+export const HELPER_SCENARIOS: readonly string[] = [...NAMESPACE_SCENARIOS, ...PROXIED_SCENARIOS];
+/** The namespace PROXIED_SCENARIOS' krkn hard-codes. */
+export const KRKN_DEFAULT_NAMESPACE = 'default';
 
 const PREFIX = 'chaosrun-krkn-';
 

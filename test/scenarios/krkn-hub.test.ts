@@ -72,6 +72,30 @@ test('registry, repository and tag override the image; no Secret means no volume
   assert.deepEqual(plain.spec!.template.spec!.containers[0].env, [{ name: 'NAMESPACE', value: '^a$' }], 'pod-scenarios: the env as given');
 });
 
+test('a network-chaos step reaches the API server only through the krkn API proxy, a native sidecar that moves namespace default into its helper namespace', async () => {
+  const job = renderJob(run([{
+    name: 'net',
+    krknHub: { scenario: 'network-chaos', registry: 'quay.io/krkn-chaos', repository: 'krkn-hub', env: { NODE_NAME: 'node-1', DURATION: '60' }, kubeconfigSecret: 'krkn-kubeconfig' },
+  }]), 'hub-1-0-net', 1, 0, ctx);
+  const accepted = await dryRun(job);
+  const pod = accepted.spec!.template.spec!;
+  const helpers = 'chaosrun-krkn-6f1f7c2e000040008000000000000001-1-0';
+  const [proxy] = pod.initContainers ?? [];
+  assert.equal(proxy?.restartPolicy, 'Always', 'a native sidecar: it runs beside krkn and stops after it');
+  assert.equal(proxy.image, ctx.operatorImage);
+  assert.deepEqual(proxy.args, ['krkn-proxy', '--to', helpers, '--from', 'default', '--port', '8001', '--write-kubeconfig', '/chaosrun-krkn-api/config', '--kubeconfig', '/chaosrun-krkn-credentials/config']);
+  assert.ok(proxy.startupProbe?.exec, 'krkn starts only once the proxy has written its kubeconfig');
+  const [krkn] = pod.containers;
+  assert.deepEqual(krkn.env, [
+    { name: 'NODE_NAME', value: 'node-1' }, { name: 'DURATION', value: '60' }, { name: 'KRKN_KUBE_CONFIG', value: '/chaosrun-krkn-api/config' },
+  ]);
+  // krkn gets the proxy's kubeconfig, never the Secret: no way to the API server around the proxy.
+  assert.deepEqual(krkn.volumeMounts, [{ name: 'krkn-api', mountPath: '/chaosrun-krkn-api', readOnly: true }]);
+  assert.deepEqual(pod.volumes?.map((v) => v.name), ['kubeconfig', 'krkn-api']);
+  const hog = renderJob(run([{ name: 'cpu', krknHub: { scenario: 'node-cpu-hog', registry: 'quay.io/krkn-chaos', repository: 'krkn-hub' } }]), 'hub-1-0-cpu', 1, 0, ctx);
+  assert.equal(hog.spec!.template.spec!.initContainers, undefined, 'a hog step needs no proxy: krkn takes its NAMESPACE');
+});
+
 test('the CRD refuses krknHub steps whose krkn-hub defaults aim at nothing off OpenShift, naming the variable to set', () => {
   const apply = (krknHub: object) => env.kubectl(['apply', '--dry-run=server', '-n', namespace, '-f', '-'], JSON.stringify({
     apiVersion: API_VERSION, kind: KIND, metadata: { name: 'bad' }, spec: { scenarios: [{ name: 'x', krknHub }] },

@@ -16,9 +16,9 @@
 // variables the CRD requires are filled in and the user sets the rest from the file.
 import type { V1Container, V1Volume } from '@kubernetes/client-node';
 import type { KrknHubBody } from '../../api/types.ts';
-import type { ScenarioKind, StepInfo, StepPod } from '../kind.ts';
+import type { RenderContext, ScenarioKind, StepInfo, StepPod } from '../kind.ts';
 import { KRKN_HOG_IMAGE } from '../krkn-image-names.ts';
-import { HELPER_SCENARIOS } from '../krkn-helpers.ts';
+import { KRKN_DEFAULT_NAMESPACE, NAMESPACE_SCENARIOS, PROXIED_SCENARIOS } from '../krkn-helpers.ts';
 import { isMap } from '../krkn-yaml.ts';
 import { hogEnv } from '../krkn-hog-import.ts';
 import { createJobsIn, describeJob } from './job.ts';
@@ -76,7 +76,7 @@ export function krknHubImage(body: KrknHubBody): string {
 /** The step's environment: the body's, with what the operator sets for the hog scenarios. */
 function krknEnv(body: KrknHubBody, step: StepInfo): Record<string, string> {
   const env: Record<string, string> = { ...body.env };
-  if (HELPER_SCENARIOS.includes(body.scenario)) {
+  if (NAMESPACE_SCENARIOS.includes(body.scenario)) {
     env.IMAGE ??= KRKN_HOG_IMAGE;
     // The CRD refuses a NAMESPACE on these; the helper namespace is always the step's own.
     if (step.helperNamespace) env.NAMESPACE = step.helperNamespace;
@@ -84,8 +84,45 @@ function krknEnv(body: KrknHubBody, step: StepInfo): Record<string, string> {
   return env;
 }
 
-function krknHubPod(body: KrknHubBody, step: StepInfo): StepPod {
+/** Where the krkn API proxy listens, in the step pod's own network namespace (loopback only). */
+export const KRKN_PROXY_PORT = 8001;
+/** The proxy's kubeconfig for krkn, in a volume both containers mount. */
+const PROXY_KUBECONFIG_DIR = '/chaosrun-krkn-api';
+const PROXY_KUBECONFIG = `${PROXY_KUBECONFIG_DIR}/config`;
+/** Where the proxy reads the step's kubeconfigSecret (krkn's own mount is not the proxy's). */
+const PROXY_SECRET_DIR = '/chaosrun-krkn-credentials';
+
+/**
+ * The krkn API proxy (src/krkn-proxy/) as a native sidecar: an init container that keeps running, whose
+ * startup probe holds krkn's container back until the proxy listens and has written krkn's kubeconfig
+ * (so krkn never reaches the API server any other way), and which the kubelet stops once krkn has ended.
+ */
+function proxySidecar(body: KrknHubBody, ctx: RenderContext, helperNamespace: string): V1Container {
+  return {
+    name: 'krkn-api-proxy',
+    image: ctx.operatorImage,
+    restartPolicy: 'Always',
+    args: [
+      'krkn-proxy', '--to', helperNamespace, '--from', KRKN_DEFAULT_NAMESPACE, '--port', String(KRKN_PROXY_PORT),
+      '--write-kubeconfig', PROXY_KUBECONFIG,
+      ...(body.kubeconfigSecret ? ['--kubeconfig', `${PROXY_SECRET_DIR}/${KUBECONFIG_SECRET_KEY}`] : []),
+    ],
+    volumeMounts: [
+      { name: 'krkn-api', mountPath: PROXY_KUBECONFIG_DIR },
+      ...(body.kubeconfigSecret ? [{ name: 'kubeconfig', mountPath: PROXY_SECRET_DIR, readOnly: true }] : []),
+    ],
+    // The operator's image is distroless: its node is the one program a probe can run.
+    startupProbe: { exec: { command: ['/nodejs/bin/node', '-e', `fs.accessSync(${JSON.stringify(PROXY_KUBECONFIG)})`] }, periodSeconds: 1, failureThreshold: 60 },
+    resources: { requests: { cpu: '10m', memory: '48Mi' }, limits: { memory: '128Mi' } },
+    securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } },
+  };
+}
+
+function krknHubPod(body: KrknHubBody, ctx: RenderContext, step: StepInfo): StepPod {
+  const proxied = PROXIED_SCENARIOS.includes(body.scenario) && step.helperNamespace !== undefined;
   const env = Object.entries(krknEnv(body, step));
+  // krkn-hub's env.sh reads its kubeconfig from KRKN_KUBE_CONFIG: the proxy's, for a proxied scenario.
+  if (proxied) env.push(['KRKN_KUBE_CONFIG', PROXY_KUBECONFIG]);
   const container: V1Container = {
     name: 'scenario',
     image: krknHubImage(body),
@@ -95,13 +132,21 @@ function krknHubPod(body: KrknHubBody, step: StepInfo): StepPod {
     terminationMessagePolicy: 'FallbackToLogsOnError',
   };
   const volumes: V1Volume[] = [];
+  const mounts: NonNullable<V1Container['volumeMounts']> = [];
   if (body.kubeconfigSecret) {
     volumes.push({ name: 'kubeconfig', secret: { secretName: body.kubeconfigSecret } });
-    // subPath: mounting the Secret on the directory would hide everything else under ~/.kube.
-    container.volumeMounts = [{ name: 'kubeconfig', mountPath: KRKN_KUBECONFIG_PATH, subPath: KUBECONFIG_SECRET_KEY, readOnly: true }];
+    // subPath: mounting the Secret on the directory would hide everything else under ~/.kube. A
+    // proxied krkn does not get it: it reaches the API server through the proxy only.
+    if (!proxied) mounts.push({ name: 'kubeconfig', mountPath: KRKN_KUBECONFIG_PATH, subPath: KUBECONFIG_SECRET_KEY, readOnly: true });
   }
+  if (proxied) {
+    volumes.push({ name: 'krkn-api', emptyDir: { sizeLimit: '1Mi' } });
+    mounts.push({ name: 'krkn-api', mountPath: PROXY_KUBECONFIG_DIR, readOnly: true });
+  }
+  if (mounts.length) container.volumeMounts = mounts;
   return {
     containers: [container],
+    ...(proxied ? { initContainers: [proxySidecar(body, ctx, step.helperNamespace!)] } : {}),
     serviceAccountName: body.serviceAccountName,
     ...(volumes.length ? { volumes } : {}),
     podMetadata: body.podMetadata,
@@ -146,7 +191,7 @@ function importedEnv(type: string, data: unknown): Record<string, string> | unde
 
 export const krknHubKind: ScenarioKind<'krknHub'> = {
   field: 'krknHub',
-  renderStep: (body, _ctx, step) => krknHubPod(body, step),
+  renderStep: (body, ctx, step) => krknHubPod(body, ctx, step),
   dryRunPlan: async (_body, ctx) => ({ ok: true, plan: describeJob(ctx.job()) }),
   authorRights: (_body, runNamespace) => [createJobsIn(runNamespace)],
   krknImport(file, to) {
