@@ -32,10 +32,13 @@
 //     entrypoint (containers/entrypoint.sh, which execs python) runs under tini -g too.
 //   - krkn-hog's image keeps its bash PID 1 (`bash run.sh`): krkn-lib starts it as a pod, and deletes
 //     it with its own grace period.
+//   - quay.io/krkn-chaos/krkn:tools, the image krkn's network-chaos starts its helper pod and Jobs from,
+//     has no recipe in krkn's sources: here it is Debian with the tools those run (iproute2's ip and
+//     tc, kmod's modprobe, procps).
 // A user whose cluster reaches quay.io does nothing of this: the names are upstream's, and upstream's
 // images are what their kubelet pulls.
 //
-// All six images go into one OCI archive (their layers stored once), cached under
+// All eight images go into one OCI archive (their layers stored once), cached under
 // <cache>/images/krkn-<key>.tar: <key> hashes everything that went into it (the three tarballs, the
 // build files made from them, kubectl, the root filesystem, the CA bundle handed to pip). It is written
 // under a temporary name, checked (tar reads it to its end and its index names every image) and renamed;
@@ -53,12 +56,12 @@ import { fileURLToPath } from 'node:url';
 import { isTarArchive, type Validator } from '../local/cache.ts';
 import { SetupError, lastLine, runBuildScript, setupLog } from '../local/setup-step.ts';
 import {
-  KRKN_BASE_IMAGE, KRKN_HOG_IMAGE, KRKN_HUB_SCENARIOS, krknHubImageName, type KrknHubScenario,
+  KRKN_BASE_IMAGE, KRKN_HOG_IMAGE, KRKN_HUB_SCENARIOS, KRKN_TOOLS_IMAGE, krknHubImageName, type KrknHubScenario,
 } from '../scenarios/krkn-image-names.ts';
 import { containerdSocket, type Log } from './host.ts';
 import { bookwormRootfs, buildahStorageArgs, cacheDir, tidyBuildStorage, type BuiltImage } from './images.ts';
 
-export { KRKN_BASE_IMAGE, KRKN_HOG_IMAGE, KRKN_HUB_REPOSITORY, KRKN_HUB_SCENARIOS, krknHubImageName } from '../scenarios/krkn-image-names.ts';
+export { KRKN_BASE_IMAGE, KRKN_HOG_IMAGE, KRKN_HUB_REPOSITORY, KRKN_HUB_SCENARIOS, KRKN_TOOLS_IMAGE, krknHubImageName } from '../scenarios/krkn-image-names.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -88,8 +91,8 @@ export function krknSourcesProblem(): string | undefined {
 /** The stand-in of Debian's own image: the mmdebstrap root filesystem as it is (never imported). */
 const DEBIAN_BASE = 'docker.io/library/debian:bookworm';
 
-/** Every image the archive holds, in build order's end: krkn, the hub scenarios, the hog. */
-export const KRKN_IMAGES: readonly string[] = [KRKN_BASE_IMAGE, ...KRKN_HUB_SCENARIOS.map(krknHubImageName), KRKN_HOG_IMAGE];
+/** Every image the archive holds, in build order's end: krkn, the hub scenarios, the hog, network-chaos's tools. */
+export const KRKN_IMAGES: readonly string[] = [KRKN_BASE_IMAGE, ...KRKN_HUB_SCENARIOS.map(krknHubImageName), KRKN_HOG_IMAGE, KRKN_TOOLS_IMAGE];
 
 /** The vSphere SDK's modules from PyPI, for requirements.txt's git line (../shared/peers/krkn/README.md). */
 export const VSPHERE_FROM_PYPI = ['vmware-vcenter==8.0.3.0', 'vmware-vapi-common-client==2.52.0', 'vmware-vapi-runtime==2.52.0'];
@@ -98,6 +101,8 @@ export const VSPHERE_FROM_PYPI = ['vmware-vcenter==8.0.3.0', 'vmware-vapi-common
 const KRKN_PACKAGES = ['python3', 'python3-venv', 'git', 'jq', 'gettext-base', 'openssh-client', 'ca-certificates', 'passwd', 'tini'];
 /** krkn-hog's dnf line (stress-ng gettext-envsubst which), in Debian's names. */
 const HOG_PACKAGES = ['stress-ng', 'gettext-base'];
+/** What krkn's network-chaos runs in its tools image: ip and tc (iproute2), modprobe (kmod) for the ingress variant's ifb. */
+const TOOLS_PACKAGES = ['iproute2', 'kmod', 'procps'];
 
 const ENTRYPOINT_SCRIPT = '/usr/local/bin/chaosrun-krkn-entrypoint';
 /** tini -g as PID 1, then the script that waits for the whole group: see the header. */
@@ -173,6 +178,15 @@ export function hogContainerfile(upstream: string): string {
   });
   if (from !== 1 || dnf !== 1) throw new Error(`krkn-hog's Containerfile has ${from} Fedora FROM and ${dnf} dnf lines (expected one each)`);
   return `${out.join('\n')}\n`;
+}
+
+/** krkn:tools, stood in: upstream publishes it without its recipe in krkn's sources; Debian with the same tools. */
+function toolsContainerfile(): string {
+  return `# ${KRKN_TOOLS_IMAGE}, stood in: Debian bookworm with the tools krkn's network-chaos runs (chaosrun-operator src/realnode/krkn-images.ts)
+FROM ${DEBIAN_BASE}
+RUN apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends ${TOOLS_PACKAGES.join(' ')} && rm -rf /var/lib/apt/lists/*
+CMD ["bash"]
+`;
 }
 
 function debianContainerfile(): string {
@@ -303,11 +317,16 @@ function plan(log: Log, kubectl?: string): Plan {
     const hogFile = join(workdir, 'krkn-hog.Containerfile');
     writeFileSync(hogFile, hogContainerfile(readFileSync(join(hog, 'Containerfile'), 'utf8')));
 
+    const toolsCtx = join(workdir, 'krkn-tools');
+    mkdirSync(toolsCtx);
+    writeFileSync(join(toolsCtx, 'Containerfile'), toolsContainerfile());
+
     const recipes: Recipe[] = [
       { name: DEBIAN_BASE, context: debianCtx, containerfile: join(debianCtx, 'Containerfile') },
       { name: KRKN_BASE_IMAGE, context: krknCtx, containerfile: join(krknCtx, 'Containerfile') },
       ...hubRecipes,
       { name: KRKN_HOG_IMAGE, context: hog, containerfile: hogFile },
+      { name: KRKN_TOOLS_IMAGE, context: toolsCtx, containerfile: join(toolsCtx, 'Containerfile') },
     ];
     for (const r of recipes) { h.update(r.name); h.update('\0'); h.update(readFileSync(r.containerfile)); h.update('\0'); }
     h.update(ENTRYPOINT_WAIT);

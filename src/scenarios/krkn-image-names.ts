@@ -7,7 +7,7 @@
 export const KRKN_HUB_REPOSITORY = 'quay.io/krkn-chaos/krkn-hub';
 
 /** The krkn-hub scenarios built for the real node here. */
-export const KRKN_HUB_SCENARIOS = ['pod-scenarios', 'container-scenarios', 'node-cpu-hog', 'node-memory-hog'] as const;
+export const KRKN_HUB_SCENARIOS = ['pod-scenarios', 'container-scenarios', 'node-cpu-hog', 'node-memory-hog', 'network-chaos'] as const;
 export type KrknHubScenario = (typeof KRKN_HUB_SCENARIOS)[number];
 
 /** krkn itself (run_kraken.py), the base every krkn-hub image is built FROM. */
@@ -20,6 +20,13 @@ export const KRKN_BASE_IMAGE = 'quay.io/krkn-chaos/krkn:latest';
  * node and pulls the same image anywhere else.
  */
 export const KRKN_HOG_IMAGE = 'quay.io/krkn-chaos/krkn-hog:v0.0.1';
+
+/**
+ * The image krkn's network-chaos starts its helper pod and Jobs from (its IMAGE, krkn-hub's default):
+ * `ip` and `tc` on the node's network. Upstream publishes it; it is not built from krkn's sources, so
+ * the real node holds a stand-in with the same tools (src/realnode/krkn-images.ts).
+ */
+export const KRKN_TOOLS_IMAGE = 'quay.io/krkn-chaos/krkn:tools';
 
 export function krknHubImageName(scenario: KrknHubScenario): string {
   return `${KRKN_HUB_REPOSITORY}:${scenario}`;
