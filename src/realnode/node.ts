@@ -55,6 +55,9 @@ function has(probe: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${probe}`], { stdio: 'ignore' }).status === 0;
 }
 
+/** How long apt-get waits for another apt-get's lock before it fails. */
+export const APT_LOCK_WAIT_SECONDS = 600;
+
 /** Installs the Debian packages the node needs that are missing (apt-get; its output goes to a log). */
 export function ensurePackages(log: Log): void {
   const missing = [...new Set(Object.entries(requiredPackages).filter(([probe]) => !has(probe)).map(([, pkg]) => pkg))];
@@ -66,11 +69,13 @@ export function ensurePackages(log: Log): void {
   log(`real node: installing Debian packages: ${missing.join(' ')} ...`);
   writeFileSync(logFile, '');
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  for (const args of [['update', '-q'], ['install', '-y', '-q', '--no-install-recommends', ...missing]]) {
+  // Another apt-get (a test installing chromium, a second plane's set-up) may hold dpkg's lock: wait for it.
+  const wait = ['-o', `DPkg::Lock::Timeout=${APT_LOCK_WAIT_SECONDS}`];
+  for (const args of [[...wait, 'update', '-q'], [...wait, 'install', '-y', '-q', '--no-install-recommends', ...missing]]) {
     const fd = openSync(logFile, 'a');
     const r = spawnSync('apt-get', args, { stdio: ['ignore', fd, fd], env });
     closeSync(fd);
-    if (r.status !== 0) throw new SetupError(what, `apt-get ${args[0]} failed: ${lastLine(readFileSync(logFile, 'utf8'))}`, logFile);
+    if (r.status !== 0) throw new SetupError(what, `apt-get ${args[2]} failed: ${lastLine(readFileSync(logFile, 'utf8'))}`, logFile);
   }
   log(`real node: packages installed (${((Date.now() - started) / 1000).toFixed(0)}s)`);
 }

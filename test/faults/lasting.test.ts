@@ -25,6 +25,6 @@ it('a short seeded lasting-fault campaign finds no violation', { ...(need ? { sk
   assert.equal(r.trials, 3, 'one trial of each crash: agent, controller, step pod');
   // A step pod is deleted only if one still holds its fault by then (a STOP may have ended it): counted apart.
   for (const crash of [/[1-9]\d* agent/, /[1-9]\d* controller short/, /[1-9]\d* step pod/]) assert.match(r.notes[0], crash, 'each kind of crash was tried');
-  assert.match(r.notes.join(), /[1-9]\d* faults seen in force/, 'faults were held');
+  assert.match(r.notes.join(), /[1-9]\d* fault\(s\) seen in force/, 'faults were held');
   assert.equal(renderViolations(results), '', `violations (seed ${seed}):\n${table}`);
 });

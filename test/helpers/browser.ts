@@ -28,8 +28,10 @@ export function ensureChromium(): Promise<void> {
     console.error(`[browser] ${CHROMIUM} not found: installing Debian's chromium package (apt-get update, apt-get install -y chromium)…`);
     const started = Date.now();
     try {
-      await run('apt-get', ['update']);
-      await run('apt-get', ['install', '-y', '--no-install-recommends', 'chromium']);
+      // The real node's set-up may be installing its own packages at the same moment: wait for dpkg's lock.
+      const wait = ['-o', 'DPkg::Lock::Timeout=600'];
+      await run('apt-get', [...wait, 'update']);
+      await run('apt-get', [...wait, 'install', '-y', '--no-install-recommends', 'chromium']);
     } catch (err) {
       throw new Error(`could not install Debian's chromium package (needs root and apt access): ${(err as Error).message}`);
     }
