@@ -180,10 +180,12 @@ export interface OperatorDown {
 export async function withoutOperator<T>(env: TestEnv, release: Release, body: (down: OperatorDown) => Promise<T>): Promise<T> {
   const deployment = env.kubectl(['get', 'deploy', '-n', release.namespace, '-l', operatorSelector(release.name), '-o', 'jsonpath={.items[0].metadata.name}']);
   const replicas = env.kubectl(['get', 'deploy', '-n', release.namespace, deployment, '-o', 'jsonpath={.spec.replicas}']) || '1';
+  // Listed before the scale-down: its SIGTERM may end them before a list made after it (seen on a
+  // fresh machine's CI: 'no controller process on the node to kill').
+  const controllers = hostPids('/nodejs/bin/node dist/cli.js controller');
+  if (controllers.length === 0) throw new Error('no controller process on the node to kill');
   env.kubectl(['scale', 'deploy', '-n', release.namespace, deployment, '--replicas=0']);
   try {
-    const controllers = hostPids('/nodejs/bin/node dist/cli.js controller');
-    if (controllers.length === 0) throw new Error('no controller process on the node to kill');
     // The scale-down has sent them SIGTERM: one may have drained and exited since it was listed (ESRCH).
     let killed = 0;
     for (const pid of controllers) {
