@@ -175,12 +175,20 @@ export class Cordoner {
     if (run) this.event(run, 'Normal', 'NodeLeftAlone', text);
   }
 
-  /** An Event on the run (namespace/name) for `kubectl describe crun`, when the run is still there; never fails a pass. */
+  /**
+   * An Event on the run (namespace/name) for `kubectl describe crun`, when the run is still there; never
+   * fails a pass. The run may be outside this controller's namespaces (its cache): marked nodes are
+   * watched cluster-wide, so a controller scoped to other namespaces can be the one whose pass undoes a
+   * cordon (a PAUSE landing between its plan and its fresh reads); the Event must not be lost then, so
+   * the run's uid is read from the API server when the cache has no such run.
+   */
   private event(run: string, type: EventType, reason: string, text: string): void {
     const [namespace, name] = run.split('/');
-    const uid = this.o.runs.get(name, namespace)?.metadata?.uid;
-    if (!uid) return;
-    recordEvent(this.o.client, { metadata: { namespace, name, uid } }, type, reason, text, 'chaosrun-controller').catch((err) => this.o.log.debug({ err }, 'could not record an Event'));
+    const cached = this.o.runs.get(name, namespace)?.metadata?.uid;
+    const uid = cached !== undefined ? Promise.resolve(cached)
+      : this.o.client.request<{ metadata?: { uid?: string } }>('GET', paths.chaosRuns(namespace, name)).then((r) => r.metadata?.uid, () => undefined);
+    uid.then((u) => (u ? recordEvent(this.o.client, { metadata: { namespace, name, uid: u } }, type, reason, text, 'chaosrun-controller') : undefined))
+      .catch((err) => this.o.log.debug({ err }, 'could not record an Event'));
   }
 
   /**
