@@ -145,7 +145,8 @@ export class Cordoner {
     const holders = this.holders.list().map(holderViewOf);
     const wanted = wantedCordons(holders, this.runOf, now, this.o.killSwitch?.());
     const nodes = this.nodes.list().map(nodeViewOf);
-    const plan = planCordons(wanted, foundCordons(nodes), now, this.o.operatorNode);
+    const scope = this.o.namespaces;
+    const plan = planCordons(wanted, foundCordons(nodes), now, this.o.operatorNode, scope && ((ns) => scope.includes(ns)));
     for (const r of plan.refused) this.tellOnce(`${r.node}/${r.holderUid}/refused`, { node: r.node, holder: r.holderUid }, `not cordoning node ${r.node}: ${r.why}`, wanted.get(r.node)?.run);
     const leader = this.o.canAct();
     let draining = false;

@@ -71,6 +71,17 @@ test('a found cordon is uncordoned when its holder no longer wants it, another h
   assert.deepEqual(planCordons(wanted, late, T0).actions.map((a) => [a.kind, a.kind === 'uncordon' && a.why]), [['uncordon', 'its deadline passed']]);
 });
 
+test('a cordon of a run in a namespace this controller does not watch is judged by its deadline alone', () => {
+  const found = foundCordons([node('n1', record())]);
+  const here = (ns: string) => ns === 'elsewhere';
+  const plan = planCordons(new Map(), found, T0, undefined, here);
+  assert.deepEqual(plan.actions, [], 'not wanted by any holder this controller sees, and not its to judge: left alone');
+  assert.equal(plan.wakeAt, T0 + 60_000, 'woken at its deadline');
+  const late = foundCordons([node('n1', record({ deadline: iso(T0) }))]);
+  assert.deepEqual(planCordons(new Map(), late, T0, undefined, here).actions.map((a) => a.kind === 'uncordon' && a.why), ['its deadline passed']);
+  assert.equal(planCordons(new Map(), found, T0, undefined, (ns) => ns === 'shop').actions[0].kind, 'uncordon', 'its own namespace: judged');
+});
+
 test('a node with our label but no readable record is only unmarked, never made schedulable', () => {
   const plan = planCordons(new Map(), foundCordons([node('n1', 'label-only')]), T0);
   assert.deepEqual(plan.actions.map((a) => a.kind), ['unmark']);

@@ -98,8 +98,13 @@ export function foundCordons(nodes: NodeView[]): FoundCordon[] {
   });
 }
 
-/** What to do: uncordon what is found and not wanted (or past its deadline), cordon what is wanted and not found, drain what is both. */
-export function planCordons(wanted: Map<string, WantedCordon>, found: FoundCordon[], now: number, operatorNode?: string): CordonPlan {
+/**
+ * What to do: uncordon what is found and not wanted (or past its deadline), cordon what is wanted and not
+ * found, drain what is both. `judges` says which namespaces' runs this controller answers for (absent:
+ * all): a found cordon of a run elsewhere is another operator's to judge, so here only its recorded
+ * deadline ends it (a deadline needs no read of anything, and bounds a cordon whose operator is gone).
+ */
+export function planCordons(wanted: Map<string, WantedCordon>, found: FoundCordon[], now: number, operatorNode?: string, judges?: (runNamespace: string) => boolean): CordonPlan {
   const actions: CordonAction[] = [];
   const refused: CordonPlan['refused'] = [];
   let wakeAt: number | undefined;
@@ -110,6 +115,7 @@ export function planCordons(wanted: Map<string, WantedCordon>, found: FoundCordo
     const w = wanted.get(f.node);
     const deadline = Date.parse(f.record.deadline);
     if (!(now < deadline)) { actions.push({ kind: 'uncordon', node: f.node, holderUid: f.record.holder.uid, why: 'its deadline passed' }); continue; }
+    if (judges && !judges(f.record.holder.namespace)) { wake(deadline); continue; }
     if (!w || w.holder.uid !== f.record.holder.uid) {
       actions.push({ kind: 'uncordon', node: f.node, holderUid: f.record.holder.uid, why: 'its step is not running (or its run does not say RUN)' });
       continue;
